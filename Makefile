@@ -1,0 +1,41 @@
+# rust44: the user's entry points. Everything heavy lives in tools/*.sh; caches live in
+# $(RUST44_CACHE) (default ~/.cache/rust44), never in the repo.
+#   make run [CMD='...']    build everything, boot QEMU, shell (or run CMD and exit with its status)
+#   make check              the test command: host tests, KUnit and kselftests in QEMU (TAP)
+#   make lint               rustfmt and clippy, the kernel's way and the host's
+#   KERNEL=debug            the debug kernel (KASAN, lockdep, kmemleak) for run and check
+export KERNEL ?= default
+
+.PHONY: all deps kernel modules run check lint clean distclean
+
+all: kernel
+
+deps:
+	@tools/deps.sh
+
+kernel: deps
+	@tools/kernel.sh build
+	@tools/extmod.sh
+
+# Rebuilds only the out-of-tree modules: the quick loop while working on one module.
+modules: deps
+	@tools/extmod.sh
+
+run: kernel
+ifdef CMD
+	@tools/vm.sh cmd '$(subst ','\'',$(CMD))'
+else
+	@tools/vm.sh shell
+endif
+
+check: deps
+	@tools/check.sh
+
+lint: deps
+	@tools/lint.sh
+
+clean:
+	rm -rf target
+
+distclean: clean
+	rm -rf "$${RUST44_CACHE:-$$HOME/.cache/rust44}"

@@ -1,0 +1,78 @@
+#!/bin/busybox sh
+# /init of the rust44 guest. Channels: ttyS0 console, ttyS1 results (TAP or command output, ending
+# with "# rust44-exit: N"), ttyS2 the kernel log at the end. /rust44/run.conf says what to do.
+/bin/busybox mkdir -p /usr/bin /usr/sbin
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t configfs configfs /sys/kernel/config
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+hostname rust44
+. /rust44/run.conf
+
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+stty -F /dev/ttyS2 raw -echo 2>/dev/null
+exec 3>/dev/ttyS1 4>/dev/ttyS2
+
+finish() {
+	# The debug kernel reports leaks only when asked; anything it finds lands in the kernel log.
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		echo scan >/sys/kernel/debug/kmemleak
+		cat /sys/kernel/debug/kmemleak >/dev/kmsg 2>/dev/null
+	fi
+	dmesg >&4
+	echo "# rust44-exit: $1" >&3
+	sync
+	poweroff -f
+}
+
+# Loads every rust44 module built in-tree; prints what could not be loaded.
+load_rust44_modules() {
+	for ko in $(find /lib/modules/"$(uname -r)"/kernel/drivers/rust44 -name '*.ko' 2>/dev/null); do
+		name=$(basename "$ko" .ko)
+		modprobe "$name" || echo "rust44: could not load $name" >&2
+	done
+}
+
+status() {
+	echo "kernel: $(uname -r) ($(uname -v)), $ACCEL, $(grep -c ^processor /proc/cpuinfo) CPUs"
+	echo "modules: $(lsmod | awk 'NR > 1 { printf "%s ", $1 }')"
+	echo "block: $(ls /sys/block | tr '\n' ' ')"
+	echo "nvme zoned: $(cat /sys/block/nvme0n2/queue/zoned 2>/dev/null) ($(cat /sys/block/nvme0n2/queue/nr_zones 2>/dev/null) zones), io_poll nvme0n1: $(cat /sys/block/nvme0n1/queue/io_poll 2>/dev/null)"
+	echo "drm: $(ls /dev/dri 2>/dev/null | tr '\n' ' ')"
+}
+
+case "$MODE" in
+probe)
+	finish 0
+	;;
+shell)
+	load_rust44_modules
+	status
+	echo "rust44: root shell; 'exit' powers off"
+	setsid cttyhack sh -l
+	finish 0
+	;;
+cmd)
+	load_rust44_modules
+	status | sed 's/^/# status: /' >&3
+	sh -c "$CMD" >&3 2>&1
+	finish $?
+	;;
+suite)
+	cd "/rust44/tests/$SUITE" || finish 1
+	sh ./run.sh >&3 2>&1
+	finish $?
+	;;
+*)
+	echo "rust44: unknown MODE '$MODE'" >&3
+	finish 2
+	;;
+esac

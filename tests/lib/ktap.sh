@@ -1,0 +1,55 @@
+# Guest-side helpers for tests/*/run.sh: print kselftest-style TAP on stdout.
+#   ktap_begin; ktap_test NAME CMD...; ktap_skip NAME REASON; ktap_end
+# Each test's output is indented under its result, so tapsum counts its subtests (a kselftest
+# program) or the test itself (a shell check). Failing shell checks print what they saw.
+
+KTAP_N=0
+KTAP_FAILED=0
+
+ktap_begin() {
+	echo "TAP version 13"
+}
+
+# ktap_test NAME CMD...: runs CMD; ok when it exits 0.
+ktap_test() {
+	name=$1
+	shift
+	KTAP_N=$((KTAP_N + 1))
+	out=/tmp/ktap.$$.out
+	"$@" >"$out" 2>&1
+	rc=$?
+	sed 's/^/  /' "$out"
+	rm -f "$out"
+	if [ $rc -eq 0 ]; then
+		echo "ok $KTAP_N $name"
+	elif [ $rc -eq 4 ]; then
+		# kselftest's KSFT_SKIP
+		echo "ok $KTAP_N $name # SKIP exit=4"
+	else
+		KTAP_FAILED=$((KTAP_FAILED + 1))
+		echo "not ok $KTAP_N $name # exit=$rc"
+	fi
+}
+
+ktap_skip() {
+	KTAP_N=$((KTAP_N + 1))
+	echo "ok $KTAP_N $1 # SKIP $2"
+}
+
+ktap_end() {
+	echo "1..$KTAP_N"
+	[ $KTAP_FAILED -eq 0 ]
+}
+
+# expect_eq WHAT GOT WANTED: a check with a message that says what differed.
+expect_eq() {
+	if [ "$2" != "$3" ]; then
+		echo "$1: got '$2', want '$3'"
+		return 1
+	fi
+}
+
+# expect_file_eq FILE WANTED
+expect_file_eq() {
+	expect_eq "$1" "$(cat "$1" 2>&1)" "$2"
+}

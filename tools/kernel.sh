@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Prepares the patched tree and builds the guest kernel with the C baselines and every rust44 module.
+#   tools/kernel.sh [prepare|config|build|modules]   (default: build, which does all three)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# Applies a patch once; a changed patch replaces the old one (reverse old, apply new).
+apply_patch() {
+	local patch=$1 name record
+	name=$(basename "$patch")
+	record="$SRC/.rust44-applied/$name"
+	mkdir -p "$SRC/.rust44-applied"
+	if [ -f "$record" ]; then
+		cmp -s "$record" "$patch" && return 0
+		patch -s -d "$SRC" -p1 -R <"$record" || die "cannot revert the old $name"
+	fi
+	patch -s -d "$SRC" -p1 --forward <"$patch" || die "$name does not apply to $(cat "$CACHE/kernel.version")"
+	cp "$patch" "$record"
+}
+
+prepare() {
+	[ -d "$SRC" ] || die "no kernel source in $SRC: run 'make deps'"
+	# rust44's additions to the kernel crate; -c writes only changed files, so builds stay incremental.
+	rsync -rc "$TOP/rust/kernel/" "$SRC/rust/kernel/"
+	[ -d "$TOP/rust/helpers" ] && rsync -rc "$TOP/rust/helpers/" "$SRC/rust/helpers/"
+	apply_patch "$TOP/rust/register.patch"
+	apply_patch "$TOP/tools/patches/wire-rust44-in-tree.patch"
+	# The project itself is drivers/rust44 of the tree.
+	if [ "$(readlink "$SRC/drivers/rust44" 2>/dev/null)" != "$TOP" ]; then
+		rm -f "$SRC/drivers/rust44"
+		ln -s "$TOP" "$SRC/drivers/rust44"
+	fi
+}
+
+fragments() {
+	echo "$TOP/config/rust44.config"
+	[ "$KERNEL" = debug ] && echo "$TOP/config/debug.config"
+	return 0
+}
+
+config() {
+	mkdir -p "$BUILD"
+	local want stamp="$BUILD/.rust44-config"
+	mapfile -t frags < <(fragments)
+	want=$(cat "${frags[@]}" | sha256sum)
+	if [ -f "$BUILD/.config" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+		return 0
+	fi
+	log "config: allnoconfig + ${frags[*]##*/}"
+	(cd "$SRC" && ARCH=x86_64 LLVM=-19 scripts/kconfig/merge_config.sh -n -O "$BUILD" "${frags[@]}" >"$BUILD/merge.log" 2>&1) ||
+		{ cat "$BUILD/merge.log"; die "merging the config fragments failed"; }
+	"${KMAKE[@]}" -s olddefconfig
+	# A missing toolchain piece silently drops CONFIG_RUST and with it every module: check each option.
+	local bad=0 line opt val got
+	while IFS= read -r line; do
+		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+		opt=${line%%=*} val=${line#*=}
+		if [ "$val" = n ]; then
+			grep -q "^$opt=" "$BUILD/.config" && { warn "$opt should be off"; bad=1; }
+		else
+			got=$(grep "^$opt=" "$BUILD/.config" | cut -d= -f2- || true)
+			[ "$got" = "$val" ] || { printf 'rust44: %s=%s wanted, got %s\n' "$opt" "$val" "${got:-unset}" >&2; bad=1; }
+		fi
+	done < <(cat "${frags[@]}")
+	if [ $bad = 1 ]; then
+		"${KMAKE[@]}" -s rustavailable || true
+		die "the kernel config does not have what config/*.config asks for"
+	fi
+	echo "$want" >"$stamp"
+}
+
+build() {
+	local start=$SECONDS
+	log "build: Linux $(cat "$CACHE/kernel.version") ($KERNEL) in $BUILD"
+	"${KMAKE[@]}" bzImage modules >"$BUILD/build.log" 2>&1 || { tail -n 60 "$BUILD/build.log"; die "kernel build failed (log: $BUILD/build.log)"; }
+	rm -rf "$BUILD/staging"
+	"${KMAKE[@]}" -s INSTALL_MOD_PATH="$BUILD/staging" INSTALL_MOD_STRIP=1 DEPMOD=/sbin/depmod modules_install >/dev/null
+	log "build: done in $((SECONDS - start)) s"
+}
+
+# One build of a tree at a time: developers, helpers and CI share the cache.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/build-$KERNEL.lock"
+flock 9
+
+case "${1:-build}" in
+prepare) prepare ;;
+config) prepare && config ;;
+build) prepare && config && build ;;
+*) die "usage: $0 [prepare|config|build]" ;;
+esac

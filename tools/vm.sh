@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Boots the rust44 kernel in QEMU with the emulated hardware attached.
+#   tools/vm.sh shell                 interactive root shell on the serial console
+#   tools/vm.sh cmd 'COMMAND'         runs COMMAND in the guest; exits with its status
+#   tools/vm.sh suite NAME OUTDIR     runs tests/NAME/run.sh; TAP in OUTDIR/results, kernel log in
+#                                     OUTDIR/dmesg, console in OUTDIR/console.log
+# Environment: KERNEL=default|debug, VM_TIMEOUT (seconds), VM_ACCEL=kvm|tcg (skips the KVM probe),
+# RUST44_INJECT_FAILURE=1 (adds a test that must fail: proves the harness counts failures).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+KVER=$(cat "$BUILD/include/config/kernel.release" 2>/dev/null) || die "no kernel built in $BUILD: run 'make kernel'"
+BZIMAGE="$BUILD/arch/x86/boot/bzImage"
+VMDIR="$CACHE/vm-$KERNEL"
+# Emulated NVMe zoned namespace: ZNS_SIZE_MB / ZNS_ZONE_MB zones.
+ZNS_SIZE_MB=512
+ZNS_ZONE_MB=16
+NVME_POLL_QUEUES=1
+
+# Copies a host program and every library it loads into the initramfs tree.
+copy_host_program() {
+	local root=$1 prog=$2 lib
+	[ -x "$prog" ] || die "host program $prog is missing: run 'make deps'"
+	mkdir -p "$root$(dirname "$prog")"
+	cp -L "$prog" "$root$prog"
+	for lib in $(ldd "$prog" 2>/dev/null | grep -o '/[^ ]*' || true); do
+		[ -e "$root$lib" ] && continue
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+
+# The initramfs shared by every boot: busybox, modules, test programs and the host tools the
+# suites list in tests/*/host-programs. Rebuilt when any input is newer.
+build_initramfs() {
+	local root="$VMDIR/root" base="$VMDIR/base.cpio" inputs
+	inputs=$(find "$TOP/tests" "$TOP/tools/vm.sh" "$BUILD/staging" "$CACHE/extmod-$KERNEL" -newer "$base" 2>/dev/null | head -n1 || true)
+	if [ -f "$base" ] && [ -z "$inputs" ]; then
+		return 0
+	fi
+	log "vm: building the initramfs"
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,root,mnt,run,lib/modules,rust44/tests,rust44/extmod}
+	cp /bin/busybox "$root/bin/busybox"
+	file -L "$root/bin/busybox" | grep -q 'statically linked' || die "/bin/busybox is not static: install busybox-static"
+	cp "$TOP/tests/lib/init.sh" "$root/init"
+	chmod +x "$root/init"
+	cp "$TOP/tests/lib/ktap.sh" "$root/rust44/ktap.sh"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+	cp -a "$BUILD/staging/lib/modules/$KVER" "$root/lib/modules/"
+	rm -f "$root/lib/modules/$KVER"/{build,source}
+	[ -d "$CACHE/extmod-$KERNEL" ] && find "$CACHE/extmod-$KERNEL" -name '*.ko' -exec cp {} "$root/rust44/extmod/" \;
+	local suite prog
+	for suite in "$TOP"/tests/*/run.sh; do
+		suite=$(dirname "$suite")
+		cp -r "$suite" "$root/rust44/tests/"
+		# Test programs: every tests/<suite>/*.c is a kselftest built static for the guest.
+		for prog in "$suite"/*.c; do
+			[ -e "$prog" ] || continue
+			gcc -static -O2 -Wall -Werror -I"$SRC/tools/testing/selftests" -I"$SRC/usr/include" \
+				-o "$root/rust44/tests/$(basename "$suite")/$(basename "$prog" .c)" "$prog" ||
+				die "building $prog failed"
+		done
+		if [ -f "$suite/host-programs" ]; then
+			while read -r prog; do
+				case "$prog" in '' | '#'*) continue ;; esac
+				copy_host_program "$root" "$prog"
+			done <"$suite/host-programs"
+		fi
+	done
+	(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) >"$base.tmp"
+	mv "$base.tmp" "$base"
+}
+
+# /dev/kvm may exist and still be unable to run a guest: boot once with KVM and believe it only
+# when the guest answers. The answer is kept for this host boot.
+choose_accel() {
+	if [ -n "${VM_ACCEL:-}" ]; then
+		echo "$VM_ACCEL"
+		return
+	fi
+	local state
+	state="$CACHE/kvm-$(cat /proc/sys/kernel/random/boot_id)"
+	if [ ! -f "$state" ]; then
+		echo tcg >"$state"
+		if [ -w /dev/kvm ]; then
+			local probe="$VMDIR/probe"
+			rm -rf "$probe" && mkdir -p "$probe"
+			if (ACCEL=kvm MODE=probe VM_TIMEOUT=60 boot "$probe" >/dev/null 2>&1) &&
+				grep -q '^# rust44-exit: 0' "$probe/results"; then
+				echo kvm >"$state"
+			fi
+		fi
+	fi
+	cat "$state"
+}
+
+# boot OUTDIR: one guest boot with MODE, CMD, SUITE and ACCEL from the environment.
+boot() {
+	local out=$1 overlay="$1/overlay" cpio="$1/initramfs.cpio" console=(-serial "file:$1/console.log")
+	mkdir -p "$overlay/rust44"
+	{
+		printf 'MODE=%q\nSUITE=%q\nACCEL=%q\nKVER_WANTED=%q\n' "$MODE" "${SUITE:-}" "$ACCEL" "$(cat "$CACHE/kernel.version")"
+		printf 'CMD=%q\nZNS_ZONES=%q\nPOLL_QUEUES=%q\n' "${CMD:-}" $((ZNS_SIZE_MB / ZNS_ZONE_MB)) "$NVME_POLL_QUEUES"
+		printf 'INJECT_FAILURE=%q\nKERNEL_FLAVOUR=%q\n' "${RUST44_INJECT_FAILURE:-0}" "$KERNEL"
+	} >"$overlay/rust44/run.conf"
+	(cd "$overlay" && find . -print0 | cpio --null -o -H newc --quiet) | cat "$VMDIR/base.cpio" - >"$cpio"
+
+	# Fresh sparse disks each boot: no test sees another's leftovers.
+	local disk
+	for disk in vda vdb nvme-conv nvme-zns; do
+		rm -f "$out/$disk.img"
+	done
+	truncate -s 1G "$out/vda.img" "$out/vdb.img"
+	truncate -s 512M "$out/nvme-conv.img"
+	truncate -s "${ZNS_SIZE_MB}M" "$out/nvme-zns.img"
+
+	local extra=()
+	if [ -n "${SUITE:-}" ] && [ -f "$TOP/tests/$SUITE/vm.conf" ]; then
+		# A suite may add devices (QEMU_EXTRA=(...)) and kernel arguments (KERNEL_ARGS="...").
+		# shellcheck disable=SC1090
+		. "$TOP/tests/$SUITE/vm.conf"
+		extra=("${QEMU_EXTRA[@]}")
+	fi
+	[ "$MODE" = shell ] && console=(-serial mon:stdio)
+	local accel_args=(-accel tcg -cpu max)
+	[ "$ACCEL" = kvm ] && accel_args=(-accel kvm -cpu host)
+	local qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -smp 2 -m "${VM_MEMORY:-2G}"
+		-display none -vga none -no-reboot
+		-kernel "$BZIMAGE" -initrd "$cpio"
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 nvme.poll_queues=$NVME_POLL_QUEUES ${KERNEL_ARGS:-}"
+		"${console[@]}" -serial "file:$out/results" -serial "file:$out/dmesg"
+		-drive "file=$out/vda.img,if=none,id=vda,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vda
+		-drive "file=$out/vdb.img,if=none,id=vdb,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vdb
+		-drive "file=$out/nvme-conv.img,if=none,id=nvmeconv,format=raw,cache=unsafe"
+		-drive "file=$out/nvme-zns.img,if=none,id=nvmezns,format=raw,cache=unsafe"
+		-device nvme,serial=rust44nvme,id=nvme0
+		-device nvme-ns,drive=nvmeconv,bus=nvme0,nsid=1
+		-device "nvme-ns,drive=nvmezns,bus=nvme0,nsid=2,logical_block_size=4096,physical_block_size=4096,zoned=true,zoned.zone_size=${ZNS_ZONE_MB}M,zoned.zone_capacity=${ZNS_ZONE_MB}M,zoned.max_open=16,zoned.max_active=16"
+		"${extra[@]}")
+	local rc=0
+	if [ "$MODE" = shell ]; then
+		"${qemu[@]}" || rc=$?
+	else
+		timeout -k 5 "${VM_TIMEOUT:-600}" "${qemu[@]}" </dev/null >"$out/qemu.log" 2>&1 || rc=$?
+	fi
+	rm -f "$out"/*.img "$cpio"
+	return $rc
+}
+
+# Exit status the guest reported, or 124 after a timeout, or 125 when it said nothing.
+guest_status() {
+	local out=$1 qemu_rc=$2 line
+	line=$(grep -a '^# rust44-exit: ' "$out/results" | tail -n1 || true)
+	if [ -n "$line" ]; then
+		echo "${line#\# rust44-exit: }"
+	elif [ "$qemu_rc" = 124 ]; then
+		echo 124
+	else
+		echo 125
+	fi
+}
+
+main() {
+	local mode=${1:-shell}
+	mkdir -p "$VMDIR"
+	build_initramfs
+	ACCEL=$(choose_accel)
+	export ACCEL
+	case "$mode" in
+	shell)
+		log "vm: Linux $KVER, $ACCEL; the shell's 'exit' powers the guest off"
+		MODE=shell boot "$VMDIR/shell"
+		;;
+	cmd)
+		local out="$VMDIR/cmd" rc=0 status
+		rm -rf "$out" && mkdir -p "$out"
+		log "vm: Linux $KVER, $ACCEL"
+		MODE=cmd CMD=${2:?usage: vm.sh cmd COMMAND} boot "$out" || rc=$?
+		status=$(guest_status "$out" "$rc")
+		grep -a '^# status: ' "$out/results" | sed 's/^# status: /rust44: guest: /' >&2 || true
+		grep -av '^# ' "$out/results" | tr -d '\r' || true
+		if [ "$status" -ge 124 ]; then
+			tail -n 40 "$out/console.log" >&2
+			log "vm: the guest did not finish (status $status); console: $out/console.log"
+		fi
+		return "$status"
+		;;
+	suite)
+		local suite=${2:?usage: vm.sh suite NAME OUTDIR} out=${3:?usage: vm.sh suite NAME OUTDIR} rc=0 status
+		rm -rf "$out" && mkdir -p "$out"
+		MODE=suite SUITE=$suite boot "$out" || rc=$?
+		status=$(guest_status "$out" "$rc")
+		echo "$ACCEL" >"$out/accel"
+		if [ "$status" -ge 124 ]; then
+			# A hung or crashed guest: one failing result, with the console kept.
+			printf 'not ok 999 %s # guest did not finish (status %s), console: %s\n' "$suite-boot" "$status" "$out/console.log" >>"$out/results"
+			cat "$out/console.log" >>"$out/dmesg"
+		fi
+		return 0
+		;;
+	*) die "usage: vm.sh shell | cmd COMMAND | suite NAME OUTDIR" ;;
+	esac
+}
+
+main "$@"
