@@ -42,7 +42,8 @@ build_initramfs() {
 	rm -rf "$root"
 	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,root,mnt,run,lib/modules,rust44/tests,rust44/extmod}
 	cp /bin/busybox "$root/bin/busybox"
-	file -L "$root/bin/busybox" | grep -q 'statically linked' || die "/bin/busybox is not static: install busybox-static"
+	# ldd fails on a static binary, which is what we need.
+	if ldd "$root/bin/busybox" >/dev/null 2>&1; then die "/bin/busybox is not static: install busybox-static"; fi
 	cp "$TOP/tests/lib/init.sh" "$root/init"
 	chmod +x "$root/init"
 	cp "$TOP/tests/lib/ktap.sh" "$root/rust44/ktap.sh"
@@ -129,7 +130,7 @@ boot() {
 	local qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -smp 2 -m "${VM_MEMORY:-2G}"
 		-display none -vga none -no-reboot
 		-kernel "$BZIMAGE" -initrd "$cpio"
-		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 nvme.poll_queues=$NVME_POLL_QUEUES ${KERNEL_ARGS:-}"
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M nvme.poll_queues=$NVME_POLL_QUEUES ${KERNEL_ARGS:-}"
 		"${console[@]}" -serial "file:$out/results" -serial "file:$out/dmesg"
 		-drive "file=$out/vda.img,if=none,id=vda,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vda
 		-drive "file=$out/vdb.img,if=none,id=vdb,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vdb
@@ -152,7 +153,7 @@ boot() {
 # Exit status the guest reported, or 124 after a timeout, or 125 when it said nothing.
 guest_status() {
 	local out=$1 qemu_rc=$2 line
-	line=$(grep -a '^# rust44-exit: ' "$out/results" | tail -n1 || true)
+	line=$(grep -a '^# rust44-exit: ' "$out/results" | tail -n1 | tr -d '\r' || true)
 	if [ -n "$line" ]; then
 		echo "${line#\# rust44-exit: }"
 	elif [ "$qemu_rc" = 124 ]; then
@@ -180,7 +181,7 @@ main() {
 		MODE=cmd CMD=${2:?usage: vm.sh cmd COMMAND} boot "$out" || rc=$?
 		status=$(guest_status "$out" "$rc")
 		grep -a '^# status: ' "$out/results" | sed 's/^# status: /rust44: guest: /' >&2 || true
-		grep -av '^# ' "$out/results" | tr -d '\r' || true
+		grep -av -e '^# status: ' -e '^# rust44-exit: ' "$out/results" || true
 		if [ "$status" -ge 124 ]; then
 			tail -n 40 "$out/console.log" >&2
 			log "vm: the guest did not finish (status $status); console: $out/console.log"

@@ -15,7 +15,10 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t configfs configfs /sys/kernel/config
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 hostname rust44
+# Exported: suites read it too.
+set -a
 . /rust44/run.conf
+set +a
 
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 stty -F /dev/ttyS2 raw -echo 2>/dev/null

@@ -12,14 +12,14 @@ ktap_begin() {
 
 # ktap_test NAME CMD...: runs CMD; ok when it exits 0.
 ktap_test() {
-	name=$1
+	local name=$1 log rc
 	shift
 	KTAP_N=$((KTAP_N + 1))
-	out=/tmp/ktap.$$.out
-	"$@" >"$out" 2>&1
+	log=$(mktemp /tmp/ktap.XXXXXX)
+	"$@" >"$log" 2>&1
 	rc=$?
-	sed 's/^/  /' "$out"
-	rm -f "$out"
+	sed 's/^/  /' "$log"
+	rm -f "$log"
 	if [ $rc -eq 0 ]; then
 		echo "ok $KTAP_N $name"
 	elif [ $rc -eq 4 ]; then

@@ -123,13 +123,19 @@ fn parse_result_line(line: &str) -> Option<ResultLine> {
         Some((name, directive)) => {
             let directive = directive.trim();
             let (word, reason) = directive.split_once(' ').unwrap_or((directive, ""));
-            (name, Some((word.to_ascii_uppercase(), reason.trim().to_string())))
+            (
+                name,
+                Some((word.to_ascii_uppercase(), reason.trim().to_string())),
+            )
         }
         None => match rest.strip_prefix("# ") {
             // `ok 1 # SKIP reason`: a result without a name.
             Some(directive) => {
                 let (word, reason) = directive.split_once(' ').unwrap_or((directive, ""));
-                ("", Some((word.to_ascii_uppercase(), reason.trim().to_string())))
+                (
+                    "",
+                    Some((word.to_ascii_uppercase(), reason.trim().to_string())),
+                )
             }
             None => (rest, None),
         },
@@ -186,7 +192,9 @@ fn flatten(node: &Node, prefix: &str, out: &mut Vec<TestResult>) {
     let reason = directive
         .map(|(word, reason)| match word.as_str() {
             "SKIP" | "TODO" => reason.clone(),
-            _ => format!("{} {reason}", word.to_ascii_lowercase()).trim().to_string(),
+            _ => format!("{} {reason}", word.to_ascii_lowercase())
+                .trim()
+                .to_string(),
         })
         .filter(|r| !r.is_empty());
     if node.children.is_empty() {
@@ -438,7 +446,10 @@ ok 3 global.third # SKIP no zoned namespace
 ";
         let results = parse_kunit_dmesg("kunit", "rust44", log);
         assert_eq!(results.len(), 2);
-        assert_eq!(results[0].name, "kunit/rust44_capability/raw_numbers_match_uapi");
+        assert_eq!(
+            results[0].name,
+            "kunit/rust44_capability/raw_numbers_match_uapi"
+        );
         assert_eq!(results[1].outcome, Outcome::Fail);
     }
 
