@@ -2,11 +2,12 @@
 # $(RUST44_CACHE) (default ~/.cache/rust44), never in the repo.
 #   make run [CMD='...']    build everything, boot QEMU, shell (or run CMD and exit with its status)
 #   make check              the test command: host tests, KUnit and kselftests in QEMU (TAP)
+#   make bench              benchmarks: rust44 against the C counterpart in one boot (a report)
 #   make lint               rustfmt and clippy, the kernel's way and the host's
 #   KERNEL=debug            the debug kernel (KASAN, lockdep, kmemleak) for run and check
 export KERNEL ?= default
 
-.PHONY: all deps kernel modules run check lint clean distclean
+.PHONY: all deps kernel modules run check bench lint clean distclean
 
 all: kernel
 
@@ -30,6 +31,9 @@ endif
 
 check: deps
 	@tools/check.sh
+
+bench: deps
+	@tools/bench.sh
 
 lint: deps
 	@tools/lint.sh

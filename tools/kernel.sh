@@ -51,17 +51,22 @@ config() {
 		{ cat "$BUILD/merge.log"; die "merging the config fragments failed"; }
 	"${KMAKE[@]}" -s olddefconfig
 	# A missing toolchain piece silently drops CONFIG_RUST and with it every module: check each option.
+	# Later fragments override earlier ones, as in the merge.
+	local -A wanted=()
 	local bad=0 line opt val got
 	while IFS= read -r line; do
-		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
-		opt=${line%%=*} val=${line#*=}
-		if [ "$val" = n ]; then
-			grep -q "^$opt=" "$BUILD/.config" && { warn "$opt should be off"; bad=1; }
-		else
-			got=$(grep "^$opt=" "$BUILD/.config" | cut -d= -f2- || true)
-			[ "$got" = "$val" ] || { printf 'rust44: %s=%s wanted, got %s\n' "$opt" "$val" "${got:-unset}" >&2; bad=1; }
-		fi
+		case "$line" in CONFIG_*=*) wanted[${line%%=*}]=${line#*=} ;; esac
 	done < <(cat "${frags[@]}")
+	for opt in "${!wanted[@]}"; do
+		val=${wanted[$opt]}
+		got=$(grep "^$opt=" "$BUILD/.config" | cut -d= -f2- || true)
+		if [ "$val" = n ]; then
+			[ -z "$got" ] || { printf 'rust44: %s should be off, got %s\n' "$opt" "$got" >&2; bad=1; }
+		elif [ "$got" != "$val" ]; then
+			printf 'rust44: %s=%s wanted, got %s\n' "$opt" "$val" "${got:-unset}" >&2
+			bad=1
+		fi
+	done
 	if [ $bad = 1 ]; then
 		"${KMAKE[@]}" -s rustavailable || true
 		die "the kernel config does not have what config/*.config asks for"

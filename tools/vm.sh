@@ -4,6 +4,7 @@
 #   tools/vm.sh cmd 'COMMAND'         runs COMMAND in the guest; exits with its status
 #   tools/vm.sh suite NAME OUTDIR     runs tests/NAME/run.sh; TAP in OUTDIR/results, kernel log in
 #                                     OUTDIR/dmesg, console in OUTDIR/console.log
+#                                     (SCRIPT=bench.sh runs tests/NAME/bench.sh instead)
 # Environment: KERNEL=default|debug, VM_TIMEOUT (seconds), VM_ACCEL=kvm|tcg (skips the KVM probe),
 # RUST44_INJECT_FAILURE=1 (adds a test that must fail: proves the harness counts failures).
 set -euo pipefail
@@ -104,7 +105,7 @@ boot() {
 	{
 		printf 'MODE=%q\nSUITE=%q\nACCEL=%q\nKVER_WANTED=%q\n' "$MODE" "${SUITE:-}" "$ACCEL" "$(cat "$CACHE/kernel.version")"
 		printf 'CMD=%q\nZNS_ZONES=%q\nPOLL_QUEUES=%q\n' "${CMD:-}" $((ZNS_SIZE_MB / ZNS_ZONE_MB)) "$NVME_POLL_QUEUES"
-		printf 'INJECT_FAILURE=%q\nKERNEL_FLAVOUR=%q\n' "${RUST44_INJECT_FAILURE:-0}" "$KERNEL"
+		printf 'INJECT_FAILURE=%q\nKERNEL_FLAVOUR=%q\nSCRIPT=%q\n' "${RUST44_INJECT_FAILURE:-0}" "$KERNEL" "${SCRIPT:-run.sh}"
 	} >"$overlay/rust44/run.conf"
 	(cd "$overlay" && find . -print0 | cpio --null -o -H newc --quiet) | cat "$VMDIR/base.cpio" - >"$cpio"
 
@@ -185,6 +186,8 @@ main() {
 		if [ "$status" -ge 124 ]; then
 			tail -n 40 "$out/console.log" >&2
 			log "vm: the guest did not finish (status $status); console: $out/console.log"
+		elif [ "$status" != 0 ]; then
+			log "vm: the command exited with status $status"
 		fi
 		return "$status"
 		;;

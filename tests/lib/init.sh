@@ -20,6 +20,21 @@ set -a
 . /rust44/run.conf
 set +a
 
+# NVMe namespaces are probed in parallel, so nvme0n1 may be either: name them by namespace ID.
+# NVME_CONV (nsid 1, conventional) and NVME_ZNS (nsid 2, zoned) hold the disk names, with links
+# /dev/rust44/nvme-conv and /dev/rust44/nvme-zns.
+mkdir -p /dev/rust44
+for ns in /sys/block/nvme*; do
+	[ -e "$ns/nsid" ] || continue
+	case "$(cat "$ns/nsid")" in
+	1) NVME_CONV=${ns##*/} ;;
+	2) NVME_ZNS=${ns##*/} ;;
+	esac
+done
+export NVME_CONV NVME_ZNS
+[ -n "$NVME_CONV" ] && ln -s "/dev/$NVME_CONV" /dev/rust44/nvme-conv
+[ -n "$NVME_ZNS" ] && ln -s "/dev/$NVME_ZNS" /dev/rust44/nvme-zns
+
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 stty -F /dev/ttyS2 raw -echo 2>/dev/null
 exec 3>/dev/ttyS1 4>/dev/ttyS2
@@ -48,7 +63,7 @@ status() {
 	echo "kernel: $(uname -r) ($(uname -v)), $ACCEL, $(grep -c ^processor /proc/cpuinfo) CPUs"
 	echo "modules: $(lsmod | awk 'NR > 1 { printf "%s ", $1 }')"
 	echo "block: $(ls /sys/block | tr '\n' ' ')"
-	echo "nvme zoned: $(cat /sys/block/nvme0n2/queue/zoned 2>/dev/null) ($(cat /sys/block/nvme0n2/queue/nr_zones 2>/dev/null) zones), io_poll nvme0n1: $(cat /sys/block/nvme0n1/queue/io_poll 2>/dev/null)"
+	echo "nvme: conventional $NVME_CONV (io_poll $(cat /sys/block/$NVME_CONV/queue/io_poll 2>/dev/null)), zoned $NVME_ZNS ($(cat /sys/block/$NVME_ZNS/queue/zoned 2>/dev/null), $(cat /sys/block/$NVME_ZNS/queue/nr_zones 2>/dev/null) zones)"
 	echo "drm: $(ls /dev/dri 2>/dev/null | tr '\n' ' ')"
 }
 
@@ -71,7 +86,7 @@ cmd)
 	;;
 suite)
 	cd "/rust44/tests/$SUITE" || finish 1
-	sh ./run.sh >&3 2>&1
+	sh "./$SCRIPT" >&3 2>&1
 	finish $?
 	;;
 *)

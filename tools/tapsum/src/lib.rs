@@ -311,6 +311,19 @@ pub fn render_tap(results: &[TestResult]) -> String {
     out
 }
 
+/// Numbers repeated names (`name`, `name#2`, ...): a suite that loads a module twice runs its
+/// KUnit suite twice, and each result must stay identifiable.
+pub fn disambiguate(results: &mut [TestResult]) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for result in results.iter_mut() {
+        let count = seen.entry(result.name.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            result.name = format!("{}#{count}", result.name);
+        }
+    }
+}
+
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()
@@ -468,6 +481,18 @@ ok 3 global.third # SKIP no zoned namespace
         let splats = find_splats(log);
         assert_eq!(splats.len(), 3);
         assert!(find_splats("[ 1.0] all fine\n").is_empty());
+    }
+
+    #[test]
+    fn repeated_names_are_numbered() {
+        let mut results = vec![
+            TestResult::new("k/a".into(), Outcome::Pass, None),
+            TestResult::new("k/a".into(), Outcome::Pass, None),
+            TestResult::new("k/b".into(), Outcome::Pass, None),
+        ];
+        disambiguate(&mut results);
+        let names: Vec<_> = results.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["k/a", "k/a#2", "k/b"]);
     }
 
     #[test]

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
             }
         }
     }
+    tapsum::disambiguate(&mut results);
     let totals = Totals::of(&results);
     if !summary_only {
         print!("{}", render_tap(&results));
