@@ -16,7 +16,8 @@ VMDIR="$CACHE/vm-$KERNEL"
 # Emulated NVMe zoned namespace: ZNS_SIZE_MB / ZNS_ZONE_MB zones.
 ZNS_SIZE_MB=512
 ZNS_ZONE_MB=16
-NVME_POLL_QUEUES=1
+# A suite's vm.conf (or the environment) may turn NVMe poll queues off.
+NVME_POLL_QUEUES=${NVME_POLL_QUEUES:-1}
 
 # Copies a host program and every library it loads into the initramfs tree.
 copy_host_program() {
@@ -64,6 +65,12 @@ build_initramfs() {
 				-o "$root/rust44/tests/$(basename "$suite")/$(basename "$prog" .c)" "$prog" ||
 				die "building $prog failed"
 		done
+		# More test programs (e.g. upstream kselftests from the tree): tests/<suite>/build.sh runs
+		# on the host with SRC (the prepared tree) and OUT (the suite's directory in the image).
+		if [ -f "$suite/build.sh" ]; then
+			SRC="$SRC" OUT="$root/rust44/tests/$(basename "$suite")" sh "$suite/build.sh" ||
+				die "$suite/build.sh failed"
+		fi
 		if [ -f "$suite/host-programs" ]; then
 			while read -r prog; do
 				case "$prog" in '' | '#'*) continue ;; esac
@@ -101,6 +108,14 @@ choose_accel() {
 # boot OUTDIR: one guest boot with MODE, CMD, SUITE and ACCEL from the environment.
 boot() {
 	local out=$1 overlay="$1/overlay" cpio="$1/initramfs.cpio" console=(-serial "file:$1/console.log")
+	local extra=()
+	if [ -n "${SUITE:-}" ] && [ -f "$TOP/tests/$SUITE/vm.conf" ]; then
+		# A suite may add devices (QEMU_EXTRA=(...)), kernel arguments (KERNEL_ARGS="...") and
+		# set NVME_POLL_QUEUES.
+		# shellcheck disable=SC1090
+		. "$TOP/tests/$SUITE/vm.conf"
+		extra=("${QEMU_EXTRA[@]}")
+	fi
 	mkdir -p "$overlay/rust44"
 	{
 		printf 'MODE=%q\nSUITE=%q\nACCEL=%q\nKVER_WANTED=%q\n' "$MODE" "${SUITE:-}" "$ACCEL" "$(cat "$CACHE/kernel.version")"
@@ -118,13 +133,6 @@ boot() {
 	truncate -s 512M "$out/nvme-conv.img"
 	truncate -s "${ZNS_SIZE_MB}M" "$out/nvme-zns.img"
 
-	local extra=()
-	if [ -n "${SUITE:-}" ] && [ -f "$TOP/tests/$SUITE/vm.conf" ]; then
-		# A suite may add devices (QEMU_EXTRA=(...)) and kernel arguments (KERNEL_ARGS="...").
-		# shellcheck disable=SC1090
-		. "$TOP/tests/$SUITE/vm.conf"
-		extra=("${QEMU_EXTRA[@]}")
-	fi
 	[ "$MODE" = shell ] && console=(-serial mon:stdio)
 	local accel_args=(-accel tcg -cpu max)
 	[ "$ACCEL" = kvm ] && accel_args=(-accel kvm -cpu host)
