@@ -1,11 +1,13 @@
 # rust44: the user's entry points. Everything heavy lives in tools/*.sh; caches live in
 # $(RUST44_CACHE) (default ~/.cache/rust44), never in the repo.
 #   make run [CMD='...']    build everything, boot QEMU, shell (or run CMD and exit with its status)
-#   make check              the test command: host tests, KUnit and kselftests in QEMU (TAP)
+#   make check              the test command: host tests, KUnit and kselftests in QEMU (TAP), on
+#                           the default and the debug kernel
 #   make bench              benchmarks: rust44 against the C counterpart in one boot (a report)
 #   make lint               rustfmt and clippy, the kernel's way and the host's
-#   KERNEL=debug            the debug kernel (KASAN, lockdep, kmemleak) for run and check
-export KERNEL ?= default
+#   KERNEL=default|debug    the kernel for run (default: default) and check (default: both); debug
+#                           is KASAN, lockdep and kmemleak
+export KERNEL
 
 .PHONY: all deps kernel modules run check bench lint clean distclean
 

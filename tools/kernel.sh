@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the patched tree and builds the guest kernel with the C baselines and every rust44 module.
-#   tools/kernel.sh [prepare|config|build|modules]   (default: build, which does all three)
+#   tools/kernel.sh [prepare|config|build]   (default: build, which does all three)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

@@ -78,6 +78,13 @@ c_baselines_load() {
 	[ ! -e /sys/module/null_blk ] || { echo "null_blk still loaded"; return 1; }
 }
 
+# The debug kernel is only worth its time with its detectors on.
+debug_detectors_active() {
+	dmesg | grep -q 'KernelAddressSanitizer initialized' || { echo "KASAN is off"; return 1; }
+	dmesg | grep -q 'Lock dependency validator' || { echo "lockdep is off"; return 1; }
+	[ -e /sys/kernel/debug/kmemleak ] || { echo "kmemleak is off"; return 1; }
+}
+
 # The runner must report a failing test as failing and make the suite fail.
 runner_reports_failure() {
 	out=$( (
@@ -104,6 +111,11 @@ ktap_test nvme_zoned_namespace_is_host_managed nvme_zoned_namespace_is_host_mana
 ktap_test nvme_poll_queues_when_asked nvme_poll_queues_when_asked
 ktap_test c_baselines_load c_baselines_load
 ktap_test runner_reports_failure runner_reports_failure
+if [ "$KERNEL_FLAVOUR" = debug ]; then
+	ktap_test debug_detectors_active debug_detectors_active
+else
+	ktap_skip debug_detectors_active "not the debug kernel"
+fi
 # The canary boot: one failing test, and a kernel report the splat check must catch.
 if [ "$INJECT_FAILURE" = 1 ]; then
 	ktap_test injected_failure false
