@@ -21,7 +21,7 @@ report="$out/report.md"
 failed=0
 for suite in $suites; do
 	SCRIPT=bench.sh VM_TIMEOUT=${VM_TIMEOUT:-3600} "$TOP/tools/vm.sh" suite "$suite" "$out/$suite"
-	status=$(grep -a '^# rust44-exit: ' "$out/$suite/results" | tail -n1 | tr -dc 0-9 || true)
+	status=$(grep -a '^# rust44-exit: ' "$out/$suite/results" | tail -n1 | sed 's/^# rust44-exit: //' | tr -d '\r' || true)
 	{
 		echo
 		echo "## $suite ($(cat "$out/$suite/accel"))"
