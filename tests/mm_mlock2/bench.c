@@ -39,29 +39,12 @@ static double now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-/* A /proc/meminfo counter in kB ("Mlocked"), or -1. */
-static long meminfo_kb(const char *name)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128];
-	long v = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, strlen(name)) && line[strlen(name)] == ':') {
-			v = strtol(line + strlen(name) + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
 
 /* One run: map and lock @len bytes the @k way, touch every 100th page, unmap. */
 static int run(enum kind k, size_t len, struct result *r)
 {
 	size_t page = sysconf(_SC_PAGESIZE), touched = 0;
-	long mlocked_before = meminfo_kb("Mlocked");
+	long mlocked_before = proc_kb("/proc/meminfo", "Mlocked");
 	double t0 = now_us(), t1, t2, t3;
 	int fd = -1;
 	char *p = MAP_FAILED;
@@ -97,7 +80,7 @@ static int run(enum kind k, size_t len, struct result *r)
 	for (size_t off = 0; off < len; off += 100 * page, touched++)
 		p[off] = 1;
 	t2 = now_us();
-	r->mlocked_kb = meminfo_kb("Mlocked") - mlocked_before;
+	r->mlocked_kb = proc_kb("/proc/meminfo", "Mlocked") - mlocked_before;
 	if (r->mlocked_kb < 0)
 		r->mlocked_kb = 0;
 	r->rss_kb = smaps_field(p, "Rss:", NULL);

@@ -138,35 +138,35 @@ TEST_F(region, touched_pages_are_mlocked)
 TEST(vmlck_accounts_the_mapping_as_mlock2_does)
 {
 	size_t len = PAGES * psz();
-	long before = status_kb("VmLck:");
+	long before = status_kb("VmLck");
 	int fd = lockedmem_region(len);
 	char *p, *q;
 
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	EXPECT_EQ(before + PAGES * page_kb(), status_kb("VmLck:"));
+	EXPECT_EQ(before + PAGES * page_kb(), status_kb("VmLck"));
 
 	/* The same through mlock2(MLOCK_ONFAULT) on anonymous memory. */
 	q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, q);
 	ASSERT_EQ(0, syscall(__NR_mlock2, q, len, MLOCK_ONFAULT));
-	EXPECT_EQ(before + 2 * PAGES * page_kb(), status_kb("VmLck:"));
+	EXPECT_EQ(before + 2 * PAGES * page_kb(), status_kb("VmLck"));
 	munmap(q, len);
 
 	ASSERT_EQ(0, munmap(p, len));
-	EXPECT_EQ(before, status_kb("VmLck:"));
+	EXPECT_EQ(before, status_kb("VmLck"));
 	close(fd);
 }
 
 TEST_F(region, munlock_behaves_as_on_mlock2_onfault_memory)
 {
-	long before = status_kb("VmLck:");
+	long before = status_kb("VmLck");
 
 	self->p[0] = 1;
 	self->p[3 * psz()] = 1;
 	ASSERT_EQ(0, munlock(self->p, self->len));
-	EXPECT_EQ(before - PAGES * page_kb(), status_kb("VmLck:"));
+	EXPECT_EQ(before - PAGES * page_kb(), status_kb("VmLck"));
 	EXPECT_EQ(0, smaps_field(self->p, "Locked:", NULL));
 	EXPECT_EQ(0, smaps_field(self->p, "VmFlags:", "lo"));
 	EXPECT_EQ(0, smaps_field(self->p, "VmFlags:", "lf"));
@@ -176,7 +176,7 @@ TEST_F(region, munlock_behaves_as_on_mlock2_onfault_memory)
 
 	/* Locking again on fault works as on any mapping. */
 	ASSERT_EQ(0, syscall(__NR_mlock2, self->p, self->len, MLOCK_ONFAULT));
-	EXPECT_EQ(before, status_kb("VmLck:"));
+	EXPECT_EQ(before, status_kb("VmLck"));
 	EXPECT_EQ(2 * page_kb(), smaps_field(self->p, "Locked:", NULL));
 	self->p[9 * psz()] = 1;
 	EXPECT_EQ(3 * page_kb(), smaps_field(self->p, "Locked:", NULL));

@@ -41,22 +41,29 @@ static inline int lockedmem_region(uint64_t size)
 	return fd;
 }
 
-/* A field of /proc/self/status in kB ("VmLck:"), or -1. */
-static inline long status_kb(const char *field)
+/* The value in kB of "@field:" in a /proc file such as /proc/self/status or /proc/meminfo, or -1. */
+static inline long proc_kb(const char *path, const char *field)
 {
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen(path, "r");
+	size_t len = strlen(field);
 	char line[256];
 	long v = -1;
 
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, strlen(field))) {
-			v = strtol(line + strlen(field), NULL, 10);
+		if (!strncmp(line, field, len) && line[len] == ':') {
+			v = strtol(line + len + 1, NULL, 10);
 			break;
 		}
 	fclose(f);
 	return v;
+}
+
+/* A field of /proc/self/status in kB ("VmLck"), or -1. */
+static inline long status_kb(const char *field)
+{
+	return proc_kb("/proc/self/status", field);
 }
 
 /*
