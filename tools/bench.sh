@@ -21,14 +21,14 @@ report="$out/report.md"
 failed=0
 for suite in $suites; do
 	SCRIPT=bench.sh VM_TIMEOUT=${VM_TIMEOUT:-3600} "$TOP/tools/vm.sh" suite "$suite" "$out/$suite"
-	status=$(grep -a '^# rust44-exit: ' "$out/$suite/results" | tail -n1 | sed 's/^# rust44-exit: //' | tr -d '\r' || true)
+	status=$(cat "$out/$suite/status")
 	{
 		echo
 		echo "## $suite ($(cat "$out/$suite/accel"))"
 		echo
 		grep -av '^# rust44-exit: ' "$out/$suite/results" || true
 	} >>"$report"
-	[ "${status:-1}" = 0 ] || { log "bench: $suite failed (status ${status:-none}); console: $out/$suite/console.log"; failed=1; }
+	[ "$status" = 0 ] || { log "bench: $suite failed (status $status); console: $out/$suite/console.log"; failed=1; }
 done
 cat "$report"
 log "bench: report in $report"

@@ -4,7 +4,8 @@
 #   tools/vm.sh cmd 'COMMAND'         runs COMMAND in the guest; exits with its status
 #   tools/vm.sh suite NAME OUTDIR     runs tests/NAME/run.sh; TAP in OUTDIR/results, kernel log in
 #                                     OUTDIR/dmesg, console in OUTDIR/console.log
-#                                     (SCRIPT=bench.sh runs tests/NAME/bench.sh instead)
+#                                     (SCRIPT=bench.sh runs tests/NAME/bench.sh instead); the guest's
+#                                     exit status (124 hung, 125 silent) in OUTDIR/status
 # Environment: KERNEL=default|debug, VM_TIMEOUT (seconds), VM_ACCEL=kvm|tcg (skips the KVM probe),
 # RUST44_INJECT_FAILURE=1 (adds a test that must fail: proves the harness counts failures).
 set -euo pipefail
@@ -208,6 +209,7 @@ main() {
 		MODE=suite SUITE=$suite boot "$out" || rc=$?
 		status=$(guest_status "$out" "$rc")
 		echo "$ACCEL" >"$out/accel"
+		echo "$status" >"$out/status"
 		if [ "$status" -ge 124 ]; then
 			# A hung or crashed guest: one failing result, with the console kept.
 			printf 'not ok 999 %s # guest did not finish (status %s), console: %s\n' "$suite-boot" "$status" "$out/console.log" >>"$out/results"
