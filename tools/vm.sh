@@ -13,7 +13,8 @@ set -euo pipefail
 
 KVER=$(cat "$BUILD/include/config/kernel.release" 2>/dev/null) || die "no kernel built in $BUILD: run 'make kernel'"
 BZIMAGE="$BUILD/arch/x86/boot/bzImage"
-VMDIR="$CACHE/vm-$KERNEL"
+# RUST44_VMDIR lets two sessions boot side by side without sharing an initramfs build.
+VMDIR="${RUST44_VMDIR:-$CACHE/vm-$KERNEL}"
 # Emulated NVMe zoned namespace: ZNS_SIZE_MB / ZNS_ZONE_MB zones.
 ZNS_SIZE_MB=512
 ZNS_ZONE_MB=16
