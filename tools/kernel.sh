@@ -4,18 +4,43 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-# Applies a patch once; a changed patch replaces the old one (reverse old, apply new).
-apply_patch() {
-	local patch=$1 name record
-	name=$(basename "$patch")
-	record="$SRC/.rust44-applied/$name"
-	mkdir -p "$SRC/.rust44-applied"
-	if [ -f "$record" ]; then
-		cmp -s "$record" "$patch" && return 0
-		patch -s -d "$SRC" -p1 -R <"$record" || die "cannot revert the old $name"
+# The patches, in the order they apply: rust44's kernel-crate wiring, then the tree wiring.
+patches() {
+	ls "$TOP"/rust/*.patch
+	ls "$TOP"/tools/patches/*.patch
+}
+
+# Applies the patches once. When any of them changed, every applied one is reverted (last
+# first) and the current set applied again, so patches touching the same file stay consistent.
+apply_patches() {
+	local applied="$SRC/.rust44-applied" p name current
+	mkdir -p "$applied"
+	# Trees prepared before the order was recorded had these two, in this order.
+	if [ ! -f "$applied/order" ]; then
+		for name in register.patch wire-rust44-in-tree.patch; do
+			[ -f "$applied/$name" ] && echo "$name" >>"$applied/order"
+		done
+		touch "$applied/order"
 	fi
-	patch -s -d "$SRC" -p1 --forward <"$patch" || die "$name does not apply to $(cat "$CACHE/kernel.version")"
-	cp "$patch" "$record"
+	current=$(patches | while read -r p; do basename "$p"; done)
+	if [ "$current" = "$(cat "$applied/order")" ]; then
+		local same=1
+		while read -r p; do
+			cmp -s "$p" "$applied/$(basename "$p")" || same=0
+		done < <(patches)
+		[ $same -eq 1 ] && return 0
+	fi
+	tac "$applied/order" | while read -r name; do
+		patch -s -d "$SRC" -p1 -R <"$applied/$name" || die "cannot revert the old $name"
+		rm -f "$applied/$name"
+	done
+	: >"$applied/order"
+	while read -r p; do
+		name=$(basename "$p")
+		patch -s -d "$SRC" -p1 --forward <"$p" || die "$name does not apply to $(cat "$CACHE/kernel.version")"
+		cp "$p" "$applied/$name"
+		echo "$name" >>"$applied/order"
+	done < <(patches)
 }
 
 prepare() {
@@ -23,8 +48,7 @@ prepare() {
 	# rust44's additions to the kernel crate; -c writes only changed files, so builds stay incremental.
 	rsync -rc "$TOP/rust/kernel/" "$SRC/rust/kernel/"
 	[ -d "$TOP/rust/helpers" ] && rsync -rc "$TOP/rust/helpers/" "$SRC/rust/helpers/"
-	apply_patch "$TOP/rust/register.patch"
-	apply_patch "$TOP/tools/patches/wire-rust44-in-tree.patch"
+	apply_patches
 	# The project itself is drivers/rust44 of the tree.
 	if [ "$(readlink "$SRC/drivers/rust44" 2>/dev/null)" != "$TOP" ]; then
 		rm -f "$SRC/drivers/rust44"

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Inline functions that rust44's block abstractions (kernel::block::disk, kernel::block::backing_file)
+ * call: wrappers only, no logic.
+ */
+
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/fs.h>
+#include <linux/sched/mm.h>
+
+__rust_helper unsigned int rust_helper_disk_openers(struct gendisk *disk)
+{
+	return disk_openers(disk);
+}
+
+__rust_helper sector_t rust_helper_get_capacity(struct gendisk *disk)
+{
+	return get_capacity(disk);
+}
+
+__rust_helper struct queue_limits rust_helper_queue_limits_start_update(struct request_queue *q)
+{
+	return queue_limits_start_update(q);
+}
+
+__rust_helper void rust_helper_queue_limits_cancel_update(struct request_queue *q)
+{
+	queue_limits_cancel_update(q);
+}
+
+__rust_helper unsigned int rust_helper_blk_mq_freeze_queue(struct request_queue *q)
+{
+	return blk_mq_freeze_queue(q);
+}
+
+__rust_helper void rust_helper_blk_mq_unfreeze_queue(struct request_queue *q, unsigned int memflags)
+{
+	blk_mq_unfreeze_queue(q, memflags);
+}
+
+__rust_helper loff_t rust_helper_i_size_read(const struct inode *inode)
+{
+	return i_size_read(inode);
+}
+
+__rust_helper void rust_helper_kiocb_start_write(struct kiocb *iocb)
+{
+	kiocb_start_write(iocb);
+}
+
+__rust_helper void rust_helper_kiocb_end_write(struct kiocb *iocb)
+{
+	kiocb_end_write(iocb);
+}
+
+__rust_helper unsigned int rust_helper_memalloc_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+__rust_helper void rust_helper_memalloc_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
+}

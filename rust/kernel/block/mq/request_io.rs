@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What a driver reads off a request to carry it out: its operation, position, length and flags,
+//! and its data as a table of `bio_vec`s that an `iov_iter` can walk.
+//!
+//! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
+
+use crate::{
+    alloc::{Flags, KVec},
+    bindings,
+    block::mq::{Operations, Request},
+    error::Result,
+};
+
+/// The operation a request asks for (`req_op()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReqOp {
+    /// Read data.
+    Read,
+    /// Write data.
+    Write,
+    /// Flush the volatile write cache.
+    Flush,
+    /// Discard a range: its contents become undefined.
+    Discard,
+    /// Write zeroes to a range, without a data buffer.
+    WriteZeroes,
+    /// Any other operation (zone management, driver private, ...), as its raw value.
+    Other(u32),
+}
+
+impl ReqOp {
+    /// Decodes the operation part of a request's `cmd_flags`.
+    pub fn from_cmd_flags(cmd_flags: u32) -> Self {
+        let op = cmd_flags & ((1 << bindings::REQ_OP_BITS) - 1);
+        match op {
+            bindings::req_op_REQ_OP_READ => Self::Read,
+            bindings::req_op_REQ_OP_WRITE => Self::Write,
+            bindings::req_op_REQ_OP_FLUSH => Self::Flush,
+            bindings::req_op_REQ_OP_DISCARD => Self::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Self::WriteZeroes,
+            other => Self::Other(other),
+        }
+    }
+
+    /// Whether the operation changes the medium (`op_is_write()`: odd operations write).
+    pub fn is_write(self) -> bool {
+        let raw = match self {
+            Self::Read => bindings::req_op_REQ_OP_READ,
+            Self::Write => bindings::req_op_REQ_OP_WRITE,
+            Self::Flush => bindings::req_op_REQ_OP_FLUSH,
+            Self::Discard => bindings::req_op_REQ_OP_DISCARD,
+            Self::WriteZeroes => bindings::req_op_REQ_OP_WRITE_ZEROES,
+            Self::Other(op) => op,
+        };
+        raw & 1 == 1
+    }
+}
+
+impl<T: Operations> Request<T> {
+    fn raw(&self) -> *mut bindings::request {
+        // `Request<T>` is a transparent wrapper of `struct request`.
+        core::ptr::from_ref(self).cast_mut().cast()
+    }
+
+    fn cmd_flags(&self) -> u32 {
+        // SAFETY: By the type invariant `self` wraps a valid request; the driver owns it while it
+        // holds an `ARef`, so the block layer does not change `cmd_flags` underneath.
+        unsafe { (*self.raw()).cmd_flags }
+    }
+
+    fn has_flag(&self, bit: u32) -> bool {
+        self.cmd_flags() & (1 << bit) != 0
+    }
+
+    /// The operation this request asks for.
+    pub fn op(&self) -> ReqOp {
+        ReqOp::from_cmd_flags(self.cmd_flags())
+    }
+
+    /// The first sector (512 bytes) the request addresses (`blk_rq_pos()`).
+    pub fn sector(&self) -> u64 {
+        // SAFETY: As in `cmd_flags`.
+        unsafe { (*self.raw()).__sector }
+    }
+
+    /// The number of bytes left in the request (`blk_rq_bytes()`).
+    pub fn bytes(&self) -> u32 {
+        // SAFETY: As in `cmd_flags`.
+        unsafe { (*self.raw()).__data_len }
+    }
+
+    /// The I/O priority the submitter asked for (`req_get_ioprio()`).
+    pub fn ioprio(&self) -> u16 {
+        // SAFETY: As in `cmd_flags`; the first bio, if any, is valid while the request is owned.
+        unsafe {
+            let bio = (*self.raw()).bio;
+            if bio.is_null() {
+                0
+            } else {
+                (*bio).bi_ioprio
+            }
+        }
+    }
+
+    /// Forced unit access: the data must be on stable media before completion (`REQ_FUA`).
+    pub fn is_fua(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_FUA)
+    }
+
+    /// The volatile cache must be flushed before this request runs (`REQ_PREFLUSH`).
+    pub fn is_preflush(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_PREFLUSH)
+    }
+
+    /// A write-zeroes request that must not deallocate the range (`REQ_NOUNMAP`).
+    pub fn is_nounmap(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_NOUNMAP)
+    }
+
+    /// The submitter polls for this request's completion (`REQ_POLLED`).
+    pub fn is_polled(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_POLLED)
+    }
+
+    /// Copies the request's data segments, in order, into a table of `bio_vec`s.
+    ///
+    /// Bios may start in the middle of a `bio_vec` (after splitting), so the table is built from
+    /// each bio's iterator rather than copied from `bi_io_vec`. The pages stay owned by the
+    /// request: the table must not be used after the request ends.
+    pub fn segments(&self, flags: Flags) -> Result<RequestSegments> {
+        let mut count = 0usize;
+        self.for_each_segment(|_| count += 1);
+        let mut table = KVec::with_capacity(count, flags)?;
+        self.for_each_segment(|bvec| {
+            // Cannot fail: the capacity was reserved for exactly `count` entries.
+            let _ = table.push_within_capacity(bvec);
+        });
+        Ok(RequestSegments {
+            table,
+            bytes: self.bytes() as usize,
+        })
+    }
+
+    fn for_each_segment(&self, mut f: impl FnMut(bindings::bio_vec)) {
+        // SAFETY: The driver owns the request, so its bio chain is stable. Each bio's `bi_iter`
+        // describes `bi_size` bytes starting `bi_bvec_done` bytes into `bi_io_vec[bi_idx]`; the
+        // loop stays inside the `bio_vec`s that `bi_size` covers.
+        unsafe {
+            let mut bio = (*self.raw()).bio;
+            while !bio.is_null() {
+                let iter = (*bio).bi_iter;
+                let mut left = iter.bi_size;
+                let mut idx = iter.bi_idx as usize;
+                let mut done = iter.bi_offset;
+                while left > 0 {
+                    let bv = *(*bio).bi_io_vec.add(idx);
+                    let len = core::cmp::min(bv.bv_len - done, left);
+                    f(bindings::bio_vec {
+                        bv_page: bv.bv_page,
+                        bv_len: len,
+                        bv_offset: bv.bv_offset + done,
+                    });
+                    left -= len;
+                    done = 0;
+                    idx += 1;
+                }
+                bio = (*bio).bi_next;
+            }
+        }
+    }
+
+    /// Zero-fills every data buffer of the request, so a failed read hands out no stale data.
+    pub fn zero_fill(&self) {
+        // SAFETY: The driver owns the request and its bio chain.
+        unsafe {
+            let mut bio = (*self.raw()).bio;
+            while !bio.is_null() {
+                bindings::zero_fill_bio(bio);
+                bio = (*bio).bi_next;
+            }
+        }
+    }
+}
+
+/// The data segments of a request as a `bio_vec` table (see [`Request::segments`]).
+pub struct RequestSegments {
+    table: KVec<bindings::bio_vec>,
+    bytes: usize,
+}
+
+impl RequestSegments {
+    /// The number of segments.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the request carries no data.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The number of data bytes the segments hold.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const bindings::bio_vec {
+        self.table.as_ptr()
+    }
+}
+
+#[macros::kunit_tests(rust44_block_request)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_decode_from_cmd_flags() {
+        let fua = 1 << bindings::req_flag_bits___REQ_FUA;
+        assert_eq!(ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_READ), ReqOp::Read);
+        assert_eq!(ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_WRITE | fua), ReqOp::Write);
+        assert_eq!(ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_FLUSH), ReqOp::Flush);
+        assert_eq!(ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_DISCARD), ReqOp::Discard);
+        assert_eq!(
+            ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_WRITE_ZEROES),
+            ReqOp::WriteZeroes
+        );
+        assert_eq!(
+            ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_ZONE_RESET),
+            ReqOp::Other(bindings::req_op_REQ_OP_ZONE_RESET)
+        );
+    }
+
+    #[test]
+    fn write_operations_are_the_odd_ones() {
+        assert!(!ReqOp::Read.is_write());
+        assert!(ReqOp::Write.is_write());
+        assert!(!ReqOp::Flush.is_write());
+        assert!(ReqOp::Discard.is_write());
+        assert!(ReqOp::WriteZeroes.is_write());
+        assert!(ReqOp::Other(bindings::req_op_REQ_OP_ZONE_RESET).is_write());
+        assert!(!ReqOp::Other(bindings::req_op_REQ_OP_DRV_IN).is_write());
+    }
+}
