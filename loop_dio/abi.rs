@@ -302,7 +302,7 @@ pub fn info64_from_old(b: &[u8; info_old::SIZE]) -> LoopInfo64 {
         device: get_u64(b, info_old::DEVICE),
         inode: get_u64(b, info_old::INODE),
         rdevice: get_u64(b, info_old::RDEVICE),
-        offset: get_u32(b, info_old::OFFSET) as i32 as i64 as u64,
+        offset: i64::from(get_u32(b, info_old::OFFSET) as i32) as u64,
         encrypt_type: get_u32(b, info_old::ENCRYPT_TYPE),
         encrypt_key_size: get_u32(b, info_old::ENCRYPT_KEY_SIZE),
         flags: get_u32(b, info_old::FLAGS),
@@ -315,7 +315,7 @@ pub fn info64_from_old(b: &[u8; info_old::SIZE]) -> LoopInfo64 {
 /// offset does not fit its `int`.
 pub fn info64_to_old(info: &LoopInfo64) -> Result<[u8; info_old::SIZE], i32> {
     let offset = info.offset as i32;
-    if offset as i64 as u64 != info.offset {
+    if i64::from(offset) as u64 != info.offset {
         return Err(errno::EOVERFLOW);
     }
     let mut b = [0u8; info_old::SIZE];
@@ -347,7 +347,12 @@ pub fn valid_block_size(size: u32) -> bool {
 
 /// Whether direct I/O is possible: the file system must support it, the device's blocks must be
 /// at least the file's direct I/O granule, and the offset aligned to it (`lo_can_use_dio()`).
-pub fn can_use_direct_io(fs_supports: bool, block_size: u32, min_dio_size: u32, offset: u64) -> bool {
+pub fn can_use_direct_io(
+    fs_supports: bool,
+    block_size: u32,
+    min_dio_size: u32,
+    offset: u64,
+) -> bool {
     fs_supports
         && min_dio_size != 0
         && block_size >= min_dio_size

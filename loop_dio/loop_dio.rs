@@ -16,10 +16,13 @@ use kernel::{
             BlkdevRegistration, BlockDevice, DiskRef, ModuleRef, OpenMode, QueueLimits,
             ReleasedDisk, SysfsBuffer,
         },
-        mq::{gen_disk::GenDisk, gen_disk::GenDiskBuilder, Operations, ReqOp, Request, TagSet, TagSetFlags},
+        mq::{
+            gen_disk::GenDisk, gen_disk::GenDiskBuilder, Operations, ReqOp, Request, TagSet,
+            TagSetFlags,
+        },
     },
-    capability::{self, Capability},
     c_str,
+    capability::{self, Capability},
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
@@ -239,12 +242,7 @@ impl Loop {
         let _ = Request::end(rq, result);
     }
 
-    fn fallocate(
-        file: &BackingFile,
-        mode: FallocMode,
-        pos: u64,
-        rq: &Request<LoopOps>,
-    ) -> Result {
+    fn fallocate(file: &BackingFile, mode: FallocMode, pos: u64, rq: &Request<LoopOps>) -> Result {
         match file.fallocate(mode, pos, u64::from(rq.bytes())) {
             Ok(()) => Ok(()),
             Err(e) if e == EOPNOTSUPP || e == EINVAL => Err(e),
@@ -478,7 +476,11 @@ impl Loop {
         info.validate().map_err(to_error)?;
         let window_changed = state.offset != info.offset || state.sizelimit != info.sizelimit;
         if window_changed && state.flags & abi::FLAG_DIRECT_IO != 0 {
-            let file = state.binding.as_ref().map(|b| b.file.clone()).ok_or(ENXIO)?;
+            let file = state
+                .binding
+                .as_ref()
+                .map(|b| b.file.clone())
+                .ok_or(ENXIO)?;
             let aligned = abi::can_use_direct_io(
                 true,
                 disk.logical_block_size(),
@@ -528,7 +530,11 @@ impl Loop {
             if state.status != Status::Bound {
                 return Err(ENXIO);
             }
-            let file = state.binding.as_ref().map(|b| b.file.clone()).ok_or(ENXIO)?;
+            let file = state
+                .binding
+                .as_ref()
+                .map(|b| b.file.clone())
+                .ok_or(ENXIO)?;
             (
                 LoopInfo64 {
                     number: self.number,
@@ -565,7 +571,11 @@ impl Loop {
         if on == (state.flags & abi::FLAG_DIRECT_IO != 0) {
             return Ok(0);
         }
-        let file = state.binding.as_ref().map(|b| b.file.clone()).ok_or(ENXIO)?;
+        let file = state
+            .binding
+            .as_ref()
+            .map(|b| b.file.clone())
+            .ok_or(ENXIO)?;
         if on {
             if !Self::can_use_dio(&state, &file, disk.logical_block_size()) {
                 pr_err!(
@@ -613,7 +623,11 @@ impl Loop {
             );
             return Err(EINVAL);
         }
-        let file = state.binding.as_ref().map(|b| b.file.clone()).ok_or(ENXIO)?;
+        let file = state
+            .binding
+            .as_ref()
+            .map(|b| b.file.clone())
+            .ok_or(ENXIO)?;
         let _ = bdev.sync();
         bdev.invalidate();
         let limits = Self::limits_for(&state, &file, size)?;
@@ -637,7 +651,11 @@ impl Loop {
             if state.flags & abi::FLAG_READ_ONLY == 0 {
                 return Err(EINVAL);
             }
-            let old_file = state.binding.as_ref().map(|b| b.file.clone()).ok_or(ENXIO)?;
+            let old_file = state
+                .binding
+                .as_ref()
+                .map(|b| b.file.clone())
+                .ok_or(ENXIO)?;
             let old_size = abi::device_sectors(old_file.size()?, state.offset, state.sizelimit);
             let new_size = abi::device_sectors(file.size()?, state.offset, state.sizelimit);
             if old_size != new_size {
@@ -987,7 +1005,7 @@ impl MiscDevice for LoopControl {
         Ok(())
     }
 
-    fn ioctl(_: (), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl((): (), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         // The C driver takes the argument as an `int`.
         let index = arg as i32;
         match cmd {

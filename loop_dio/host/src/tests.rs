@@ -62,21 +62,39 @@ fn config_decodes_fd_block_size_and_info() {
 fn validate_refuses_encryption_and_overflow() {
     let ok = LoopInfo64::default();
     assert_eq!(ok.validate(), Ok(()));
-    let crypt = LoopInfo64 { encrypt_type: 1, ..ok };
+    let crypt = LoopInfo64 {
+        encrypt_type: 1,
+        ..ok
+    };
     assert_eq!(crypt.validate(), Err(errno::EINVAL));
-    let key = LoopInfo64 { encrypt_key_size: 33, ..ok };
+    let key = LoopInfo64 {
+        encrypt_key_size: 33,
+        ..ok
+    };
     assert_eq!(key.validate(), Err(errno::EINVAL));
-    let key32 = LoopInfo64 { encrypt_key_size: 32, ..ok };
+    let key32 = LoopInfo64 {
+        encrypt_key_size: 32,
+        ..ok
+    };
     assert_eq!(key32.validate(), Ok(()));
-    let big = LoopInfo64 { offset: 1 << 63, ..ok };
+    let big = LoopInfo64 {
+        offset: 1 << 63,
+        ..ok
+    };
     assert_eq!(big.validate(), Err(errno::EOVERFLOW));
-    let big = LoopInfo64 { sizelimit: u64::MAX, ..ok };
+    let big = LoopInfo64 {
+        sizelimit: u64::MAX,
+        ..ok
+    };
     assert_eq!(big.validate(), Err(errno::EOVERFLOW));
 }
 
 #[test]
 fn file_name_is_always_terminated() {
-    let info = LoopInfo64 { file_name: [b'a'; NAME_SIZE], ..LoopInfo64::default() };
+    let info = LoopInfo64 {
+        file_name: [b'a'; NAME_SIZE],
+        ..LoopInfo64::default()
+    };
     let name = info.terminated_file_name();
     assert_eq!(name[NAME_SIZE - 1], 0);
     assert!(name[..NAME_SIZE - 1].iter().all(|&c| c == b'a'));
@@ -92,12 +110,22 @@ fn old_info_converts_both_ways() {
     assert_eq!(info.offset, (-512i64) as u64, "the C int is sign-extended");
     assert_eq!(info.sizelimit, 0);
     assert_eq!(info.flags, FLAG_AUTOCLEAR);
-    let ok = LoopInfo64 { offset: 4096, number: 3, ..info };
+    let ok = LoopInfo64 {
+        offset: 4096,
+        number: 3,
+        ..info
+    };
     let out = info64_to_old(&ok).unwrap();
-    assert_eq!(&out[info_old::OFFSET..info_old::OFFSET + 4], &4096i32.to_ne_bytes());
+    assert_eq!(
+        &out[info_old::OFFSET..info_old::OFFSET + 4],
+        &4096i32.to_ne_bytes()
+    );
     assert_eq!(&out[0..4], &3u32.to_ne_bytes());
     assert_eq!(out[info_old::NAME], b'f');
-    let too_far = LoopInfo64 { offset: 1 << 31, ..info };
+    let too_far = LoopInfo64 {
+        offset: 1 << 31,
+        ..info
+    };
     assert_eq!(info64_to_old(&too_far), Err(errno::EOVERFLOW));
 }
 
@@ -106,9 +134,17 @@ fn device_size_follows_offset_and_limit() {
     assert_eq!(device_sectors(1 << 20, 0, 0), 2048);
     assert_eq!(device_sectors(1 << 20, 4096, 0), 2040);
     assert_eq!(device_sectors(1 << 20, 4096, 8192), 16);
-    assert_eq!(device_sectors(1 << 20, 2 << 20, 0), 0, "offset beyond the file");
+    assert_eq!(
+        device_sectors(1 << 20, 2 << 20, 0),
+        0,
+        "offset beyond the file"
+    );
     assert_eq!(device_sectors(1000, 0, 0), 1, "partial sectors are dropped");
-    assert_eq!(device_sectors(1 << 20, 0, 1 << 30), 2048, "a limit past the end changes nothing");
+    assert_eq!(
+        device_sectors(1 << 20, 0, 1 << 30),
+        2048,
+        "a limit past the end changes nothing"
+    );
     let mut rng = Rng(99);
     for _ in 0..10_000 {
         let (size, off, lim) = (rng.next() >> 20, rng.next() >> 22, rng.next() >> 22);
@@ -135,8 +171,14 @@ fn direct_io_needs_support_size_and_alignment() {
     assert!(can_use_direct_io(true, 512, 512, 0));
     assert!(can_use_direct_io(true, 4096, 512, 1024));
     assert!(!can_use_direct_io(false, 4096, 512, 0));
-    assert!(!can_use_direct_io(true, 512, 4096, 0), "blocks below the granule");
-    assert!(!can_use_direct_io(true, 4096, 4096, 512), "misaligned offset");
+    assert!(
+        !can_use_direct_io(true, 512, 4096, 0),
+        "blocks below the granule"
+    );
+    assert!(
+        !can_use_direct_io(true, 4096, 4096, 512),
+        "misaligned offset"
+    );
     assert!(!can_use_direct_io(true, 4096, 0, 0));
 }
 
@@ -145,13 +187,23 @@ fn dev_encoding_matches_new_encode_dev() {
     // 8:16 (sdb) and 259:3 (an extended minor) as stat(2) shows them.
     assert_eq!(encode_dev((8 << 20) | 16), (8 << 8) | 16);
     assert_eq!(encode_dev((259 << 20) | 3), (259 << 8) | 3);
-    assert_eq!(encode_dev((7 << 20) | 0x12345), 0x45 | (7 << 8) | (0x12300 << 12));
+    assert_eq!(
+        encode_dev((7 << 20) | 0x12345),
+        0x45 | (7 << 8) | (0x12300 << 12)
+    );
 }
 
 #[test]
 fn set_status_flag_rules() {
     let bound = FLAG_READ_ONLY | FLAG_DIRECT_IO | FLAG_AUTOCLEAR;
     assert_eq!(set_status_flags(bound, 0), FLAG_READ_ONLY | FLAG_DIRECT_IO);
-    assert_eq!(set_status_flags(0, FLAG_PARTSCAN | FLAG_READ_ONLY | FLAG_DIRECT_IO), FLAG_PARTSCAN);
-    assert_eq!(set_status_flags(FLAG_PARTSCAN, 0), FLAG_PARTSCAN, "partscan cannot be cleared");
+    assert_eq!(
+        set_status_flags(0, FLAG_PARTSCAN | FLAG_READ_ONLY | FLAG_DIRECT_IO),
+        FLAG_PARTSCAN
+    );
+    assert_eq!(
+        set_status_flags(FLAG_PARTSCAN, 0),
+        FLAG_PARTSCAN,
+        "partscan cannot be cleared"
+    );
 }

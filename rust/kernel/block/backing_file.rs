@@ -123,7 +123,8 @@ impl BackingFile {
     pub fn is_writable(&self) -> bool {
         // SAFETY: The file is valid while we hold it.
         unsafe {
-            (*self.raw()).f_mode & bindings::FMODE_WRITE != 0 && (*(*self.raw()).f_op).write_iter.is_some()
+            (*self.raw()).f_mode & bindings::FMODE_WRITE != 0
+                && (*(*self.raw()).f_op).write_iter.is_some()
         }
     }
 
@@ -201,7 +202,12 @@ impl BackingFile {
         let mut st: bindings::kstat = pin_init::zeroed();
         // SAFETY: The file's path is valid while we hold it; `st` is a writable kstat.
         let ret = unsafe {
-            bindings::vfs_getattr(&raw const (*self.raw()).__bindgen_anon_1.f_path, &mut st, bindings::STATX_DIOALIGN, 0)
+            bindings::vfs_getattr(
+                &raw const (*self.raw()).__bindgen_anon_1.f_path,
+                &mut st,
+                bindings::STATX_DIOALIGN,
+                0,
+            )
         };
         if ret == 0 && st.result_mask & bindings::STATX_DIOALIGN != 0 && st.dio_mem_align != 0 {
             let mem = core::cmp::min(st.dio_mem_align - 1, bindings::PAGE_SIZE as u32 - 1);
@@ -210,7 +216,8 @@ impl BackingFile {
         match self.backing_queue() {
             Some(q) => {
                 // SAFETY: See `backing_queue`.
-                let (lbs, dma) = unsafe { ((*q).limits.logical_block_size, (*q).limits.dma_alignment) };
+                let (lbs, dma) =
+                    unsafe { ((*q).limits.logical_block_size, (*q).limits.dma_alignment) };
                 (lbs, dma)
             }
             None => (bindings::SECTOR_SIZE, bindings::SECTOR_SIZE - 1),
@@ -226,7 +233,12 @@ impl BackingFile {
         let mut st: bindings::kstat = pin_init::zeroed();
         // SAFETY: The file's path is valid while we hold it; `st` is a writable kstat.
         to_result(unsafe {
-            bindings::vfs_getattr_nosec(&raw const (*self.raw()).__bindgen_anon_1.f_path, &mut st, bindings::STATX_SIZE, 0)
+            bindings::vfs_getattr_nosec(
+                &raw const (*self.raw()).__bindgen_anon_1.f_path,
+                &mut st,
+                bindings::STATX_SIZE,
+                0,
+            )
         })?;
         Ok(st.size.max(0) as u64)
     }
@@ -333,19 +345,17 @@ impl BackingFile {
             Ok(slot) => slot,
             Err(_) => return Err((rq, ENOMEM)),
         };
-        let io = slot.write(
-            FileIo::<T> {
-                iocb: pin_init::zeroed(),
-                // SAFETY: `iov_iter` is plain data; `iov_iter_bvec` initialises it below.
-                iter: unsafe { core::mem::zeroed() },
-                segments,
-                rq: Some(rq),
-                file: self.file.clone(),
-                refs: Atomic::new(2),
-                result: 0,
-                write,
-            },
-        );
+        let io = slot.write(FileIo::<T> {
+            iocb: pin_init::zeroed(),
+            // SAFETY: `iov_iter` is plain data; `iov_iter_bvec` initialises it below.
+            iter: unsafe { core::mem::zeroed() },
+            segments,
+            rq: Some(rq),
+            file: self.file.clone(),
+            refs: Atomic::new(2),
+            result: 0,
+            write,
+        });
         let io = KBox::into_raw(io);
         // SAFETY: `io` is a valid, exclusively owned allocation until both references (ours and
         // the completion's) are dropped in `FileIo::put`. The file outlives the I/O: `io` holds
@@ -362,7 +372,11 @@ impl BackingFile {
             let seg = &(*io).segments;
             bindings::iov_iter_bvec(
                 &raw mut (*io).iter,
-                if write { bindings::ITER_SOURCE } else { bindings::ITER_DEST },
+                if write {
+                    bindings::ITER_SOURCE
+                } else {
+                    bindings::ITER_DEST
+                },
                 seg.as_ptr(),
                 seg.len() as ffi::c_ulong,
                 seg.bytes(),

@@ -275,7 +275,12 @@ impl DiskRef {
     fn private(&self) -> Option<&DiskAttributes> {
         // SAFETY: `private_data` is null or points to the `DiskAttributes` that the `GenDisk`
         // owning this disk keeps alive until after `del_gendisk()`.
-        unsafe { (*self.as_raw()).private_data.cast::<DiskAttributes>().as_ref() }
+        unsafe {
+            (*self.as_raw())
+                .private_data
+                .cast::<DiskAttributes>()
+                .as_ref()
+        }
     }
 
     /// Shows the disk's attribute group (set with `GenDiskBuilder::attribute_group`) in sysfs.
@@ -402,7 +407,11 @@ impl BlkdevRegistration {
         // SAFETY: `name` is a static NUL-terminated string; no probe callback is passed.
         let ret = unsafe { bindings::__register_blkdev(major, name.as_char_ptr(), None) };
         if ret != 0 {
-            return Err(if ret < 0 { Error::from_errno(ret) } else { EBUSY });
+            return Err(if ret < 0 {
+                Error::from_errno(ret)
+            } else {
+                EBUSY
+            });
         }
         // INVARIANT: registered just above.
         Ok(Self { major, name })
@@ -565,7 +574,12 @@ impl<T: Operations> DiskVTable<T> {
         arg: ffi::c_ulong,
     ) -> ffi::c_int {
         // SAFETY: `ioctl` is called on an open block device of a live disk.
-        let (data, bdev) = unsafe { (Self::queue_data((*bdev).bd_disk), BlockDevice::from_raw(bdev)) };
+        let (data, bdev) = unsafe {
+            (
+                Self::queue_data((*bdev).bd_disk),
+                BlockDevice::from_raw(bdev),
+            )
+        };
         match T::ioctl(data, bdev, OpenMode(mode), cmd, arg as usize) {
             Ok(ret) => ret,
             Err(e) => e.to_errno(),
@@ -579,7 +593,12 @@ impl<T: Operations> DiskVTable<T> {
         arg: ffi::c_ulong,
     ) -> ffi::c_int {
         // SAFETY: As for `ioctl_callback`.
-        let (data, bdev) = unsafe { (Self::queue_data((*bdev).bd_disk), BlockDevice::from_raw(bdev)) };
+        let (data, bdev) = unsafe {
+            (
+                Self::queue_data((*bdev).bd_disk),
+                BlockDevice::from_raw(bdev),
+            )
+        };
         match T::compat_ioctl(data, bdev, OpenMode(mode), cmd, arg as usize) {
             Ok(ret) => ret,
             Err(e) => e.to_errno(),
@@ -717,7 +736,10 @@ mod tests {
         // No granularity without discard.
         assert_eq!(lim.0.discard_granularity, 0);
         lim.set_discard(1 << 20, 4096);
-        assert_eq!((lim.0.max_hw_discard_sectors, lim.0.discard_granularity), (1 << 20, 4096));
+        assert_eq!(
+            (lim.0.max_hw_discard_sectors, lim.0.discard_granularity),
+            (1 << 20, 4096)
+        );
     }
 
     #[test]

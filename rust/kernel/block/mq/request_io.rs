@@ -217,10 +217,22 @@ mod tests {
     #[test]
     fn operations_decode_from_cmd_flags() {
         let fua = 1 << bindings::req_flag_bits___REQ_FUA;
-        assert_eq!(ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_READ), ReqOp::Read);
-        assert_eq!(ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_WRITE | fua), ReqOp::Write);
-        assert_eq!(ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_FLUSH), ReqOp::Flush);
-        assert_eq!(ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_DISCARD), ReqOp::Discard);
+        assert_eq!(
+            ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_READ),
+            ReqOp::Read
+        );
+        assert_eq!(
+            ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_WRITE | fua),
+            ReqOp::Write
+        );
+        assert_eq!(
+            ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_FLUSH),
+            ReqOp::Flush
+        );
+        assert_eq!(
+            ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_DISCARD),
+            ReqOp::Discard
+        );
         assert_eq!(
             ReqOp::from_cmd_flags(bindings::req_op_REQ_OP_WRITE_ZEROES),
             ReqOp::WriteZeroes
