@@ -276,8 +276,13 @@ impl Loop {
         io.read_only = state.flags & abi::FLAG_READ_ONLY != 0;
     }
 
-    fn limits_for(state: &State, file: &BackingFile, block_size: u32) -> Result<QueueLimits> {
-        let mut lim = QueueLimits::default();
+    /// Edits the current limits for `file` and `block_size` (`loop_update_limits()`).
+    fn apply_limits(
+        lim: &mut QueueLimits,
+        state: &State,
+        file: &BackingFile,
+        block_size: u32,
+    ) -> Result {
         lim.set_block_size(block_size)?;
         lim.set_max_hw_sectors(MAX_HW_SECTORS);
         lim.set_dma_alignment(if state.flags & abi::FLAG_DIRECT_IO != 0 {
@@ -295,7 +300,7 @@ impl Loop {
         let max = if granule.is_some() { u32::MAX >> 9 } else { 0 };
         lim.set_discard(max, granule.unwrap_or(0));
         lim.set_max_write_zeroes_sectors(max);
-        Ok(lim)
+        Ok(())
     }
 
     /// The backing-file chain check of `loop_validate_file()`: a loop device may sit on another
@@ -383,11 +388,7 @@ impl Loop {
         }
         state.flags = flags;
 
-        let limits = Self::limits_for(&state, &file, block_size)?;
-        disk.update_limits(|lim| {
-            *lim = limits;
-            Ok(())
-        })?;
+        disk.update_limits(|lim| Self::apply_limits(lim, &state, &file, block_size))?;
 
         // Switching to direct I/O: what the page cache holds dirty must reach the file first.
         let _ = file.fsync();
@@ -423,10 +424,12 @@ impl Loop {
     }
 
     /// Detaches the backing file: on the last close after `LOOP_CLR_FD`, or with autoclear.
+    /// The lock order is the device's mutex, then the queue freeze (as everywhere here):
+    /// allocations under the mutex may enter reclaim, which may wait for this queue.
     fn clear(&self, disk: &ReleasedDisk) {
+        let mut state = self.state.lock();
         let binding = {
             let _frozen = disk.freeze();
-            let mut state = self.state.lock();
             let binding = state.binding.take();
             self.publish_io(&state);
             binding
@@ -439,17 +442,15 @@ impl Loop {
         if let Err(e) = disk.rescan_partitions() {
             pr_warn!("loop{}: partition scan failed: {:?}\n", self.number, e);
         }
-        {
-            let mut state = self.state.lock();
-            state.flags = 0;
-            state.offset = 0;
-            state.sizelimit = 0;
-            state.file_name = [0; abi::NAME_SIZE];
-            if part_shift() == 0 {
-                disk.set_partition_scan(false);
-            }
-            state.status = Status::Unbound;
+        state.flags = 0;
+        state.offset = 0;
+        state.sizelimit = 0;
+        state.file_name = [0; abi::NAME_SIZE];
+        if part_shift() == 0 {
+            disk.set_partition_scan(false);
         }
+        state.status = Status::Unbound;
+        drop(state);
         // The file (and the module reference) go last, outside the device's lock.
         drop(binding);
     }
@@ -630,11 +631,7 @@ impl Loop {
             .ok_or(ENXIO)?;
         let _ = bdev.sync();
         bdev.invalidate();
-        let limits = Self::limits_for(&state, &file, size)?;
-        disk.update_limits(|lim| {
-            *lim = limits;
-            Ok(())
-        })?;
+        disk.update_limits(|lim| Self::apply_limits(lim, &state, &file, size))?;
         Ok(0)
     }
 

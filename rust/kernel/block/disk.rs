@@ -477,6 +477,11 @@ impl DiskAttributes {
             attr.attr.name = file.as_char_ptr();
             attr.attr.mode = 0o444;
             attr.__bindgen_anon_1.show = DiskVTable::<T>::SHOW;
+            // Attributes in allocated memory need a static lockdep key (`sysfs_attr_init()`).
+            #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
+            {
+                attr.attr.key = crate::static_lock_class!().as_ptr();
+            }
             attrs.push(attr, GFP_KERNEL)?;
         }
         let mut this = KBox::new(
