@@ -63,3 +63,10 @@ __rust_helper void rust_helper_memalloc_noio_restore(unsigned int flags)
 {
 	memalloc_noio_restore(flags);
 }
+
+__rust_helper bool rust_helper_blk_mq_add_to_batch(struct request *req, struct io_comp_batch *iob,
+						   bool is_error,
+						   void (*complete)(struct io_comp_batch *))
+{
+	return blk_mq_add_to_batch(req, iob, is_error, complete);
+}

@@ -8,9 +8,10 @@
 use crate::{
     alloc::{Flags, KVec},
     bindings,
-    block::mq::{Operations, Request},
-    error::Result,
+    block::mq::{HwQueueId, Operations, Request},
+    error::{code::EINVAL, Result},
 };
+use core::marker::PhantomData;
 
 /// The operation a request asks for (`req_op()`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,6 +171,63 @@ impl<T: Operations> Request<T> {
         }
     }
 
+    /// The hardware queue the request was queued on (`rq->mq_hctx`): its index and whether it
+    /// is a poll queue.
+    pub fn hw_queue(&self) -> HwQueueId {
+        // SAFETY: A request owned by the driver has been dispatched on a hardware context,
+        // which stays valid while the request is in flight.
+        unsafe { HwQueueId::from_hctx((*self.raw()).mq_hctx) }
+    }
+
+    /// Calls `f` for each piece of the request's data buffer, in order, with the piece's
+    /// offset from the start of the request. A piece never crosses a page boundary of the
+    /// buffer. Stops at the first error `f` returns.
+    pub fn for_each_data_segment(
+        &self,
+        mut f: impl FnMut(usize, &mut DataSegment<'_>) -> Result,
+    ) -> Result {
+        let mut result = Ok(());
+        let mut pos = 0usize;
+        let page_size = bindings::PAGE_SIZE;
+        self.for_each_segment(|bvec| {
+            if result.is_err() {
+                return;
+            }
+            let mut off = bvec.bv_offset as usize;
+            let mut left = bvec.bv_len as usize;
+            while left > 0 {
+                let in_page = off % page_size;
+                let len = core::cmp::min(left, page_size - in_page);
+                // SAFETY: A `bio_vec` covers `bv_len` bytes of physically contiguous pages
+                // starting `bv_offset` into `bv_page`, so the page `off / PAGE_SIZE` after it
+                // is part of the same buffer (`struct page`s of contiguous memory are
+                // contiguous with SPARSEMEM_VMEMMAP and FLATMEM).
+                let page = unsafe { bvec.bv_page.add(off / page_size) };
+                // SAFETY: The page belongs to the request's buffer, which the driver owns until
+                // it ends the request; the mapping is undone before the segment goes away.
+                let base = unsafe { bindings::kmap_local_page(page) }.cast::<u8>();
+                let mut seg = DataSegment {
+                    // SAFETY: `in_page + len <= PAGE_SIZE`: inside the mapped page.
+                    ptr: unsafe { base.add(in_page) },
+                    len,
+                    _p: PhantomData,
+                };
+                let ret = f(pos, &mut seg);
+                // SAFETY: `base` was returned by `kmap_local_page` above, and mappings are
+                // undone in reverse order (this is the only one open).
+                unsafe { bindings::kunmap_local(base.cast()) };
+                if let Err(e) = ret {
+                    result = Err(e);
+                    return;
+                }
+                pos += len;
+                off += len;
+                left -= len;
+            }
+        });
+        result
+    }
+
     /// Zero-fills every data buffer of the request, so a failed read hands out no stale data.
     pub fn zero_fill(&self) {
         // SAFETY: The driver owns the request and its bio chain.
@@ -179,6 +237,70 @@ impl<T: Operations> Request<T> {
                 bindings::zero_fill_bio(bio);
                 bio = (*bio).bi_next;
             }
+        }
+    }
+}
+
+/// A mapped piece of a request's data buffer, handed out by
+/// [`Request::for_each_data_segment`].
+///
+/// The buffer may be shared with user space (direct I/O), so it is only copied to and from,
+/// never borrowed as a Rust slice.
+///
+/// # Invariants
+///
+/// `ptr` is valid for reads and writes of `len` bytes for `'a`.
+pub struct DataSegment<'a> {
+    ptr: *mut u8,
+    len: usize,
+    _p: PhantomData<&'a mut [u8]>,
+}
+
+impl DataSegment<'_> {
+    /// The length of the piece in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the piece is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `src` into the piece at `offset` (e.g. the data a read returns); `EINVAL` when it
+    /// does not fit.
+    pub fn write_at(&mut self, offset: usize, src: &[u8]) -> Result {
+        self.check(offset, src.len())?;
+        // SAFETY: `offset + src.len() <= len` (checked), so the destination is inside the
+        // piece, valid for writes by the type invariant; `src` cannot overlap it (the piece
+        // is not a Rust slice).
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(offset), src.len()) };
+        Ok(())
+    }
+
+    /// Copies the piece's bytes from `offset` into `dst` (e.g. the data a write carries);
+    /// `EINVAL` when they are not all there.
+    pub fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result {
+        self.check(offset, dst.len())?;
+        // SAFETY: As in `write_at`, the source is inside the piece and valid for reads.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.ptr.add(offset), dst.as_mut_ptr(), dst.len())
+        };
+        Ok(())
+    }
+
+    /// Fills `len` bytes of the piece from `offset` with zeroes.
+    pub fn zero_at(&mut self, offset: usize, len: usize) -> Result {
+        self.check(offset, len)?;
+        // SAFETY: As in `write_at`.
+        unsafe { core::ptr::write_bytes(self.ptr.add(offset), 0, len) };
+        Ok(())
+    }
+
+    fn check(&self, offset: usize, len: usize) -> Result {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(EINVAL),
         }
     }
 }
