@@ -8,9 +8,16 @@
 //! complete at once (`irqmode` 0), in the completion softirq (1), or from a timer
 //! `completion_nsec` after submission (2). Requests on the poll queues (`poll_queues`; only
 //! io_uring `IORING_SETUP_IOPOLL` sends them) complete only when polled, and only once
-//! `completion_nsec` has passed since submission. In the `hybrid` `poll_mode` a poll that comes
-//! too early sleeps for half the queue's mean completion time (counted from submission) before
-//! the poller spins. Data is kept in memory: reads return what was written.
+//! `completion_nsec` has passed since submission. In the `hybrid` `poll_mode` the submitter
+//! sleeps for half the queue's mean completion time before it goes on to poll (spin). Data is
+//! kept in memory: reads return what was written.
+//!
+//! Hybrid polling sleeps in `queue_rq`, not in `poll`: on 7.3 `->poll` runs under
+//! `rcu_read_lock()` (`iocb_bio_iopoll` -> `bio_poll` -> `blk_mq_poll`) and must not sleep,
+//! while a tag set with `BLK_MQ_F_BLOCKING` (what a hybrid device gets) has `queue_rq` called
+//! under SRCU, where it may. io_uring's IOPOLL task submits and then polls at once, so a sleep
+//! at submission is the sleep before the spin; the request stays due `completion_nsec` after
+//! submission whatever the sleep, so latency does not change while the CPU is given up.
 //!
 //! Per-queue counters: `/sys/block/NAME/blk_poll/stats` (and the device's configfs `stats`).
 
@@ -38,6 +45,7 @@ use kernel::{
         Mutex, SpinLockIrq,
     },
     time::{
+        delay,
         hrtimer::{
             AbsoluteMode, ArcHrTimerHandle, HasHrTimer, HrTimer, HrTimerCallback,
             HrTimerCallbackContext, HrTimerHandle, HrTimerPointer, HrTimerRestart,
@@ -101,6 +109,14 @@ struct Params {
     poll_mode: PollMode,
 }
 
+impl Params {
+    /// Whether the tag set is `BLK_MQ_F_BLOCKING`: only for hybrid polling, whose sleep at
+    /// submission needs it. Classic devices keep the cheaper non-blocking dispatch.
+    fn blocking(&self) -> bool {
+        self.poll_mode == PollMode::Hybrid && self.poll_queues > 0
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Self {
@@ -116,12 +132,19 @@ impl Default for Params {
     }
 }
 
+/// When a deferred request was submitted and when it is due.
+#[derive(Clone, Copy)]
+struct Times {
+    submitted: Instant<Monotonic>,
+    due: Instant<Monotonic>,
+}
+
 /// A request waiting for its completion time.
 struct Pending {
     rq: ARef<Request<BlkPoll>>,
-    submitted: Instant<Monotonic>,
-    due: Instant<Monotonic>,
-    seq: u64,
+    /// `None` when the device has no latency (`completion_nsec` 0): due at once, and the clock
+    /// is not read.
+    times: Option<Times>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -143,9 +166,6 @@ struct QueueStats {
 struct QueueState {
     ring: Ring,
     slots: KVec<Option<Pending>>,
-    next_seq: u64,
-    /// The request a hybrid poll last slept for.
-    slept_seq: u64,
     /// The timer is started, or its callback will restart it.
     armed: bool,
     /// Keeps the timer's `Arc` and cancels the timer when dropped (at teardown).
@@ -169,15 +189,30 @@ impl QueueState {
         self.ring.front().and_then(|slot| self.slots[slot].as_ref())
     }
 
-    /// Takes the front request if it is due at `now`.
-    fn pop_due(&mut self, now: Instant<Monotonic>) -> Option<Pending> {
-        if (self.front()?.due - now).as_nanos() > 0 {
-            return None;
+    /// Takes the front request if it is due at `now` (`None`: the device has no latency, and
+    /// every request is due), and records its completion time in the mean.
+    ///
+    /// The completion time is the device's: from submission until the request became due,
+    /// not until it was found. A request is found late when the poller overslept in a hybrid
+    /// sleep or lost the CPU; counting that would feed the delay into the mean, and the mean
+    /// into the next, longer, sleep.
+    fn pop_due(&mut self, now: Option<Instant<Monotonic>>) -> Option<Pending> {
+        if let (Some(now), Some(t)) = (now, self.front()?.times) {
+            if (t.due - now).as_nanos() > 0 {
+                return None;
+            }
         }
         let slot = self.ring.pop()?;
         let p = self.slots[slot].take()?;
-        self.estimator
-            .record((now - p.submitted).as_nanos().max(0) as u64);
+        if let (Some(now), Some(t)) = (now, p.times) {
+            let done = if (t.due - now).as_nanos() < 0 {
+                t.due
+            } else {
+                now
+            };
+            self.estimator
+                .record((done - t.submitted).as_nanos().max(0) as u64);
+        }
         self.stats.completed += 1;
         Some(p)
     }
@@ -206,13 +241,13 @@ impl HrTimerCallback for HwQueue {
     fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
         loop {
             let now = Instant::<Monotonic>::now();
-            let Some(p) = this.state.lock().pop_due(now) else {
+            let Some(p) = this.state.lock().pop_due(Some(now)) else {
                 break;
             };
             end_request(p.rq, Ok(()));
         }
         let mut state = this.state.lock();
-        match state.front() {
+        match state.front().and_then(|next| next.times) {
             Some(next) => {
                 let interval = next.due - this.timer.expires();
                 ctx.forward(Instant::now(), interval);
@@ -239,8 +274,6 @@ impl HwQueue {
                 state <- new_spinlock_irq!(QueueState {
                     ring: Ring::new(depth),
                     slots,
-                    next_seq: 1,
-                    slept_seq: 0,
                     armed: false,
                     timer_handle: None,
                     estimator: CompletionEstimator::default(),
@@ -259,61 +292,108 @@ impl HwQueue {
         Ok(q)
     }
 
-    /// Queues `p` to complete when due: from the timer, or (poll queues) when polled.
-    fn defer(&self, rq: ARef<Request<BlkPoll>>, completion: Delta, use_timer: bool) {
-        let now = Instant::now();
-        let due = now + completion;
+    /// Queues `rq` to complete when due: from the timer, or (poll queues) when polled. Counts
+    /// the request. Returns how long a hybrid poller should sleep now (0: do not sleep).
+    fn defer(&self, rq: ARef<Request<BlkPoll>>, params: &Params, use_timer: bool) -> u64 {
+        // Without latency a polled request needs no clock; a timer needs its expiry.
+        let times = (params.completion_nsec > 0 || use_timer).then(|| {
+            let submitted = Instant::now();
+            Times {
+                submitted,
+                due: submitted + Delta::from_nanos(params.completion_nsec as i64),
+            }
+        });
         let mut state = self.state.lock();
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        let pending = Pending {
-            rq,
-            submitted: now,
-            due,
-            seq,
-        };
+        state.stats.requests += 1;
+        let pending = Pending { rq, times };
         if let Err(p) = state.push(pending) {
+            state.stats.completed += 1;
             drop(state);
             // Cannot happen: the ring has a slot per tag of the queue.
             pr_err!("no free slot on a hardware queue\n");
             end_request(p.rq, Err(EIO));
-            return;
+            return 0;
         }
+        let sleep = if params.poll_mode == PollMode::Hybrid && !use_timer && times.is_some() {
+            state.estimator.plan_sleep(0)
+        } else {
+            0
+        };
         let start = use_timer && !state.armed;
         if start {
             state.armed = true;
         }
         drop(state);
-        if start {
+        if let (true, Some(t)) = (start, times) {
             // SAFETY: `timer_handle` holds an `Arc` to `self` until the device is torn down,
             // which cancels the timer first (`Device::drop`), so `self` outlives the timer.
-            unsafe { <Self as HasHrTimer<Self>>::start(self, due) };
+            unsafe { <Self as HasHrTimer<Self>>::start(self, t.due) };
         }
+        sleep
     }
 
-    /// Completes the due requests at the front into `batch`; returns how many and, when the
-    /// front one is not due, its sequence number and submission time.
-    fn reap(
-        &self,
-        batch: &mut IoCompBatch<'_, BlkPoll>,
-    ) -> (u32, Option<(u64, Instant<Monotonic>)>) {
-        let mut found = 0;
+    /// The hybrid sleep: gives up the CPU for `ns` on an hrtimer and records how long it took.
+    ///
+    /// Must be called where the task may sleep: from `queue_rq` of a `BLK_MQ_F_BLOCKING` tag set.
+    fn hybrid_sleep(&self, ns: u64) {
+        let asked = Delta::from_nanos(ns as i64);
+        let start = Instant::<Monotonic>::now();
+        delay::usleep_range(asked, asked);
+        let slept = start.elapsed().as_nanos().max(0) as u64;
+        let mut state = self.state.lock();
+        state.stats.sleeps += 1;
+        state.stats.sleep_ns += slept;
+        state.estimator.record_sleep(ns, slept);
+    }
+
+    /// Completes the requests due at the front into `batch`; returns how many.
+    ///
+    /// One lock round and at most one clock read per call (none without latency); the
+    /// requests are completed after the lock is dropped.
+    fn poll(&self, timed: bool, batch: &mut IoCompBatch<'_, BlkPoll>) -> u32 {
+        const MAX: usize = 8;
+        let mut found = 0u32;
         loop {
-            let now = Instant::now();
-            let mut state = self.state.lock();
-            match state.pop_due(now) {
-                Some(p) => {
-                    drop(state);
-                    if let Err(rq) = batch.complete(p.rq, Ok(())) {
-                        pr_err!("a polled request is still referenced\n");
-                        drop(rq);
-                    }
-                    found += 1;
+            let mut done: [Option<Pending>; MAX] = [const { None }; MAX];
+            let mut n = 0;
+            {
+                let mut state = self.state.lock();
+                if found == 0 {
+                    state.stats.polls += 1;
                 }
-                None => return (found, state.front().map(|p| (p.seq, p.submitted))),
+                let now = if timed { Some(Instant::now()) } else { None };
+                while n < MAX {
+                    match state.pop_due(now) {
+                        Some(p) => {
+                            done[n] = Some(p);
+                            n += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if n == 0 && found == 0 {
+                    state.stats.empty_polls += 1;
+                }
+            }
+            for p in done.into_iter().flatten() {
+                if let Err(rq) = batch.complete(p.rq, Ok(())) {
+                    pr_err!("a polled request is still referenced\n");
+                    drop(rq);
+                }
+            }
+            found += n as u32;
+            if n < MAX {
+                return found;
             }
         }
     }
+}
+
+/// Counts a request of `q` that completes without being deferred.
+fn count_done(q: &HwQueue) {
+    let mut state = q.state.lock();
+    state.stats.requests += 1;
+    state.stats.completed += 1;
 }
 
 /// Ends a request the driver holds the only reference to.
@@ -332,6 +412,8 @@ struct Device {
     #[pin]
     data: XArray<KBox<Chunk>>,
     timeouts: Atomic<u64>,
+    /// The tag set is `BLK_MQ_F_BLOCKING`: `queue_rq` may sleep.
+    blocking: bool,
 }
 
 #[pinned_drop]
@@ -364,6 +446,7 @@ impl Device {
                 queues,
                 data <- XArray::new(AllocKind::Alloc),
                 timeouts: Atomic::new(0),
+                blocking: params.blocking(),
             }),
             GFP_KERNEL,
         )
@@ -491,7 +574,7 @@ impl Device {
             writeln!(
                 w,
                 "queue={} type={} requests={} completed={} inflight={} polls={} empty_polls={} \
-                 sleeps={} sleep_ns={} mean_ns={} timeouts={}",
+                 sleeps={} sleep_ns={} mean_ns={} oversleep_ns={} timeouts={}",
                 i,
                 if q.kind == HwQueueType::Poll {
                     "poll"
@@ -506,6 +589,7 @@ impl Device {
                 s.sleeps,
                 s.sleep_ns,
                 est.mean_ns(),
+                est.oversleep_ns(),
                 s.timeouts
             )?;
         }
@@ -529,20 +613,26 @@ impl Operations for BlkPoll {
             // Retried by the block layer (BLK_STS_RESOURCE).
             return Err(ENOMEM);
         }
-        q.state.lock().stats.requests += 1;
-        let completion = Delta::from_nanos(dev.params.completion_nsec as i64);
         if result.is_ok() && id.kind() == HwQueueType::Poll {
-            q.defer(rq, completion, false);
+            let polled = rq.is_polled();
+            let sleep = q.defer(rq, &dev.params, false);
+            // Only a hybrid device's tag set is `BLOCKING` (`power_on`), and only a hybrid
+            // device plans sleeps: here the task may sleep.
+            if sleep > 0 && polled && dev.blocking {
+                q.hybrid_sleep(sleep);
+            }
             return Ok(());
         }
         match (result, dev.params.irq_mode) {
-            (Ok(()), IrqMode::Timer) => q.defer(rq, completion, true),
+            (Ok(()), IrqMode::Timer) => {
+                q.defer(rq, &dev.params, true);
+            }
             (Ok(()), IrqMode::Softirq) => {
-                q.state.lock().stats.completed += 1;
+                count_done(q);
                 Request::complete(rq);
             }
             (result, _) => {
-                q.state.lock().stats.completed += 1;
+                count_done(q);
                 end_request(rq, result);
             }
         }
@@ -556,35 +646,12 @@ impl Operations for BlkPoll {
     }
 
     fn poll(dev: ArcBorrow<'_, Device>, hctx: HwQueueId, batch: &mut IoCompBatch<'_, Self>) -> u32 {
-        let Ok(q) = dev.queue(hctx) else {
-            return 0;
-        };
-        q.state.lock().stats.polls += 1;
-        let (found, waiting) = q.reap(batch);
-        if found > 0 {
-            return found;
+        // Never sleeps: `->poll` runs under `rcu_read_lock()`. Hybrid polling slept in
+        // `queue_rq` already.
+        match dev.queue(hctx) {
+            Ok(q) => q.poll(dev.params.completion_nsec > 0, batch),
+            Err(_) => 0,
         }
-        let mut state = q.state.lock();
-        state.stats.empty_polls += 1;
-        let Some((seq, submitted)) = waiting else {
-            return 0;
-        };
-        if dev.params.poll_mode != PollMode::Hybrid || state.slept_seq == seq {
-            return 0;
-        }
-        // Sleep once per request, then spin.
-        state.slept_seq = seq;
-        let elapsed = (Instant::now() - submitted).as_nanos().max(0) as u64;
-        let sleep = state.estimator.sleep_ns(elapsed);
-        if sleep == 0 {
-            return 0;
-        }
-        // FIXME: `->poll` runs in atomic context on 7.3 (bio_poll -> blk_mq_poll), so the
-        // hybrid sleep cannot happen here ("scheduling while atomic"): it needs a hook where
-        // the poller may sleep. Until then only the would-be sleep is counted.
-        state.stats.sleeps += 1;
-        state.stats.sleep_ns += sleep;
-        0
     }
 
     fn timeout(dev: ArcBorrow<'_, Device>, rq: &Request<Self>) -> TimeoutAction {
@@ -597,7 +664,7 @@ impl Operations for BlkPoll {
         let mut mine = false;
         loop {
             let mut state = q.state.lock();
-            let Some(p) = state.pop_due(Instant::now()) else {
+            let Some(p) = state.pop_due(Some(Instant::now())) else {
                 break;
             };
             state.stats.timeouts += 1;
@@ -770,7 +837,15 @@ fn power_on(name: &CStr, p: Params) -> Result<(GenDisk<BlkPoll>, Arc<Device>)> {
     let device = Device::new(p)?;
     let maps = QueueMaps::new(p.submit_queues)?.with_poll(p.poll_queues);
     let tagset = Arc::pin_init(
-        TagSet::new_with_maps(maps, p.queue_depth, TagSetFlags::empty()),
+        TagSet::new_with_maps(
+            maps,
+            p.queue_depth,
+            if p.blocking() {
+                TagSetFlags::BLOCKING
+            } else {
+                TagSetFlags::empty()
+            },
+        ),
         GFP_KERNEL,
     )?;
     let mut limits = QueueLimits::default();

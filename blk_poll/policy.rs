@@ -147,6 +147,15 @@ impl Ring {
         }
     }
 
+    /// `i % cap` for `i < 2 * cap`, without a division (which could panic on 0).
+    fn wrap(&self, i: usize) -> usize {
+        if i >= self.cap {
+            i - self.cap
+        } else {
+            i
+        }
+    }
+
     /// How many slots are in use.
     pub fn len(&self) -> usize {
         self.len
@@ -171,7 +180,7 @@ impl Ring {
         if self.len == self.cap {
             return None;
         }
-        let slot = (self.head + self.len) % self.cap;
+        let slot = self.wrap(self.head + self.len);
         self.len += 1;
         Some(slot)
     }
@@ -179,35 +188,59 @@ impl Ring {
     /// Releases the front slot and returns it.
     pub fn pop(&mut self) -> Option<usize> {
         let slot = self.front()?;
-        self.head = (self.head + 1) % self.cap;
+        self.head = self.wrap(self.head + 1);
         self.len -= 1;
         Some(slot)
     }
 }
 
 /// The running mean of a queue's completion times (submission to completion, in ns), and
-/// from it how long hybrid polling sleeps before it spins: half the mean, counted from the
-/// request's submission (as Linux 4.10's `blk_mq_poll_hybrid_sleep`).
+/// from it how long hybrid polling sleeps before it spins: until half the mean has passed since
+/// the request's submission (as Linux 4.10's `blk_mq_poll_hybrid_sleep`).
+///
+/// It also keeps the running mean of how much longer than asked the sleeps lasted (timer and
+/// wake-up latency) and shortens the sleep by it, so that the poller wakes at half the mean
+/// rather than later. One sample counts for at most [`Self::OVERSLEEP_CAP`] mean completion
+/// times, so that a rare long stall (the task preempted, the vCPU descheduled) does not stop
+/// hybrid polling for long. When the estimate leaves too short a sleep the poller spins instead, and the estimate
+/// decays each time, so that sleeping is tried again now and then.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompletionEstimator {
     mean_ns: u64,
     samples: u64,
+    oversleep_ns: u64,
+    sleeps: u64,
 }
 
 impl CompletionEstimator {
     /// The weight of a new sample: the mean moves by 1/8 of the difference.
     const SHIFT: u32 = 3;
+    /// An oversleep sample counts for at most this many mean completion times.
+    pub const OVERSLEEP_CAP: u64 = 4;
+    /// A sleep skipped because of the oversleep estimate lowers it by 1/256.
+    const DECAY_SHIFT: u32 = 8;
 
     /// Records one completion time.
     pub fn record(&mut self, ns: u64) {
         if self.samples == 0 {
             self.mean_ns = ns;
-        } else if ns >= self.mean_ns {
-            self.mean_ns += (ns - self.mean_ns) >> Self::SHIFT;
         } else {
-            self.mean_ns -= (self.mean_ns - ns) >> Self::SHIFT;
+            self.mean_ns = ewma(self.mean_ns, ns);
         }
         self.samples = self.samples.saturating_add(1);
+    }
+
+    /// Records a hybrid sleep that was asked for `asked_ns` and lasted `slept_ns`.
+    pub fn record_sleep(&mut self, asked_ns: u64, slept_ns: u64) {
+        let over = slept_ns
+            .saturating_sub(asked_ns)
+            .min(self.mean_ns.saturating_mul(Self::OVERSLEEP_CAP));
+        if self.sleeps == 0 {
+            self.oversleep_ns = over;
+        } else {
+            self.oversleep_ns = ewma(self.oversleep_ns, over);
+        }
+        self.sleeps = self.sleeps.saturating_add(1);
     }
 
     /// The mean completion time (0 before the first sample).
@@ -220,17 +253,49 @@ impl CompletionEstimator {
         self.samples
     }
 
+    /// The mean time sleeps lasted longer than asked.
+    pub fn oversleep_ns(&self) -> u64 {
+        self.oversleep_ns
+    }
+
     /// How long to sleep when a request submitted `elapsed_ns` ago is not done yet: until
-    /// half the mean completion time has passed since submission; 0 (spin) without a mean
-    /// yet or when the sleep would be shorter than [`MIN_SLEEP_NSEC`].
+    /// half the mean completion time has passed since submission, less the mean oversleep;
+    /// 0 (spin) without a mean yet or when the sleep would be shorter than
+    /// [`MIN_SLEEP_NSEC`].
     pub fn sleep_ns(&self, elapsed_ns: u64) -> u64 {
         if self.samples == 0 {
             return 0;
         }
-        let target = self.mean_ns / 2;
-        match target.checked_sub(elapsed_ns) {
-            Some(left) if left >= MIN_SLEEP_NSEC => left,
-            _ => 0,
+        let left = (self.mean_ns / 2)
+            .saturating_sub(elapsed_ns)
+            .saturating_sub(self.oversleep_ns);
+        if left >= MIN_SLEEP_NSEC {
+            left
+        } else {
+            0
         }
+    }
+
+    /// [`Self::sleep_ns`], for a sleep about to be taken: when only the oversleep estimate
+    /// stands in the way, the estimate decays.
+    pub fn plan_sleep(&mut self, elapsed_ns: u64) -> u64 {
+        let sleep = self.sleep_ns(elapsed_ns);
+        if sleep == 0
+            && self.samples > 0
+            && (self.mean_ns / 2).saturating_sub(elapsed_ns) >= MIN_SLEEP_NSEC
+        {
+            self.oversleep_ns -= self.oversleep_ns >> Self::DECAY_SHIFT;
+        }
+        sleep
+    }
+}
+
+/// Moves `mean` toward `sample` by 1/8 of the difference.
+fn ewma(mean: u64, sample: u64) -> u64 {
+    const SHIFT: u32 = CompletionEstimator::SHIFT;
+    if sample >= mean {
+        mean + ((sample - mean) >> SHIFT)
+    } else {
+        mean - ((mean - sample) >> SHIFT)
     }
 }

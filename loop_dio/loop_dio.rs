@@ -13,8 +13,8 @@ use kernel::{
     block::{
         backing_file::{BackingFile, BackingKind, FallocMode, NoIoScope, PageCacheGfpGuard},
         disk::{
-            BlkdevRegistration, BlockDevice, DiskRef, ModuleRef, OpenMode, QueueLimits,
-            ReleasedDisk, SysfsBuffer,
+            BlkdevProbe, BlkdevRegistration, BlockDevice, DiskRef, ModuleRef, OpenMode,
+            QueueLimits, ReleasedDisk, SysfsBuffer,
         },
         mq::{
             gen_disk::GenDisk, gen_disk::GenDiskBuilder, Operations, ReqOp, Request, TagSet,
@@ -338,6 +338,12 @@ impl Loop {
         let disk = bdev.disk();
         let file = BackingFile::from_fd(config.fd)?;
         let module = ModuleRef::get(kernel::module::this_module::<LocalModule>())?;
+        // Nobody may hold the device exclusively while it changes under them.
+        let _claim = if mode.is_exclusive() {
+            None
+        } else {
+            Some(bdev.claim_temporarily()?)
+        };
         Self::validate_chain(&file, bdev.devt())?;
 
         let mut state = self.state.lock();
@@ -603,13 +609,24 @@ impl Loop {
         Ok(0)
     }
 
-    fn set_block_size(&self, bdev: &BlockDevice, size: usize) -> Result<i32> {
+    fn set_block_size(&self, bdev: &BlockDevice, mode: OpenMode, size: usize) -> Result<i32> {
         let disk = bdev.disk();
+        let _claim = if mode.is_exclusive() {
+            None
+        } else {
+            Some(bdev.claim_temporarily()?)
+        };
         let state = self.state.lock();
         if state.status != Status::Bound {
             return Err(ENXIO);
         }
         let size = u32::try_from(size).map_err(|_| EINVAL)?;
+        // 0 picks the default: the direct I/O granule with direct I/O on, else a sector.
+        let size = match size {
+            0 if state.flags & abi::FLAG_DIRECT_IO != 0 => state.min_dio_size,
+            0 => 512,
+            size => size,
+        };
         if disk.logical_block_size() == size {
             return Ok(0);
         }
@@ -747,7 +764,7 @@ impl Loop {
             }
             abi::LOOP_SET_BLOCK_SIZE => {
                 may_change()?;
-                self.set_block_size(bdev, arg)
+                self.set_block_size(bdev, mode, arg)
             }
             abi::LOOP_SET_CAPACITY => {
                 may_change()?;
@@ -888,6 +905,21 @@ impl Operations for LoopOps {
 
     fn show_attribute(lo: ArcBorrow<'_, Loop>, name: &CStr, out: &mut SysfsBuffer<'_>) -> Result {
         lo.show(name, out)
+    }
+}
+
+/// Creates `/dev/loopN` when a missing one is opened, as the C driver does.
+struct LoopProbe;
+
+impl BlkdevProbe for LoopProbe {
+    fn probe(devt: u32) {
+        let index = (devt & ((1 << MINORBITS) - 1)) >> part_shift();
+        // An existing device (e.g. opened twice at once) is not an error here.
+        if let Err(e) = LOOPS.lock().add(Some(index)) {
+            if e != EEXIST {
+                pr_warn!("cannot create loop{} on open: {:?}\n", index, e);
+            }
+        }
     }
 }
 
@@ -1040,22 +1072,24 @@ impl MiscDevice for LoopControl {
 struct LoopDioModule {
     #[pin]
     control: MiscDeviceRegistration<LoopControl>,
-    major: BlkdevRegistration,
+    /// Taken first on unload, so no probe adds a device while the others go.
+    major: Option<BlkdevRegistration>,
 }
 
 impl kernel::InPlaceModule for LoopDioModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         // SAFETY: Called exactly once, before any use of the registry.
         unsafe { LOOPS.init() };
-        let major = BlkdevRegistration::new(LOOP_MAJOR, c_str!("loop")).inspect_err(|e| {
-            pr_err!(
-                "block major {} is taken ({:?}): unload the C loop driver first (rmmod loop)\n",
-                LOOP_MAJOR,
-                e
-            );
-        });
+        let major = BlkdevRegistration::new_with_probe::<LoopProbe>(LOOP_MAJOR, c_str!("loop"))
+            .inspect_err(|e| {
+                pr_err!(
+                    "block major {} is taken ({:?}): unload the C loop driver first (rmmod loop)\n",
+                    LOOP_MAJOR,
+                    e
+                );
+            });
         try_pin_init!(Self {
-            major: major?,
+            major: Some(major?),
             control <- MiscDeviceRegistration::register_with_minor(
                 MiscDeviceOptions { name: c_str!("loop-control") },
                 LOOP_CTRL_MINOR,
@@ -1084,6 +1118,7 @@ impl kernel::InPlaceModule for LoopDioModule {
 #[pinned_drop]
 impl PinnedDrop for LoopDioModule {
     fn drop(self: Pin<&mut Self>) {
+        drop(self.project().major.take());
         // A bound device holds a module reference, so every device is unbound here.
         let entries = core::mem::take(&mut LOOPS.lock().entries);
         drop(entries);

@@ -110,3 +110,48 @@ fn hybrid_sleeps_until_half_the_mean() {
     fast.record(8_000);
     assert_eq!(fast.sleep_ns(0), 0);
 }
+
+#[test]
+fn hybrid_sleep_allows_for_oversleep() {
+    let mut est = CompletionEstimator::default();
+    est.record(40_000);
+    // The first sleep lasted 6 us longer than asked: later ones are 6 us shorter.
+    est.record_sleep(20_000, 26_000);
+    assert_eq!(est.oversleep_ns(), 6_000);
+    assert_eq!(est.sleep_ns(0), 14_000);
+    // Later oversleeps move the estimate by 1/8.
+    est.record_sleep(14_000, 28_000);
+    assert_eq!(est.oversleep_ns(), 7_000);
+    // A sleep shorter than asked counts as no oversleep.
+    est.record_sleep(12_000, 11_000);
+    assert_eq!(est.oversleep_ns(), 7_000 - 7_000 / 8);
+    // A stall counts for at most four mean completion times.
+    let before = est.oversleep_ns();
+    est.record_sleep(12_000, 4_000_000);
+    assert_eq!(est.oversleep_ns(), before + (160_000 - before) / 8);
+}
+
+#[test]
+fn hybrid_sleep_retries_after_oversleeping() {
+    let mut est = CompletionEstimator::default();
+    est.record(200_000);
+    // Sleeping costs more than half the mean: spin instead...
+    est.record_sleep(100_000, 250_000);
+    assert_eq!(est.oversleep_ns(), 150_000);
+    assert_eq!(est.plan_sleep(0), 0);
+    assert!(est.oversleep_ns() < 150_000);
+    // ...but the estimate decays, and a sleep is tried again after a while.
+    let tries = (0..2000).take_while(|_| est.plan_sleep(0) == 0).count();
+    assert!(tries > 50 && tries < 2000, "retried after {tries}");
+    // Past half the mean or without a mean, the estimate does not decay.
+    let mut est = CompletionEstimator::default();
+    est.record(200_000);
+    est.record_sleep(100_000, 250_000);
+    for _ in 0..100 {
+        assert_eq!(est.plan_sleep(97_000), 0);
+    }
+    assert_eq!(est.oversleep_ns(), 150_000);
+    let mut est = CompletionEstimator::default();
+    est.record_sleep(10_000, 20_000);
+    assert_eq!(est.plan_sleep(0), 0);
+}

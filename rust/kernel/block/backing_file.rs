@@ -77,7 +77,7 @@ impl BackingFile {
             (
                 (*fop).read_iter.is_some(),
                 (*fop).write_iter.is_some(),
-                (*inode).i_mode as u32,
+                u32::from((*inode).i_mode),
                 (*raw).f_mode & bindings::FMODE_WRITE != 0,
             )
         };
@@ -111,7 +111,7 @@ impl BackingFile {
         let inode = self.inode();
         // SAFETY: The inode is valid while we hold the file.
         unsafe {
-            if (*inode).i_mode as u32 & bindings::S_IFMT == bindings::S_IFBLK {
+            if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFBLK {
                 BackingKind::BlockDevice((*inode).i_rdev)
             } else {
                 BackingKind::Regular
@@ -174,7 +174,7 @@ impl BackingFile {
         // device file's inode belongs to that device (`file_bdev()`), which stays open while its
         // file is, and an open block device has a valid queue.
         unsafe {
-            let bdev = if (*inode).i_mode as u32 & bindings::S_IFMT == bindings::S_IFBLK {
+            let bdev = if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFBLK {
                 bindings::file_bdev(self.raw())
             } else {
                 (*(*inode).i_sb).s_bdev
@@ -296,7 +296,7 @@ impl BackingFile {
         let offset = i64::try_from(offset).map_err(|_| EINVAL)?;
         let len = i64::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: The file is valid while we hold it.
-        to_result(unsafe { bindings::vfs_fallocate(self.raw(), mode as _, offset, len) })
+        to_result(unsafe { bindings::vfs_fallocate(self.raw(), mode as ffi::c_int, offset, len) })
     }
 
     /// Keeps the file's page cache from recursing into I/O or file system reclaim (the driver
@@ -444,7 +444,7 @@ impl<T: Operations> FileIo<T> {
         let io = unsafe { crate::container_of!(iocb, FileIo<T>, iocb) };
         // SAFETY: The completion reference is still held, so `io` is alive; only the completion
         // writes `result`, and `put` reads it after the last reference is dropped.
-        unsafe { (*io).result = ret as isize };
+        unsafe { (*io).result = ret };
         // SAFETY: This drops the completion reference.
         unsafe { Self::put(io) };
     }

@@ -169,8 +169,7 @@ impl DiskRef {
     /// How many times the whole disk is open (`disk_openers()`).
     pub fn openers(&self) -> u32 {
         // SAFETY: By the type invariant the disk is valid.
-        let n = unsafe { bindings::disk_openers(self.as_raw()) };
-        n.max(0) as u32
+        unsafe { bindings::disk_openers(self.as_raw()) }
     }
 
     /// The capacity in 512-byte sectors.
@@ -217,9 +216,9 @@ impl DiskRef {
         unsafe {
             let state = &raw mut (*self.as_raw()).state;
             if scan {
-                bindings::clear_bit(bindings::GD_SUPPRESS_PART_SCAN as _, state);
+                bindings::clear_bit(bindings::GD_SUPPRESS_PART_SCAN as usize, state);
             } else {
-                bindings::set_bit(bindings::GD_SUPPRESS_PART_SCAN as _, state);
+                bindings::set_bit(bindings::GD_SUPPRESS_PART_SCAN as usize, state);
             }
         }
     }
@@ -386,6 +385,67 @@ impl BlockDevice {
         // SAFETY: By the type invariant the block device is valid.
         unsafe { bindings::invalidate_bdev(self.as_raw()) };
     }
+
+    /// Claims the device exclusively while the returned guard lives, so nobody else can open it
+    /// exclusively meanwhile (`bd_prepare_to_claim()`): `EBUSY` when someone already has. For
+    /// configuration changes made through a non-exclusive open.
+    pub fn claim_temporarily(&self) -> Result<TemporaryClaim<'_>> {
+        // SAFETY: By the type invariant the block device is valid; the holder is a static
+        // address, and no holder operations are given.
+        to_result(unsafe {
+            bindings::bd_prepare_to_claim(
+                self.as_raw(),
+                TemporaryClaim::holder(),
+                core::ptr::null(),
+            )
+        })?;
+        // INVARIANT: the claim was prepared just above.
+        Ok(TemporaryClaim { bdev: self })
+    }
+}
+
+/// A prepared exclusive claim on a block device, abandoned on drop (see
+/// [`BlockDevice::claim_temporarily`]).
+///
+/// # Invariants
+///
+/// `bd_prepare_to_claim()` succeeded on `bdev` with [`TemporaryClaim::holder`].
+pub struct TemporaryClaim<'a> {
+    bdev: &'a BlockDevice,
+}
+
+/// The address that identifies temporary claims as their holder.
+static TEMPORARY_CLAIM_HOLDER: u8 = 0;
+
+impl TemporaryClaim<'_> {
+    fn holder() -> *mut ffi::c_void {
+        core::ptr::from_ref(&TEMPORARY_CLAIM_HOLDER)
+            .cast_mut()
+            .cast()
+    }
+}
+
+impl Drop for TemporaryClaim<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the claim was prepared with this holder.
+        unsafe { bindings::bd_abort_claiming(self.bdev.as_raw(), Self::holder()) };
+    }
+}
+
+/// Creates devices on demand: called when a device number of a registered major is opened
+/// (`mknod` + `open`) but no disk has it (`CONFIG_BLOCK_LEGACY_AUTOLOAD`).
+pub trait BlkdevProbe {
+    /// Creates the disk for `devt` if the driver wants to; errors are the driver's to report.
+    fn probe(devt: u32);
+}
+
+/// `probe` of a block major registered with [`BlkdevRegistration::new_with_probe`].
+///
+/// # Safety
+///
+/// Called by the block layer only, with the device number being opened.
+unsafe extern "C" fn probe_callback<P: BlkdevProbe>(devt: bindings::dev_t) {
+    P::probe(devt);
 }
 
 /// A block major number registered for a driver (`register_blkdev()`), released on drop.
@@ -401,11 +461,25 @@ pub struct BlkdevRegistration {
 impl BlkdevRegistration {
     /// Registers the fixed major `major` under `name`: `EBUSY` when another driver holds it.
     pub fn new(major: u32, name: &'static CStr) -> Result<Self> {
+        Self::register(major, name, None)
+    }
+
+    /// As [`BlkdevRegistration::new`], with `P` creating devices when a missing one is opened.
+    pub fn new_with_probe<P: BlkdevProbe>(major: u32, name: &'static CStr) -> Result<Self> {
+        Self::register(major, name, Some(probe_callback::<P>))
+    }
+
+    fn register(
+        major: u32,
+        name: &'static CStr,
+        probe: Option<unsafe extern "C" fn(bindings::dev_t)>,
+    ) -> Result<Self> {
         if major == 0 {
             return Err(EINVAL);
         }
-        // SAFETY: `name` is a static NUL-terminated string; no probe callback is passed.
-        let ret = unsafe { bindings::__register_blkdev(major, name.as_char_ptr(), None) };
+        // SAFETY: `name` is a static NUL-terminated string; `probe`, if any, is a function that
+        // may be called until `unregister_blkdev()` in `drop`.
+        let ret = unsafe { bindings::__register_blkdev(major, name.as_char_ptr(), probe) };
         if ret != 0 {
             return Err(if ret < 0 {
                 Error::from_errno(ret)
@@ -552,6 +626,11 @@ impl<T: Operations> DiskVTable<T> {
         unsafe { T::QueueData::borrow((*(*disk).queue).queuedata) }
     }
 
+    /// `block_device_operations::open`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the block layer only, on a live disk built for `T`.
     unsafe extern "C" fn open_callback(disk: *mut bindings::gendisk, mode: u32) -> ffi::c_int {
         // SAFETY: The block layer calls `open` on a live disk.
         let (data, disk_ref) = unsafe { (Self::queue_data(disk), DiskRef::from_raw(disk)) };
@@ -561,6 +640,11 @@ impl<T: Operations> DiskVTable<T> {
         }
     }
 
+    /// `block_device_operations::release`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the block layer only, on a live disk built for `T`, with `open_mutex` held.
     unsafe extern "C" fn release_callback(disk: *mut bindings::gendisk) {
         // SAFETY: The block layer calls `release` on a live disk with `open_mutex` held.
         let (data, released) = unsafe {
@@ -572,6 +656,11 @@ impl<T: Operations> DiskVTable<T> {
         T::release(data, released);
     }
 
+    /// `block_device_operations::ioctl`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the block layer only, on an open block device of a disk built for `T`.
     unsafe extern "C" fn ioctl_callback(
         bdev: *mut bindings::block_device,
         mode: u32,
@@ -585,12 +674,17 @@ impl<T: Operations> DiskVTable<T> {
                 BlockDevice::from_raw(bdev),
             )
         };
-        match T::ioctl(data, bdev, OpenMode(mode), cmd, arg as usize) {
+        match T::ioctl(data, bdev, OpenMode(mode), cmd, arg) {
             Ok(ret) => ret,
             Err(e) => e.to_errno(),
         }
     }
 
+    /// `block_device_operations::compat_ioctl`.
+    ///
+    /// # Safety
+    ///
+    /// As for `ioctl_callback`.
     unsafe extern "C" fn compat_ioctl_callback(
         bdev: *mut bindings::block_device,
         mode: u32,
@@ -604,7 +698,7 @@ impl<T: Operations> DiskVTable<T> {
                 BlockDevice::from_raw(bdev),
             )
         };
-        match T::compat_ioctl(data, bdev, OpenMode(mode), cmd, arg as usize) {
+        match T::compat_ioctl(data, bdev, OpenMode(mode), cmd, arg) {
             Ok(ret) => ret,
             Err(e) => e.to_errno(),
         }
