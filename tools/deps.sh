@@ -9,7 +9,7 @@ BINDGEN_VERSION=${BINDGEN_VERSION:-0.73.2}
 
 DEB_PACKAGES=(clang-19 lld-19 llvm-19 libclang-19-dev qemu-system-x86 bc flex bison libelf-dev libssl-dev
 	cpio busybox-static ccache dwarves xz-utils zstd make gcc libc6-dev rsync kmod
-	fio util-linux e2fsprogs)
+	fio util-linux mount e2fsprogs)
 
 mkdir -p "$CACHE"
 stamp="$CACHE/deps.stamp"
