@@ -14,7 +14,7 @@ use kernel::{
         backing_file::{BackingFile, BackingKind, FallocMode, NoIoScope, PageCacheGfpGuard},
         disk::{
             BlkdevProbe, BlkdevRegistration, BlockDevice, DiskRef, ModuleRef, OpenMode,
-            QueueLimits, ReleasedDisk, SysfsBuffer,
+            QueueLimits, ReleasedDisk, SysfsBuffer, TemporaryClaim,
         },
         mq::{
             gen_disk::GenDisk, gen_disk::GenDiskBuilder, Operations, ReqOp, Request, TagSet,
@@ -140,6 +140,13 @@ struct State {
     dio_mem_align: u32,
 }
 
+impl State {
+    /// The backing file of a bound device (`ENXIO` when unbound).
+    fn bound_file(&self) -> Result<Arc<BackingFile>> {
+        self.binding.as_ref().map(|b| b.file.clone()).ok_or(ENXIO)
+    }
+}
+
 /// What the I/O path reads per batch: changed only with the queue frozen (no request in
 /// flight), so a snapshot stays right for the requests it serves.
 #[derive(Clone)]
@@ -202,6 +209,19 @@ impl Loop {
 
     fn io_snapshot(&self) -> IoConfig {
         self.io.lock().clone()
+    }
+
+    /// Nobody may hold the device exclusively while it changes under them: a caller that did
+    /// not open it `O_EXCL` claims it for the change (as C's `bd_prepare_to_claim()`).
+    fn claim_unless_exclusive(
+        bdev: &BlockDevice,
+        mode: OpenMode,
+    ) -> Result<Option<TemporaryClaim<'_>>> {
+        if mode.is_exclusive() {
+            Ok(None)
+        } else {
+            bdev.claim_temporarily().map(Some)
+        }
     }
 
     /// Serves one request on the worker.
@@ -338,12 +358,7 @@ impl Loop {
         let disk = bdev.disk();
         let file = BackingFile::from_fd(config.fd)?;
         let module = ModuleRef::get(kernel::module::this_module::<LocalModule>())?;
-        // Nobody may hold the device exclusively while it changes under them.
-        let _claim = if mode.is_exclusive() {
-            None
-        } else {
-            Some(bdev.claim_temporarily()?)
-        };
+        let _claim = Self::claim_unless_exclusive(bdev, mode)?;
         Self::validate_chain(&file, bdev.devt())?;
 
         let mut state = self.state.lock();
@@ -483,11 +498,7 @@ impl Loop {
         info.validate().map_err(to_error)?;
         let window_changed = state.offset != info.offset || state.sizelimit != info.sizelimit;
         if window_changed && state.flags & abi::FLAG_DIRECT_IO != 0 {
-            let file = state
-                .binding
-                .as_ref()
-                .map(|b| b.file.clone())
-                .ok_or(ENXIO)?;
+            let file = state.bound_file()?;
             let aligned = abi::can_use_direct_io(
                 true,
                 disk.logical_block_size(),
@@ -537,11 +548,7 @@ impl Loop {
             if state.status != Status::Bound {
                 return Err(ENXIO);
             }
-            let file = state
-                .binding
-                .as_ref()
-                .map(|b| b.file.clone())
-                .ok_or(ENXIO)?;
+            let file = state.bound_file()?;
             (
                 LoopInfo64 {
                     number: self.number,
@@ -578,11 +585,7 @@ impl Loop {
         if on == (state.flags & abi::FLAG_DIRECT_IO != 0) {
             return Ok(0);
         }
-        let file = state
-            .binding
-            .as_ref()
-            .map(|b| b.file.clone())
-            .ok_or(ENXIO)?;
+        let file = state.bound_file()?;
         if on {
             if !Self::can_use_dio(&state, &file, disk.logical_block_size()) {
                 pr_err!(
@@ -611,11 +614,7 @@ impl Loop {
 
     fn set_block_size(&self, bdev: &BlockDevice, mode: OpenMode, size: usize) -> Result<i32> {
         let disk = bdev.disk();
-        let _claim = if mode.is_exclusive() {
-            None
-        } else {
-            Some(bdev.claim_temporarily()?)
-        };
+        let _claim = Self::claim_unless_exclusive(bdev, mode)?;
         let state = self.state.lock();
         if state.status != Status::Bound {
             return Err(ENXIO);
@@ -641,11 +640,7 @@ impl Loop {
             );
             return Err(EINVAL);
         }
-        let file = state
-            .binding
-            .as_ref()
-            .map(|b| b.file.clone())
-            .ok_or(ENXIO)?;
+        let file = state.bound_file()?;
         let _ = bdev.sync();
         bdev.invalidate();
         disk.update_limits(|lim| Self::apply_limits(lim, &state, &file, size))?;
@@ -665,11 +660,7 @@ impl Loop {
             if state.flags & abi::FLAG_READ_ONLY == 0 {
                 return Err(EINVAL);
             }
-            let old_file = state
-                .binding
-                .as_ref()
-                .map(|b| b.file.clone())
-                .ok_or(ENXIO)?;
+            let old_file = state.bound_file()?;
             let old_size = abi::device_sectors(old_file.size()?, state.offset, state.sizelimit);
             let new_size = abi::device_sectors(file.size()?, state.offset, state.sizelimit);
             if old_size != new_size {

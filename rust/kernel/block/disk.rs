@@ -667,17 +667,8 @@ impl<T: Operations> DiskVTable<T> {
         cmd: ffi::c_uint,
         arg: ffi::c_ulong,
     ) -> ffi::c_int {
-        // SAFETY: `ioctl` is called on an open block device of a live disk.
-        let (data, bdev) = unsafe {
-            (
-                Self::queue_data((*bdev).bd_disk),
-                BlockDevice::from_raw(bdev),
-            )
-        };
-        match T::ioctl(data, bdev, OpenMode(mode), cmd, arg) {
-            Ok(ret) => ret,
-            Err(e) => e.to_errno(),
-        }
+        // SAFETY: As this function requires.
+        unsafe { Self::dispatch_ioctl(bdev, mode, cmd, arg, T::ioctl) }
     }
 
     /// `block_device_operations::compat_ioctl`.
@@ -691,14 +682,36 @@ impl<T: Operations> DiskVTable<T> {
         cmd: ffi::c_uint,
         arg: ffi::c_ulong,
     ) -> ffi::c_int {
-        // SAFETY: As for `ioctl_callback`.
+        // SAFETY: As this function requires.
+        unsafe { Self::dispatch_ioctl(bdev, mode, cmd, arg, T::compat_ioctl) }
+    }
+
+    /// Calls `handler` with the disk's queue data and the block device.
+    ///
+    /// # Safety
+    ///
+    /// `bdev` is an open block device of a live disk built for `T`.
+    unsafe fn dispatch_ioctl(
+        bdev: *mut bindings::block_device,
+        mode: u32,
+        cmd: ffi::c_uint,
+        arg: ffi::c_ulong,
+        handler: fn(
+            <T::QueueData as ForeignOwnable>::Borrowed<'_>,
+            &BlockDevice,
+            OpenMode,
+            u32,
+            usize,
+        ) -> Result<i32>,
+    ) -> ffi::c_int {
+        // SAFETY: `bdev` is open, so its disk is live (this function's requirement).
         let (data, bdev) = unsafe {
             (
                 Self::queue_data((*bdev).bd_disk),
                 BlockDevice::from_raw(bdev),
             )
         };
-        match T::compat_ioctl(data, bdev, OpenMode(mode), cmd, arg) {
+        match handler(data, bdev, OpenMode(mode), cmd, arg) {
             Ok(ret) => ret,
             Err(e) => e.to_errno(),
         }
