@@ -207,10 +207,22 @@ power_off_under_io() {
 		$FIO --name=i --filename=/dev/bpx --size=32M --direct=1 --ioengine=io_uring --rw=randrw \
 			--bs=4k --iodepth=8 --time_based --runtime=20 --output=/tmp/fio-i.out &
 		p2=$!
-		sleep 2
-		# I/O must be running when the power goes (reads completed so far, field 1 of stat).
-		ios=$(awk '{print $1}' /sys/block/bpx/stat)
-		[ "${ios:-0}" -gt 0 ] || { echo "no I/O ran before power-off"; kill $p1 $p2; return 1; }
+		# I/O must be running when the power goes: wait (fio starts slowly on the debug kernel)
+		# until reads have completed (field 1 of stat), then let it run a little.
+		i=0
+		while [ "$(awk '{print $1}' /sys/block/bpx/stat)" -eq 0 ] && [ $i -lt 600 ]; do
+			i=$((i + 1))
+			sleep 0.1
+		done
+		if [ "$(awk '{print $1}' /sys/block/bpx/stat)" -eq 0 ]; then
+			echo "no I/O ran in 60 s"
+			kill $p1 $p2
+			wait
+			echo 0 >"$CFS/bpx/power"
+			rmdir "$CFS/bpx"
+			return 1
+		fi
+		sleep 1
 		echo 0 >"$CFS/bpx/power" || { echo "power off failed"; kill $p1 $p2; return 1; }
 		[ ! -e /sys/block/bpx ] || { echo "disk still there"; return 1; }
 		# fio sees errors and stops well before its 20 s.
