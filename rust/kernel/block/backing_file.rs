@@ -50,6 +50,14 @@ pub enum FallocMode {
     ZeroRange,
 }
 
+/// Whether `stat` runs the security hook (`vfs_getattr()`) or not (`vfs_getattr_nosec()`, as the
+/// C loop driver does for the size it reads on every capacity change).
+#[derive(Clone, Copy)]
+enum Getattr {
+    Checked,
+    NoSecurity,
+}
+
 /// A regular file or block device that a block driver stores its data in.
 ///
 /// # Invariants
@@ -147,17 +155,24 @@ impl BackingFile {
         if self.kind() != BackingKind::Regular || !has_fallocate {
             return None;
         }
+        let st = self
+            .stat(Getattr::NoSecurity, bindings::STATX_BASIC_STATS, 0)
+            .ok()?;
+        (st.blksize != 0).then_some(st.blksize)
+    }
+
+    /// `stat` of the file's path: only the fields in `mask` are guaranteed.
+    fn stat(&self, how: Getattr, mask: u32, flags: u32) -> Result<bindings::kstat> {
         let mut st: bindings::kstat = pin_init::zeroed();
-        // SAFETY: The file's path is valid while we hold it; `st` is a writable kstat.
+        // SAFETY: The file, and so its path, is valid while we hold it; `st` is a writable kstat.
         let ret = unsafe {
-            bindings::vfs_getattr_nosec(
-                &raw const (*self.raw()).__bindgen_anon_1.f_path,
-                &mut st,
-                bindings::STATX_BASIC_STATS,
-                0,
-            )
+            let path = &raw const (*self.raw()).__bindgen_anon_1.f_path;
+            match how {
+                Getattr::Checked => bindings::vfs_getattr(path, &mut st, mask, flags),
+                Getattr::NoSecurity => bindings::vfs_getattr_nosec(path, &mut st, mask, flags),
+            }
         };
-        (ret == 0 && st.blksize != 0).then_some(st.blksize)
+        to_result(ret).map(|()| st)
     }
 
     /// Whether the file can be synced (`f_op->fsync`).
@@ -199,19 +214,11 @@ impl BackingFile {
     /// memory alignment mask for its buffers (from `statx(STATX_DIOALIGN)`, else the block
     /// device's logical block size, else a sector).
     pub fn direct_io_alignment(&self) -> (u32, u32) {
-        let mut st: bindings::kstat = pin_init::zeroed();
-        // SAFETY: The file's path is valid while we hold it; `st` is a writable kstat.
-        let ret = unsafe {
-            bindings::vfs_getattr(
-                &raw const (*self.raw()).__bindgen_anon_1.f_path,
-                &mut st,
-                bindings::STATX_DIOALIGN,
-                0,
-            )
-        };
-        if ret == 0 && st.result_mask & bindings::STATX_DIOALIGN != 0 && st.dio_mem_align != 0 {
-            let mem = core::cmp::min(st.dio_mem_align - 1, bindings::PAGE_SIZE as u32 - 1);
-            return (st.dio_offset_align, mem);
+        if let Ok(st) = self.stat(Getattr::Checked, bindings::STATX_DIOALIGN, 0) {
+            if st.result_mask & bindings::STATX_DIOALIGN != 0 && st.dio_mem_align != 0 {
+                let mem = core::cmp::min(st.dio_mem_align - 1, bindings::PAGE_SIZE as u32 - 1);
+                return (st.dio_offset_align, mem);
+            }
         }
         match self.backing_queue() {
             Some(q) => {
@@ -230,31 +237,17 @@ impl BackingFile {
             // SAFETY: The inode is valid while we hold the file.
             return Ok(unsafe { bindings::i_size_read(self.inode()) }.max(0) as u64);
         }
-        let mut st: bindings::kstat = pin_init::zeroed();
-        // SAFETY: The file's path is valid while we hold it; `st` is a writable kstat.
-        to_result(unsafe {
-            bindings::vfs_getattr_nosec(
-                &raw const (*self.raw()).__bindgen_anon_1.f_path,
-                &mut st,
-                bindings::STATX_SIZE,
-                0,
-            )
-        })?;
+        let st = self.stat(Getattr::NoSecurity, bindings::STATX_SIZE, 0)?;
         Ok(st.size.max(0) as u64)
     }
 
     /// Device and inode numbers, as `stat` gives them.
     pub fn identity(&self) -> Result<FileIdentity> {
-        let mut st: bindings::kstat = pin_init::zeroed();
-        // SAFETY: As in `size`.
-        to_result(unsafe {
-            bindings::vfs_getattr(
-                &raw const (*self.raw()).__bindgen_anon_1.f_path,
-                &mut st,
-                bindings::STATX_INO,
-                bindings::AT_STATX_SYNC_AS_STAT,
-            )
-        })?;
+        let st = self.stat(
+            Getattr::Checked,
+            bindings::STATX_INO,
+            bindings::AT_STATX_SYNC_AS_STAT,
+        )?;
         Ok(FileIdentity {
             dev: st.dev,
             ino: st.ino,

@@ -610,6 +610,15 @@ unsafe extern "C" fn show_callback<T: Operations>(
     }
 }
 
+/// [`Operations::ioctl`] or [`Operations::compat_ioctl`] of `T`.
+type IoctlHandler<T> = fn(
+    <<T as Operations>::QueueData as ForeignOwnable>::Borrowed<'_>,
+    &BlockDevice,
+    OpenMode,
+    u32,
+    usize,
+) -> Result<i32>;
+
 /// The `block_device_operations` of a `GenDiskBuilder` disk, built from `T`'s hooks.
 pub(crate) struct DiskVTable<T: Operations>(PhantomData<T>);
 
@@ -696,13 +705,7 @@ impl<T: Operations> DiskVTable<T> {
         mode: u32,
         cmd: ffi::c_uint,
         arg: ffi::c_ulong,
-        handler: fn(
-            <T::QueueData as ForeignOwnable>::Borrowed<'_>,
-            &BlockDevice,
-            OpenMode,
-            u32,
-            usize,
-        ) -> Result<i32>,
+        handler: IoctlHandler<T>,
     ) -> ffi::c_int {
         // SAFETY: `bdev` is open, so its disk is live (this function's requirement).
         let (data, bdev) = unsafe {
