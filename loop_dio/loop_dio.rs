@@ -8,17 +8,24 @@
 //! direct I/O the worker hands each request to the backing file with an asynchronous kiocb and
 //! moves on; the kiocb's completion ends the request. Without it, I/O goes through the backing
 //! file's page cache.
+//!
+//! Polled I/O (io_uring IOPOLL) is offered while direct I/O is on and the backing file's device
+//! can poll (NVMe with poll queues): such requests arrive on a poll queue and are submitted
+//! inline, polled themselves (`IOCB_HIPRI`), and `poll` polls the backing device and ends the
+//! requests whose I/O it found done. No worker and no interrupt sits on that path.
 
 use kernel::{
     block::{
-        backing_file::{BackingFile, BackingKind, FallocMode, NoIoScope, PageCacheGfpGuard},
+        backing_file::{
+            BackingFile, BackingKind, FallocMode, IoMode, NoIoScope, PageCacheGfpGuard, PolledIos,
+        },
         disk::{
             BlkdevProbe, BlkdevRegistration, BlockDevice, DiskRef, ModuleRef, OpenMode,
             QueueLimits, ReleasedDisk, SysfsBuffer, TemporaryClaim,
         },
         mq::{
-            gen_disk::GenDisk, gen_disk::GenDiskBuilder, Operations, ReqOp, Request, TagSet,
-            TagSetFlags,
+            gen_disk::GenDisk, gen_disk::GenDiskBuilder, HwQueueId, IoCompBatch, Operations,
+            QueueMaps, ReqOp, Request, TagSet, TagSetFlags,
         },
     },
     c_str,
@@ -55,6 +62,10 @@ module! {
         hw_queue_depth: u32 {
             default: 128,
             description: "Queue depth of each device",
+        },
+        poll_queues: u32 {
+            default: 1,
+            description: "Poll queues of each device, for polled I/O through to the backing file (0: none)",
         },
     },
 }
@@ -154,6 +165,8 @@ struct IoConfig {
     file: Option<Arc<BackingFile>>,
     offset: u64,
     direct: bool,
+    /// Polled requests are submitted polled to the backing file.
+    polled: bool,
     read_only: bool,
 }
 
@@ -172,6 +185,9 @@ struct Loop {
     batch: Mutex<KVec<ARef<Request<LoopOps>>>>,
     #[pin]
     work: Work<Loop>,
+    /// Polled I/Os in flight on the backing file, reaped by `poll`.
+    #[pin]
+    polled_ios: PolledIos<LoopOps>,
 }
 
 impl_has_work! {
@@ -179,7 +195,7 @@ impl_has_work! {
 }
 
 impl Loop {
-    fn new(number: u32, depth: usize) -> Result<Arc<Self>> {
+    fn new(number: u32, depth: usize, poll_queues: usize) -> Result<Arc<Self>> {
         Arc::pin_init(
             try_pin_init!(Self {
                 number,
@@ -197,11 +213,13 @@ impl Loop {
                     file: None,
                     offset: 0,
                     direct: false,
+                    polled: false,
                     read_only: false,
                 }),
                 pending <- new_spinlock!(KVec::with_capacity(depth, GFP_KERNEL)?),
                 batch <- new_mutex!(KVec::with_capacity(depth, GFP_KERNEL)?),
                 work <- new_work!("Loop::work"),
+                polled_ios <- PolledIos::new(depth * poll_queues),
             }),
             GFP_KERNEL,
         )
@@ -224,7 +242,7 @@ impl Loop {
         }
     }
 
-    /// Serves one request on the worker.
+    /// Serves one request: on the worker, or inline for polled ones.
     fn handle(&self, rq: ARef<Request<LoopOps>>, io: &IoConfig) {
         let Some(file) = io.file.as_ref() else {
             let _ = Request::end(rq, Err(EIO));
@@ -237,13 +255,22 @@ impl Loop {
         }
         let pos = (rq.sector() << 9) + io.offset;
         let result = match op {
-            ReqOp::Read | ReqOp::Write => match file.submit(rq, pos, io.direct) {
-                Ok(()) => return,
-                Err((rq, e)) => {
-                    let _ = Request::end(rq, Err(e));
-                    return;
+            ReqOp::Read | ReqOp::Write => {
+                let mode = if io.polled && rq.is_polled() {
+                    IoMode::Polled(&self.polled_ios)
+                } else if io.direct {
+                    IoMode::Direct
+                } else {
+                    IoMode::Buffered
+                };
+                match file.submit(rq, pos, mode) {
+                    Ok(()) => return,
+                    Err((rq, e)) => {
+                        let _ = Request::end(rq, Err(e));
+                        return;
+                    }
                 }
-            },
+            }
             ReqOp::Flush => match file.fsync() {
                 Err(e) if e != EINVAL => Err(EIO),
                 _ => Ok(()),
@@ -288,11 +315,23 @@ impl Loop {
         )
     }
 
+    /// Whether polled I/O goes through to `file`: it needs poll queues here, direct I/O, and a
+    /// backing device that polls.
+    fn polls(flags: u32, file: &BackingFile) -> bool {
+        module_parameters::poll_queues.value() > 0
+            && flags & abi::FLAG_DIRECT_IO != 0
+            && file.can_poll()
+    }
+
     fn publish_io(&self, state: &State) {
         let mut io = self.io.lock();
         io.file = state.binding.as_ref().map(|b| b.file.clone());
         io.offset = state.offset;
         io.direct = state.flags & abi::FLAG_DIRECT_IO != 0;
+        io.polled = io
+            .file
+            .as_ref()
+            .is_some_and(|f| Self::polls(state.flags, f));
         io.read_only = state.flags & abi::FLAG_READ_ONLY != 0;
     }
 
@@ -311,6 +350,7 @@ impl Loop {
             511
         });
         lim.set_write_cache(file.can_fsync() && state.flags & abi::FLAG_READ_ONLY == 0);
+        lim.set_poll(Self::polls(state.flags, file));
         lim.set_rotational(file.is_rotational());
         // Discard and write-zeroes become fallocate() on regular files.
         let granule = match file.kind() {
@@ -455,7 +495,10 @@ impl Loop {
             self.publish_io(&state);
             binding
         };
-        let _ = disk.update_limits(|lim| lim.set_block_size(512));
+        let _ = disk.update_limits(|lim| {
+            lim.set_poll(false);
+            lim.set_block_size(512)
+        });
         disk.invalidate();
         disk.hide_attributes();
         disk.notify_change();
@@ -598,16 +641,18 @@ impl Loop {
             let _ = file.fsync();
         }
         let mem_align = state.dio_mem_align.max(511);
+        let flags = if on {
+            state.flags | abi::FLAG_DIRECT_IO
+        } else {
+            state.flags & !abi::FLAG_DIRECT_IO
+        };
         disk.update_limits(|lim| {
             lim.set_dma_alignment(if on { mem_align } else { 511 });
+            lim.set_poll(Self::polls(flags, &file));
             Ok(())
         })?;
         let _frozen = disk.freeze();
-        if on {
-            state.flags |= abi::FLAG_DIRECT_IO;
-        } else {
-            state.flags &= !abi::FLAG_DIRECT_IO;
-        }
+        state.flags = flags;
         self.publish_io(&state);
         Ok(0)
     }
@@ -689,10 +734,20 @@ impl Loop {
                 state.flags &= !abi::FLAG_DIRECT_IO;
             }
             self.publish_io(&state);
-            (old, state.flags & abi::FLAG_PARTSCAN != 0)
+            (
+                old,
+                state.flags & abi::FLAG_PARTSCAN != 0,
+                Self::polls(state.flags, &file),
+            )
         };
-        let (old_binding, partscan) = old;
+        let (old_binding, partscan, polls) = old;
         drop(old_binding);
+        // Until this lands, polled requests are submitted unpolled (the queue may still offer
+        // polling): they complete all the same.
+        disk.update_limits(|lim| {
+            lim.set_poll(polls);
+            Ok(())
+        })?;
         if partscan {
             let _ = disk.rescan_partitions();
         }
@@ -823,6 +878,16 @@ impl Operations for LoopOps {
     const OWNER: Option<&'static ThisModule> = Some(kernel::module::this_module::<LocalModule>());
 
     fn queue_rq(lo: ArcBorrow<'_, Loop>, rq: ARef<Request<LoopOps>>, _is_last: bool) -> Result {
+        // The submitter of a polled request spins for it: hand it to the backing file now (the
+        // tag set is blocking when it has poll queues, so this may sleep).
+        if rq.is_polled() {
+            let io = lo.io_snapshot();
+            if io.polled {
+                let _noio = NoIoScope::enter();
+                lo.handle(rq, &io);
+                return Ok(());
+            }
+        }
         // Capacity is the queue depth, and every queued request holds a tag.
         if let Err(e) = lo.pending.lock().push_within_capacity(rq) {
             let _ = Request::end(e.0, Err(EIO));
@@ -836,6 +901,10 @@ impl Operations for LoopOps {
 
     fn complete(rq: ARef<Request<LoopOps>>) {
         let _ = Request::end(rq, Ok(()));
+    }
+
+    fn poll(lo: ArcBorrow<'_, Loop>, _hctx: HwQueueId, _batch: &mut IoCompBatch<'_, Self>) -> u32 {
+        lo.polled_ios.poll()
     }
 
     fn open(lo: ArcBorrow<'_, Loop>, _disk: &DiskRef, _mode: OpenMode) -> Result {
@@ -956,16 +1025,14 @@ impl Registry {
         if depth == 0 {
             return Err(EINVAL);
         }
-        let lo = Loop::new(index, depth as usize)?;
-        let tagset = Arc::pin_init(
-            TagSet::new_with_flags(
-                1,
-                depth,
-                1,
-                TagSetFlags::STACKING | TagSetFlags::NO_SCHED_BY_DEFAULT,
-            ),
-            GFP_KERNEL,
-        )?;
+        let poll_queues = module_parameters::poll_queues.value();
+        let lo = Loop::new(index, depth as usize, poll_queues as usize)?;
+        let mut flags = TagSetFlags::STACKING | TagSetFlags::NO_SCHED_BY_DEFAULT;
+        if poll_queues > 0 {
+            flags = flags | TagSetFlags::BLOCKING;
+        }
+        let maps = QueueMaps::new(1)?.with_poll(poll_queues);
+        let tagset = Arc::pin_init(TagSet::new_with_maps(maps, depth, flags), GFP_KERNEL)?;
         let mut limits = QueueLimits::default();
         limits.set_block_size(512)?;
         limits.set_max_hw_sectors(MAX_HW_SECTORS);
@@ -976,6 +1043,12 @@ impl Registry {
             .partition_scan(shift != 0)
             .attribute_group(c_str!("loop"), SYSFS_FILES)
             .build(fmt!("loop{}", index), tagset, lo.clone())?;
+        // blk-mq offers polling with poll queues; it is on only while bound to a backing device
+        // that polls.
+        disk.update_limits(|lim| {
+            lim.set_poll(false);
+            Ok(())
+        })?;
         self.entries
             .push(KBox::new(LoopEntry { lo, disk }, GFP_KERNEL)?, GFP_KERNEL)?;
         Ok(index)

@@ -2,6 +2,7 @@
 # (a) C null_blk (irqmode=0 poll_queues=1) against blk_poll with the same settings;
 # (b) blk_poll with completion_nsec=20000 (and 200 us, 2 ms): timer completion vs classic vs hybrid
 #     polling, with fio's CPU figure and the VM's busy time from /proc/stat.
+# (c) polled I/O through loop_dio on a file on NVMe (and the NVMe device itself): hipri off and on.
 FIO=/usr/bin/fio
 CFS=/sys/kernel/config/blk_poll
 RUNTIME=${RUNTIME:-3}
@@ -160,3 +161,39 @@ table_b 20000
 table_b 200000
 # Where a sleep costs little next to the completion time, even under TCG.
 table_b 2000000
+
+# (c) polled I/O through loop_dio: a file on ext4 on the NVMe namespace (the guest's nvme driver
+# has poll queues), direct I/O; the NVMe device itself for scale.
+echo
+echo "### (c) IOPOLL through loop_dio on NVMe vs the same without polling, 4k randread QD1"
+echo
+echo "| device | hipri | IOPS | p50 (us) | p99 (us) | fio CPU (%) | VM busy (%) | hipri 1 / hipri 0 | runs |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+nvme=${NVME_CONV:+/dev/$NVME_CONV}
+[ -b "${nvme:-/dev/rust44/nvme-conv}" ] || nvme=/dev/rust44/nvme-conv
+mkdir -p /mnt/nvme
+/usr/sbin/mkfs.ext4 -q -E nodiscard "$nvme" && mount -t ext4 "$nvme" /mnt/nvme
+$FIO --name=fill --filename=/mnt/nvme/bench.img --rw=write --bs=1M --size=256m --direct=1 \
+	--ioengine=psync >/dev/null
+modprobe loop_dio
+loopdev=$(/usr/sbin/losetup -f --show --direct-io=on /mnt/nvme/bench.img)
+echo "loop_dio: \`$loopdev\` on ext4 on \`$nvme\`, dio=$(cat "/sys/block/${loopdev#/dev/}/loop/dio"), io_poll=$(cat "/sys/block/${loopdev#/dev/}/queue/io_poll"); NVMe io_poll=$(cat "/sys/block/$(basename "$(readlink -f "$nvme")")/queue/io_poll")"
+echo
+for r in $(seq "$ROUNDS"); do
+	for hipri in 0 1; do
+		measure l$hipri "$loopdev" $hipri
+		measure v$hipri "$nvme" $hipri
+	done
+done
+for dev in "NVMe (nvme driver)|v" "loop_dio on NVMe|l"; do
+	name=${dev%%|*}
+	tag=${dev#*|}
+	set -- $(median ${tag}0)
+	base=$1
+	echo "| $name | 0 | $1 | $2 | $3 | $4 | $5 | | $(runs_of "$@") |"
+	set -- $(median ${tag}1)
+	echo "| $name | 1 | $1 | $2 | $3 | $4 | $5 | $(ratio "$1" "$base") | $(runs_of "$@") |"
+done
+/usr/sbin/losetup -d "$loopdev"
+umount /mnt/nvme
+rmmod loop_dio

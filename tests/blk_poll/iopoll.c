@@ -147,20 +147,31 @@ static int open_dev(struct __test_metadata *_metadata, const char *var, int flag
 	return fd;
 }
 
-/* One polled read of the first block: the cqe's result. */
-static int polled_read_result(struct __test_metadata *_metadata, int fd)
+/* One polled read of the first block: the cqe's result, or -errno of the ring's setup. */
+static int polled_read(int fd)
 {
 	struct ring r;
 	void *buf;
-	int res[1] = { 0 };
+	int res[1] = { 0 }, ret;
 
-	ASSERT_EQ(0, posix_memalign(&buf, BS, BS));
-	ASSERT_EQ(0, ring_init(&r, 4, IORING_SETUP_IOPOLL));
-	ring_queue(&r, IORING_OP_READ, fd, buf, BS, 0, 0);
-	ASSERT_EQ(0, ring_wait(&r, 1, 1, res));
-	ring_exit(&r);
+	if (posix_memalign(&buf, BS, BS))
+		return -ENOMEM;
+	ret = ring_init(&r, 4, IORING_SETUP_IOPOLL);
+	if (!ret) {
+		ring_queue(&r, IORING_OP_READ, fd, buf, BS, 0, 0);
+		ret = ring_wait(&r, 1, 1, res);
+		ring_exit(&r);
+	}
 	free(buf);
-	return res[0];
+	return ret ? ret : res[0];
+}
+
+static int polled_read_result(struct __test_metadata *_metadata, int fd)
+{
+	int res = polled_read(fd);
+
+	ASSERT_NE(-ENOMEM, res);
+	return res;
 }
 
 /* Writes `n` blocks with IOPOLL, QD at a time, then reads them back with IOPOLL and compares. */
@@ -289,4 +300,23 @@ TEST(iopoll_without_poll_queues_fails_like_null_blk)
 	close(nfd);
 }
 
-TEST_HARNESS_MAIN
+/*
+ * `iopoll --read-result DEV` prints the result of one polled read of DEV's first block (for
+ * suites that compare a device's answer with another's, e.g. the C loop driver's); otherwise
+ * the kselftest harness runs.
+ */
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--read-result")) {
+		int fd = open(argv[2], O_RDONLY | O_DIRECT);
+
+		if (fd < 0) {
+			perror(argv[2]);
+			return 1;
+		}
+		printf("%d\n", polled_read(fd));
+		close(fd);
+		return 0;
+	}
+	return test_harness_run(argc, argv);
+}

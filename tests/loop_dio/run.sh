@@ -419,6 +419,134 @@ t_dio_page_cache_footprint() {
 	$LOSETUP -d "$dev"
 }
 
+# --- polled I/O (io_uring IOPOLL): loop_dio passes it through to a backing device that polls
+# (NVMe with poll queues) while direct I/O is on; the C driver offers none ---
+
+IOPOLL=/rust44/tests/blk_poll/iopoll
+# What a polled read on the C driver gives, recorded by its run for loop_dio's to compare.
+C_IOPOLL_RESULT=/tmp/c-loop-iopoll-result
+
+# NVMe interrupts so far, every queue and CPU: polled completions raise none.
+nvme_irqs() {
+	awk '/nvme0q/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /proc/interrupts
+}
+
+# iopoll_wanted: 1 where the driver under test polls, else 0.
+iopoll_wanted() {
+	if [ "$DRV" = loop_dio ]; then echo 1; else echo 0; fi
+}
+
+# A file on ext4 on NVMe, direct I/O: loop_dio offers polling and the IOPOLL kselftests pass
+# through it; C loop offers none and a polled read fails (its result is the reference).
+t_iopoll_nvme() {
+	f=$(new_file "$NVME" polled.img 16M fill) || return 1
+	dev=$($LOSETUP -f --show --direct-io=on "$f") || return 1
+	expect_eq "io_poll" "$(sysfs_of "$dev" queue/io_poll)" "$(iopoll_wanted)" || return 1
+	if [ "$DRV" = loop ]; then
+		res=$($IOPOLL --read-result "$dev") || return 1
+		echo "a polled read on C loop gives $res"
+		[ "$res" -lt 0 ] || return 1
+		echo "$res" >$C_IOPOLL_RESULT
+		return 0
+	fi
+	BP_DEV=$dev $IOPOLL -t iopoll_write_read_verify -t polled_and_plain_io_see_the_same_data \
+		-t polled_read_past_the_end_fails
+}
+
+# Polling follows direct I/O and the backing device: off without direct I/O, off on virtio-blk
+# (no poll queues: a polled read fails as on C loop), off once detached.
+t_iopoll_follows_dio_and_backing() {
+	want=$(iopoll_wanted)
+	f=$(new_file "$NVME" polled.img 16M fill) || return 1
+	dev=$($LOSETUP -f --show "$f") || return 1
+	expect_eq "io_poll without direct I/O" "$(sysfs_of "$dev" queue/io_poll)" 0 || return 1
+	$LOSETUP --direct-io=on "$dev" || return 1
+	expect_eq "io_poll after --direct-io=on" "$(sysfs_of "$dev" queue/io_poll)" "$want" || return 1
+	$LOSETUP --direct-io=off "$dev" || return 1
+	expect_eq "io_poll after --direct-io=off" "$(sysfs_of "$dev" queue/io_poll)" 0 || return 1
+	$LOSETUP --direct-io=on "$dev" || return 1
+	$LOSETUP -d "$dev" || return 1
+	wait_for no_bound_devices || return 1
+	expect_eq "io_poll detached" "$(sysfs_of "$dev" queue/io_poll)" 0 || return 1
+	g=$(new_file "$VDB" nopoll.img 16M fill) || return 1
+	dev=$($LOSETUP -f --show --direct-io=on "$g") || return 1
+	expect_eq "io_poll on virtio-blk" "$(sysfs_of "$dev" queue/io_poll)" 0 || return 1
+	res=$($IOPOLL --read-result "$dev") || return 1
+	ref=$(cat $C_IOPOLL_RESULT 2>/dev/null || echo -95)
+	expect_eq "polled read without a polling backing device (C loop's result)" "$res" "$ref"
+}
+
+# fio with crc32c verification through polled I/O; the NVMe device completes it without
+# interrupts, while the same reads unpolled raise them (one by one at queue depth 1: deeper,
+# QEMU's NVMe posts several completions per interrupt).
+t_iopoll_fio_verify_nvme() {
+	f=$(new_file "$NVME" polled.img "$FS_FIO_SIZE" fill) || return 1
+	dev=$($LOSETUP -f --show --direct-io=on "$f") || return 1
+	expect_eq "io_poll" "$(sysfs_of "$dev" queue/io_poll)" 1 || return 1
+	ios=$(($(${BLOCKDEV} --getsize64 "$dev") / 4096))
+	job="--name=polled --bs=4k --size=$FS_FIO_SIZE --ioengine=io_uring --iodepth=16 --direct=1"
+	before=$(nvme_irqs)
+	# shellcheck disable=SC2086
+	$FIO $job --filename="$dev" --hipri=1 --rw=randwrite --verify=crc32c --verify_fatal=1 --do_verify=1 \
+		>/tmp/loop-t/fio.out 2>&1 || { tail -n 30 /tmp/loop-t/fio.out; return 1; }
+	polled=$(($(nvme_irqs) - before))
+	grep -q 'err= 0' /tmp/loop-t/fio.out || { tail -n 30 /tmp/loop-t/fio.out; return 1; }
+	before=$(nvme_irqs)
+	# shellcheck disable=SC2086
+	$FIO $job --filename="$dev" --hipri=0 --iodepth=1 --rw=randread >/tmp/loop-t/fio.out 2>&1 ||
+		{ tail -n 30 /tmp/loop-t/fio.out; return 1; }
+	plain=$(($(nvme_irqs) - before))
+	echo "NVMe interrupts: $polled during $((2 * ios)) polled I/Os, $plain during $ios unpolled"
+	[ "$polled" -lt $((ios / 32)) ] || { echo "polled I/O raised interrupts"; return 1; }
+	[ "$plain" -ge $((ios / 2)) ] || { echo "the interrupt count does not see unpolled I/O"; return 1; }
+	$LOSETUP -d "$dev" || return 1
+	echo 1 >/proc/sys/vm/drop_caches
+	# shellcheck disable=SC2086
+	$FIO $job --filename="$f" --rw=randwrite --verify=crc32c --verify_only=1 >/tmp/loop-t/fio.out 2>&1 ||
+		{ echo "the backing file does not verify:"; tail -n 30 /tmp/loop-t/fio.out; return 1; }
+}
+
+# A read-only loop device straight on the NVMe block device polls too.
+t_iopoll_block_device() {
+	dev=$($LOSETUP -r -f --show --direct-io=on "$NVME_DEV") || return 1
+	expect_eq "io_poll" "$(sysfs_of "$dev" queue/io_poll)" 1 || return 1
+	before=$(nvme_irqs)
+	$FIO --name=polled --filename="$dev" --bs=4k --size=8M --ioengine=io_uring --iodepth=8 \
+		--direct=1 --hipri=1 --rw=randread --readonly >/tmp/loop-t/fio.out 2>&1 ||
+		{ tail -n 30 /tmp/loop-t/fio.out; return 1; }
+	polled=$(($(nvme_irqs) - before))
+	echo "NVMe interrupts during 2048 polled reads: $polled"
+	[ "$polled" -lt 512 ] || return 1
+	expect_eq "a polled read of the first block" "$($IOPOLL --read-result "$dev")" 4096
+}
+
+# Switching direct I/O off and on freezes the queue with polled requests in flight: they drain
+# (the submitter polls them) and nothing hangs. While polling is off, polled I/O fails with
+# EOPNOTSUPP (as on any device without it), which fio is told to step over.
+t_iopoll_dio_toggle_under_io() {
+	f=$(new_file "$NVME" polled.img 16M fill) || return 1
+	dev=$($LOSETUP -f --show --direct-io=on "$f") || return 1
+	$FIO --name=polled --filename="$dev" --bs=4k --ioengine=io_uring --iodepth=16 --direct=1 \
+		--hipri=1 --rw=randread --time_based --runtime=6 --continue_on_error=all \
+		--ignore_error=95 >/tmp/loop-t/fio.out 2>&1 &
+	pid=$!
+	sleep 2
+	for _ in 1 2 3; do
+		$LOSETUP --direct-io=off "$dev" || { kill $pid; return 1; }
+		$LOSETUP --direct-io=on "$dev" || { kill $pid; return 1; }
+	done
+	wait $pid
+	if grep -oE 'err= *[0-9]+' /tmp/loop-t/fio.out | grep -vqE 'err= *(0|95)$'; then
+		tail -n 30 /tmp/loop-t/fio.out
+		return 1
+	fi
+	ran=$(sed -n 's/.*run=\([0-9]*\)-.*/\1/p' /tmp/loop-t/fio.out | head -n1)
+	echo "fio ran ${ran:-?} ms across 3 direct-I/O off/on switches"
+	[ "${ran:-0}" -ge 5000 ] || { tail -n 30 /tmp/loop-t/fio.out; return 1; }
+	expect_eq "io_poll" "$(sysfs_of "$dev" queue/io_poll)" 1 || return 1
+	BP_DEV=$dev $IOPOLL -t polled_and_plain_io_see_the_same_data
+}
+
 # --- unloading ---
 
 # The C driver takes a module reference per bound device (and the open files of its devices
@@ -493,7 +621,10 @@ t_refuses_to_load() {
 # --- the run ---
 
 # lt NAME CMD...: ktap_test, and with LOOP_TIMING set, how long it took (a TAP comment).
+# LOOP_ONLY (a shell pattern) runs only the tests whose names match, while working on them.
 lt() {
+	# shellcheck disable=SC2254
+	case "$1" in ${LOOP_ONLY:-*}) ;; *) return 0 ;; esac
 	_start=$(date +%s)
 	ktap_test "$@"
 	[ -z "${LOOP_TIMING:-}" ] || echo "# $1: $(($(date +%s) - _start)) s"
@@ -505,6 +636,7 @@ $MKFS -q -E nodiscard /dev/vdb && mount -t ext4 /dev/vdb "$VDB" || echo "# canno
 nvme=${NVME_CONV:+/dev/$NVME_CONV}
 [ -b "${nvme:-/dev/rust44/nvme-conv}" ] || nvme=/dev/rust44/nvme-conv
 $MKFS -q -E nodiscard "$nvme" && mount -t ext4 "$nvme" "$NVME" || echo "# cannot set up ext4 on $nvme"
+NVME_DEV=$nvme
 mkdir -p "$VDB/t" "$NVME/t" /tmp/loop-t
 
 done_drivers=""
@@ -551,6 +683,13 @@ for DRV in $DRIVERS; do
 	fi
 	lt "${DRV}_fio_verify_direct_nvme" t t_fio_verify_direct_nvme
 	lt "${DRV}_dio_page_cache_footprint" t t_dio_page_cache_footprint
+	lt "${DRV}_iopoll_nvme" t t_iopoll_nvme
+	lt "${DRV}_iopoll_follows_dio_and_backing" t t_iopoll_follows_dio_and_backing
+	if [ "$DRV" = loop_dio ]; then
+		lt "${DRV}_iopoll_fio_verify_nvme" t t_iopoll_fio_verify_nvme
+		lt "${DRV}_iopoll_block_device" t t_iopoll_block_device
+		lt "${DRV}_iopoll_dio_toggle_under_io" t t_iopoll_dio_toggle_under_io
+	fi
 	lt "${DRV}_rmmod_refused_while_bound" t t_rmmod_refused_while_bound
 	cleanup
 	ktap_test "${DRV}_rmmod" t_rmmod

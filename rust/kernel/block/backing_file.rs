@@ -8,16 +8,19 @@
 //! [`include/linux/uio.h`](srctree/include/linux/uio.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
     block::mq::{Operations, ReqOp, Request, RequestSegments},
     error::{code::*, to_result, Error, Result},
     ffi,
     fs::{file::LocalFile, File},
+    new_spinlock,
+    prelude::*,
     str::CStrExt,
     sync::{
         aref::ARef,
-        atomic::{Atomic, Full},
+        atomic::{Acquire, Atomic, Full, Relaxed, Release},
+        SpinLock,
     },
 };
 
@@ -202,6 +205,18 @@ impl BackingFile {
         }
     }
 
+    /// Whether direct I/O on the file can be polled for (`IOCB_HIPRI`): the file has
+    /// `iopoll` and its block device offers polled I/O (`io_poll`, e.g. NVMe with poll queues).
+    pub fn can_poll(&self) -> bool {
+        // SAFETY: The file is valid while we hold it.
+        let has_iopoll = unsafe { (*(*self.raw()).f_op).iopoll.is_some() };
+        has_iopoll
+            && self.backing_queue().is_some_and(|q| {
+                // SAFETY: See `backing_queue`; reading a limits word is a plain load.
+                unsafe { (*q).limits.features & bindings::BLK_FEAT_POLL != 0 }
+            })
+    }
+
     /// Whether the file's storage is rotational (a spinning disk).
     pub fn is_rotational(&self) -> bool {
         self.backing_queue().is_some_and(|q| {
@@ -309,17 +324,15 @@ impl BackingFile {
         }
     }
 
-    /// Carries out a read or write request on the file at byte `pos`.
+    /// Carries out a read or write request on the file at byte `pos`, as `mode` says.
     ///
-    /// With `direct`, the I/O bypasses the page cache (`IOCB_DIRECT`) and completes
-    /// asynchronously: no thread waits for it. Otherwise it goes through the page cache and is
-    /// done when this returns. Either way the request ends when the I/O does: with an error for
-    /// a failed or short write, and for a short read (whose buffers are zeroed).
+    /// The request ends when the I/O does: with an error for a failed or short write, and for a
+    /// short read (whose buffers are zeroed).
     pub fn submit<T: Operations>(
         &self,
         rq: ARef<Request<T>>,
         pos: u64,
-        direct: bool,
+        mode: IoMode<'_, T>,
     ) -> Result<(), (ARef<Request<T>>, Error)> {
         let write = match rq.op() {
             ReqOp::Read => false,
@@ -346,10 +359,17 @@ impl BackingFile {
             rq: Some(rq),
             file: self.file.clone(),
             refs: Atomic::new(2),
+            done: Atomic::new(false),
             result: 0,
             write,
         });
         let io = KBox::into_raw(io);
+        let (direct, polled) = match mode {
+            IoMode::Buffered => (false, false),
+            IoMode::Direct => (true, false),
+            // SAFETY: `io` is valid and not yet submitted; its completion is asynchronous.
+            IoMode::Polled(ios) => (true, unsafe { ios.track(io) }),
+        };
         // SAFETY: `io` is a valid, exclusively owned allocation until both references (ours and
         // the completion's) are dropped in `FileIo::put`. The file outlives the I/O: `io` holds
         // a reference on it. The segments stay valid: the request is not ended before `put`.
@@ -361,6 +381,9 @@ impl BackingFile {
             if direct {
                 (*iocb).ki_flags = bindings::IOCB_DIRECT as ffi::c_int;
                 (*iocb).ki_complete = Some(FileIo::<T>::complete_callback);
+            }
+            if polled {
+                (*iocb).ki_flags |= bindings::IOCB_HIPRI;
             }
             let seg = &(*io).segments;
             bindings::iov_iter_bvec(
@@ -396,6 +419,127 @@ impl BackingFile {
     }
 }
 
+/// How [`BackingFile::submit`] carries out a read or write.
+pub enum IoMode<'a, T: Operations> {
+    /// Through the page cache: done when `submit` returns.
+    Buffered,
+    /// Direct I/O (`IOCB_DIRECT`), bypassing the page cache and completing asynchronously: no
+    /// thread waits for it.
+    Direct,
+    /// Direct I/O submitted for polling (`IOCB_HIPRI`, for requests that arrived polled): the
+    /// backing device completes it only when polled, and the request ends when
+    /// [`PolledIos::poll`] on this set finds it done.
+    Polled(&'a PolledIos<T>),
+}
+
+/// How many in-flight polled I/Os one [`PolledIos::poll`] call handles at most.
+const POLL_CHUNK: usize = 16;
+
+/// The polled direct I/Os in flight on backing files, for a driver's `Operations::poll` to
+/// poll the backing files' devices for (`file_operations.iopoll`) and end the requests whose I/O
+/// completed.
+///
+/// A completion may run in interrupt context, so it only marks its I/O done; the next `poll`
+/// removes it and ends the request. Whoever submits polled I/O polls until it completes (the
+/// block layer's contract for `REQ_POLLED`), so every entry is reaped.
+///
+/// # Invariants
+///
+/// Each entry of `inflight` is a live `FileIo<T>` allocated by `BackingFile::submit` on which
+/// the entry owns one reference.
+#[pin_data]
+pub struct PolledIos<T: Operations> {
+    #[pin]
+    inflight: SpinLock<KVec<PolledIo<T>>>,
+}
+
+struct PolledIo<T: Operations>(*mut FileIo<T>);
+
+// SAFETY: A `FileIo` is reference counted and may be used from any thread: its request and file
+// are `Send`, and its fields are only changed by their owner as documented there.
+unsafe impl<T: Operations> Send for PolledIo<T> {}
+
+impl<T: Operations> PolledIos<T> {
+    /// An empty set with room for `capacity` I/Os: the driver's number of tags on its poll
+    /// queues, since each polled request is at most one I/O.
+    pub fn new(capacity: usize) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inflight <- new_spinlock!(KVec::with_capacity(capacity, GFP_KERNEL)?, "PolledIos"),
+        })
+    }
+
+    /// Adds `io` to the set, with a reference of the set's; false when the set is full (the I/O
+    /// is then not polled).
+    ///
+    /// # Safety
+    ///
+    /// `io` is a valid `FileIo<T>` allocated by `BackingFile::submit`, not yet submitted.
+    unsafe fn track(&self, io: *mut FileIo<T>) -> bool {
+        // SAFETY: `io` is valid (the caller's guarantee); the reference is taken before the
+        // entry can be seen, and given back if it cannot be added.
+        unsafe { (*io).refs.fetch_add(1, Relaxed) };
+        let added = self.inflight.lock().push_within_capacity(PolledIo(io));
+        if added.is_ok() {
+            // INVARIANT: the entry owns the reference taken above.
+            return true;
+        }
+        // SAFETY: As above; the submitter's and completion's references remain.
+        unsafe { (*io).refs.fetch_sub(1, Relaxed) };
+        false
+    }
+
+    /// Polls the backing devices for the I/Os in flight (never sleeps: `Operations::poll` runs
+    /// under `rcu_read_lock()`), then ends the requests of the ones that completed; returns how
+    /// many ended.
+    pub fn poll(&self) -> u32 {
+        let mut batch = [core::ptr::null_mut::<FileIo<T>>(); POLL_CHUNK];
+        let pending = self.take_some(&mut batch, false);
+        for &io in &batch[..pending] {
+            // SAFETY: `take_some` took a reference on each I/O of `batch[..pending]`, which we
+            // drop here; the set's own reference is still held, so this is never the last one.
+            unsafe {
+                FileIo::iopoll(io);
+                FileIo::put(io);
+            }
+        }
+        let done = self.take_some(&mut batch, true);
+        for &io in &batch[..done] {
+            // SAFETY: `take_some` removed these from the set and gave us the set's references.
+            unsafe { FileIo::put(io) };
+        }
+        done as u32
+    }
+
+    /// Fills `batch` with I/Os of the set: with `done`, completed ones, removed from the set
+    /// with its reference; else ones in flight, each with a new reference.
+    fn take_some(&self, batch: &mut [*mut FileIo<T>; POLL_CHUNK], done: bool) -> usize {
+        let mut list = self.inflight.lock();
+        let mut taken = 0;
+        let mut i = 0;
+        while i < list.len() && taken < POLL_CHUNK {
+            let io = list[i].0;
+            // SAFETY: By the type invariant the entry is live.
+            let is_done = unsafe { (*io).done.load(Acquire) };
+            if is_done != done {
+                i += 1;
+                continue;
+            }
+            batch[taken] = io;
+            taken += 1;
+            if done {
+                let last = list.len() - 1;
+                list.swap(i, last);
+                list.pop();
+            } else {
+                // SAFETY: The set's reference keeps `io` alive while we take ours.
+                unsafe { (*io).refs.fetch_add(1, Relaxed) };
+                i += 1;
+            }
+        }
+        taken
+    }
+}
+
 /// Restores a backing file's page cache allocation mask on drop (see
 /// [`BackingFile::restrict_page_cache_allocations`]).
 pub struct PageCacheGfpGuard {
@@ -422,6 +566,8 @@ struct FileIo<T: Operations> {
     rq: Option<ARef<Request<T>>>,
     file: ARef<File>,
     refs: Atomic<u32>,
+    /// Set by the completion, for [`PolledIos`].
+    done: Atomic<bool>,
     result: isize,
     write: bool,
 }
@@ -438,8 +584,32 @@ impl<T: Operations> FileIo<T> {
         // SAFETY: The completion reference is still held, so `io` is alive; only the completion
         // writes `result`, and `put` reads it after the last reference is dropped.
         unsafe { (*io).result = ret };
+        // SAFETY: As above.
+        unsafe { (*io).done.store(true, Release) };
         // SAFETY: This drops the completion reference.
         unsafe { Self::put(io) };
+    }
+
+    /// Polls the backing file's device once for `io` (`file_operations.iopoll`); completions it
+    /// finds run `complete_callback` from here.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a reference on `io`.
+    unsafe fn iopoll(io: *mut Self) {
+        // SAFETY: `io` is alive (the caller's reference), so are its file and `iocb`; `iopoll`
+        // reads the bio the file stored in `iocb.private` under RCU and never sleeps with
+        // `BLK_POLL_ONESHOT`.
+        unsafe {
+            let file = (*io).file.as_ptr();
+            if let Some(iopoll) = (*(*file).f_op).iopoll {
+                iopoll(
+                    &raw mut (*io).iocb,
+                    core::ptr::null_mut(),
+                    bindings::BLK_POLL_ONESHOT,
+                );
+            }
+        }
     }
 
     /// Drops one reference; the last one ends the request and frees `io`.

@@ -92,6 +92,13 @@ impl QueueLimits {
         self.set_feature(bindings::BLK_FEAT_ROTATIONAL, on);
     }
 
+    /// Offers polled I/O (`io_poll`). blk-mq turns it on for every tag set with a poll queue
+    /// map; a driver whose polling depends on what it is bound to turns it off until then, so
+    /// polled I/O fails with `EOPNOTSUPP` before it reaches the driver.
+    pub fn set_poll(&mut self, on: bool) {
+        self.set_feature(bindings::BLK_FEAT_POLL, on);
+    }
+
     fn set_feature(&mut self, feature: bindings::blk_features_t, on: bool) {
         if on {
             self.0.features |= feature;
