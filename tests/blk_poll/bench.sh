@@ -167,8 +167,6 @@ table_b 2000000
 echo
 echo "### (c) IOPOLL through loop_dio on NVMe vs the same without polling, 4k randread QD1"
 echo
-echo "| device | hipri | IOPS | p50 (us) | p99 (us) | fio CPU (%) | VM busy (%) | hipri 1 / hipri 0 | runs |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 nvme=${NVME_CONV:+/dev/$NVME_CONV}
 [ -b "${nvme:-/dev/rust44/nvme-conv}" ] || nvme=/dev/rust44/nvme-conv
 mkdir -p /mnt/nvme
@@ -179,6 +177,8 @@ modprobe loop_dio
 loopdev=$(/usr/sbin/losetup -f --show --direct-io=on /mnt/nvme/bench.img)
 echo "loop_dio: \`$loopdev\` on ext4 on \`$nvme\`, dio=$(cat "/sys/block/${loopdev#/dev/}/loop/dio"), io_poll=$(cat "/sys/block/${loopdev#/dev/}/queue/io_poll"); NVMe io_poll=$(cat "/sys/block/$(basename "$(readlink -f "$nvme")")/queue/io_poll")"
 echo
+echo "| device | hipri | IOPS | p50 (us) | p99 (us) | fio CPU (%) | VM busy (%) | hipri 1 / hipri 0 | runs |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 for r in $(seq "$ROUNDS"); do
 	for hipri in 0 1; do
 		measure l$hipri "$loopdev" $hipri
