@@ -10,9 +10,12 @@
 //! file's page cache.
 //!
 //! Polled I/O (io_uring IOPOLL) is offered while direct I/O is on and the backing file's device
-//! can poll (NVMe with poll queues): such requests arrive on a poll queue and are submitted
-//! inline, polled themselves (`IOCB_HIPRI`), and `poll` polls the backing device and ends the
-//! requests whose I/O it found done. No worker and no interrupt sits on that path.
+//! can poll (NVMe with poll queues): the worker submits such requests polled themselves
+//! (`IOCB_HIPRI`), and `poll` polls the backing device and ends the requests whose I/O it found
+//! done, so no interrupt sits on that path. They are not submitted inline from `queue_rq`: that
+//! would need a blocking tag set, and a submitter that sleeps in the backing file system (e.g.
+//! writing back the block device's dirty pages) inside its SRCU section stalls the queue's
+//! timeout handling and the polled I/O behind it.
 
 use kernel::{
     block::{
@@ -242,7 +245,7 @@ impl Loop {
         }
     }
 
-    /// Serves one request: on the worker, or inline for polled ones.
+    /// Serves one request on the worker.
     fn handle(&self, rq: ARef<Request<LoopOps>>, io: &IoConfig) {
         let Some(file) = io.file.as_ref() else {
             let _ = Request::end(rq, Err(EIO));
@@ -878,16 +881,6 @@ impl Operations for LoopOps {
     const OWNER: Option<&'static ThisModule> = Some(kernel::module::this_module::<LocalModule>());
 
     fn queue_rq(lo: ArcBorrow<'_, Loop>, rq: ARef<Request<LoopOps>>, _is_last: bool) -> Result {
-        // The submitter of a polled request spins for it: hand it to the backing file now (the
-        // tag set is blocking when it has poll queues, so this may sleep).
-        if rq.is_polled() {
-            let io = lo.io_snapshot();
-            if io.polled {
-                let _noio = NoIoScope::enter();
-                lo.handle(rq, &io);
-                return Ok(());
-            }
-        }
         // Capacity is the queue depth, and every queued request holds a tag.
         if let Err(e) = lo.pending.lock().push_within_capacity(rq) {
             let _ = Request::end(e.0, Err(EIO));
@@ -1027,10 +1020,7 @@ impl Registry {
         }
         let poll_queues = module_parameters::poll_queues.value();
         let lo = Loop::new(index, depth as usize, poll_queues as usize)?;
-        let mut flags = TagSetFlags::STACKING | TagSetFlags::NO_SCHED_BY_DEFAULT;
-        if poll_queues > 0 {
-            flags = flags | TagSetFlags::BLOCKING;
-        }
+        let flags = TagSetFlags::STACKING | TagSetFlags::NO_SCHED_BY_DEFAULT;
         let maps = QueueMaps::new(1)?.with_poll(poll_queues);
         let tagset = Arc::pin_init(TagSet::new_with_maps(maps, depth, flags), GFP_KERNEL)?;
         let mut limits = QueueLimits::default();

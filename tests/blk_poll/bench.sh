@@ -80,46 +80,50 @@ runs_of() {
 }
 
 rm -f /tmp/runs.*
-modprobe null_blk nr_devices=1 queue_mode=2 irqmode=0 poll_queues=1 submit_queues=1 gb=1
 modprobe blk_poll
-mkdev bpa size=1024 submit_queues=1 poll_queues=1 irqmode=0 completion_nsec=0
-# null_blk keeps no data by default; a memory-backed one does what blk_poll does per request
-# (look up the stored page, copy or zero-fill), for comparison.
-NCFS=/sys/kernel/config/nullb
-mkdir "$NCFS/nullbm"
-for kv in queue_mode=2 irqmode=0 submit_queues=1 poll_queues=1 size=1024 memory_backed=1; do
-	echo "${kv#*=}" >"$NCFS/nullbm/${kv%%=*}"
-done
-echo 1 >"$NCFS/nullbm/power"
-sleep 0.2
 
-echo "### (a) overhead: C null_blk vs blk_poll (irqmode=0, poll_queues=1), 4k randread QD1"
-echo
-echo "Median of $ROUNDS alternating ${RUNTIME} s runs (IOPS of every run in the last column)."
-echo
-echo "| device | hipri | IOPS | p50 (us) | p99 (us) | fio CPU (%) | VM busy (%) | blk_poll / null_blk | blk_poll / null_blk memory_backed | runs |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-for hipri in 0 1; do
-	for r in $(seq "$ROUNDS"); do
-		measure n$hipri /dev/nullb0 $hipri
-		measure m$hipri /dev/nullbm $hipri
-		measure b$hipri /dev/bpa $hipri
+# (a) overhead against C null_blk.
+table_a() {
+	modprobe null_blk nr_devices=1 queue_mode=2 irqmode=0 poll_queues=1 submit_queues=1 gb=1
+	mkdev bpa size=1024 submit_queues=1 poll_queues=1 irqmode=0 completion_nsec=0
+	# null_blk keeps no data by default; a memory-backed one does what blk_poll does per request
+	# (look up the stored page, copy or zero-fill), for comparison.
+	NCFS=/sys/kernel/config/nullb
+	mkdir "$NCFS/nullbm"
+	for kv in queue_mode=2 irqmode=0 submit_queues=1 poll_queues=1 size=1024 memory_backed=1; do
+		echo "${kv#*=}" >"$NCFS/nullbm/${kv%%=*}"
 	done
-	set -- $(median n$hipri)
-	n_iops=$1
-	echo "| null_blk | $hipri | $1 | $2 | $3 | $4 | $5 | | | $(runs_of "$@") |"
-	set -- $(median m$hipri)
-	m_iops=$1
-	echo "| null_blk memory_backed=1 | $hipri | $1 | $2 | $3 | $4 | $5 | | | $(runs_of "$@") |"
-	set -- $(median b$hipri)
-	echo "| blk_poll | $hipri | $1 | $2 | $3 | $4 | $5 | $(ratio "$1" "$n_iops") | $(ratio "$1" "$m_iops") | $(runs_of "$@") |"
-done
-echo
-echo "blk_poll poll queue: \`$(grep type=poll /sys/block/bpa/blk_poll/stats)\`"
-rmdev bpa
-echo 0 >"$NCFS/nullbm/power"
-rmdir "$NCFS/nullbm"
-rmmod null_blk
+	echo 1 >"$NCFS/nullbm/power"
+	sleep 0.2
+
+	echo "### (a) overhead: C null_blk vs blk_poll (irqmode=0, poll_queues=1), 4k randread QD1"
+	echo
+	echo "Median of $ROUNDS alternating ${RUNTIME} s runs (IOPS of every run in the last column)."
+	echo
+	echo "| device | hipri | IOPS | p50 (us) | p99 (us) | fio CPU (%) | VM busy (%) | blk_poll / null_blk | blk_poll / null_blk memory_backed | runs |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	for hipri in 0 1; do
+		for r in $(seq "$ROUNDS"); do
+			measure n$hipri /dev/nullb0 $hipri
+			measure m$hipri /dev/nullbm $hipri
+			measure b$hipri /dev/bpa $hipri
+		done
+		set -- $(median n$hipri)
+		n_iops=$1
+		echo "| null_blk | $hipri | $1 | $2 | $3 | $4 | $5 | | | $(runs_of "$@") |"
+		set -- $(median m$hipri)
+		m_iops=$1
+		echo "| null_blk memory_backed=1 | $hipri | $1 | $2 | $3 | $4 | $5 | | | $(runs_of "$@") |"
+		set -- $(median b$hipri)
+		echo "| blk_poll | $hipri | $1 | $2 | $3 | $4 | $5 | $(ratio "$1" "$n_iops") | $(ratio "$1" "$m_iops") | $(runs_of "$@") |"
+	done
+	echo
+	echo "blk_poll poll queue: \`$(grep type=poll /sys/block/bpa/blk_poll/stats)\`"
+	rmdev bpa
+	echo 0 >"$NCFS/nullbm/power"
+	rmdir "$NCFS/nullbm"
+	rmmod null_blk
+}
 
 # table_b NSEC: timer completion vs classic vs hybrid polling at completion_nsec=NSEC.
 table_b() {
@@ -157,43 +161,54 @@ table_b() {
 	echo "hybrid poll queue (all runs): \`$stats_h\`"
 }
 
-table_b 20000
-table_b 200000
-# Where a sleep costs little next to the completion time, even under TCG.
-table_b 2000000
-
 # (c) polled I/O through loop_dio: a file on ext4 on the NVMe namespace (the guest's nvme driver
 # has poll queues), direct I/O; the NVMe device itself for scale.
-echo
-echo "### (c) IOPOLL through loop_dio on NVMe vs the same without polling, 4k randread QD1"
-echo
-nvme=${NVME_CONV:+/dev/$NVME_CONV}
-[ -b "${nvme:-/dev/rust44/nvme-conv}" ] || nvme=/dev/rust44/nvme-conv
-mkdir -p /mnt/nvme
-/usr/sbin/mkfs.ext4 -q -E nodiscard "$nvme" && mount -t ext4 "$nvme" /mnt/nvme
-$FIO --name=fill --filename=/mnt/nvme/bench.img --rw=write --bs=1M --size=256m --direct=1 \
-	--ioengine=psync >/dev/null
-modprobe loop_dio
-loopdev=$(/usr/sbin/losetup -f --show --direct-io=on /mnt/nvme/bench.img)
-echo "loop_dio: \`$loopdev\` on ext4 on \`$nvme\`, dio=$(cat "/sys/block/${loopdev#/dev/}/loop/dio"), io_poll=$(cat "/sys/block/${loopdev#/dev/}/queue/io_poll"); NVMe io_poll=$(cat "/sys/block/$(basename "$(readlink -f "$nvme")")/queue/io_poll")"
-echo
-echo "| device | hipri | IOPS | p50 (us) | p99 (us) | fio CPU (%) | VM busy (%) | hipri 1 / hipri 0 | runs |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
-for r in $(seq "$ROUNDS"); do
-	for hipri in 0 1; do
-		measure l$hipri "$loopdev" $hipri
-		measure v$hipri "$nvme" $hipri
+table_c() {
+	echo
+	echo "### (c) IOPOLL through loop_dio on NVMe vs the same without polling, 4k randread QD1"
+	echo
+	nvme=${NVME_CONV:+/dev/$NVME_CONV}
+	[ -b "${nvme:-/dev/rust44/nvme-conv}" ] || nvme=/dev/rust44/nvme-conv
+	mkdir -p /mnt/nvme
+	/usr/sbin/mkfs.ext4 -q -E nodiscard "$nvme" && mount -t ext4 "$nvme" /mnt/nvme
+	$FIO --name=fill --filename=/mnt/nvme/bench.img --rw=write --bs=1M --size=256m --direct=1 \
+		--ioengine=psync >/dev/null
+	modprobe loop_dio
+	loopdev=$(/usr/sbin/losetup -f --show --direct-io=on /mnt/nvme/bench.img)
+	echo "loop_dio: \`$loopdev\` on ext4 on \`$nvme\`, dio=$(cat "/sys/block/${loopdev#/dev/}/loop/dio"), io_poll=$(cat "/sys/block/${loopdev#/dev/}/queue/io_poll"); NVMe io_poll=$(cat "/sys/block/$(basename "$(readlink -f "$nvme")")/queue/io_poll")"
+	echo
+	echo "| device | hipri | IOPS | p50 (us) | p99 (us) | fio CPU (%) | VM busy (%) | hipri 1 / hipri 0 | runs |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+	for r in $(seq "$ROUNDS"); do
+		for hipri in 0 1; do
+			measure l$hipri "$loopdev" $hipri
+			measure v$hipri "$nvme" $hipri
+		done
 	done
+	for dev in "NVMe (nvme driver)|v" "loop_dio on NVMe|l"; do
+		name=${dev%%|*}
+		tag=${dev#*|}
+		set -- $(median ${tag}0)
+		base=$1
+		echo "| $name | 0 | $1 | $2 | $3 | $4 | $5 | | $(runs_of "$@") |"
+		set -- $(median ${tag}1)
+		echo "| $name | 1 | $1 | $2 | $3 | $4 | $5 | $(ratio "$1" "$base") | $(runs_of "$@") |"
+	done
+	/usr/sbin/losetup -d "$loopdev"
+	umount /mnt/nvme
+	rmmod loop_dio
+}
+
+# TABLES picks tables (a, b, c) when run by hand: tools/vm.sh cmd 'cd /rust44/tests/blk_poll && TABLES=c sh bench.sh'.
+for table in ${TABLES:-a b c}; do
+	case $table in
+	a) table_a ;;
+	b)
+		table_b 20000
+		table_b 200000
+		# Where a sleep costs little next to the completion time, even under TCG.
+		table_b 2000000
+		;;
+	c) table_c ;;
+	esac
 done
-for dev in "NVMe (nvme driver)|v" "loop_dio on NVMe|l"; do
-	name=${dev%%|*}
-	tag=${dev#*|}
-	set -- $(median ${tag}0)
-	base=$1
-	echo "| $name | 0 | $1 | $2 | $3 | $4 | $5 | | $(runs_of "$@") |"
-	set -- $(median ${tag}1)
-	echo "| $name | 1 | $1 | $2 | $3 | $4 | $5 | $(ratio "$1" "$base") | $(runs_of "$@") |"
-done
-/usr/sbin/losetup -d "$loopdev"
-umount /mnt/nvme
-rmmod loop_dio

@@ -495,8 +495,9 @@ impl<T: Operations> PolledIos<T> {
         let mut batch = [core::ptr::null_mut::<FileIo<T>>(); POLL_CHUNK];
         let pending = self.take_some(&mut batch, false);
         for &io in &batch[..pending] {
-            // SAFETY: `take_some` took a reference on each I/O of `batch[..pending]`, which we
-            // drop here; the set's own reference is still held, so this is never the last one.
+            // SAFETY: `take_some` took a reference on each I/O of `batch[..pending]`, which keeps
+            // it alive until dropped here. (Usually the set's reference outlives ours; if another
+            // poller reaped the I/O meanwhile, ours is the last and `put` ends the request.)
             unsafe {
                 FileIo::iopoll(io);
                 FileIo::put(io);
