@@ -63,7 +63,8 @@ build_initramfs() {
 		# Test programs: every tests/<suite>/*.c is a kselftest built static for the guest.
 		for prog in "$suite"/*.c; do
 			[ -e "$prog" ] || continue
-			gcc -static -O2 -Wall -Werror -I"$SRC/tools/testing/selftests" -I"$SRC/usr/include" \
+			gcc -static -O2 -Wall -Werror -I"$TOP/tests/lib" -I"$SRC/tools/testing/selftests" \
+				-I"$SRC/usr/include" \
 				-o "$root/rust44/tests/$(basename "$suite")/$(basename "$prog" .c)" "$prog" ||
 				die "building $prog failed"
 		done

@@ -28,6 +28,7 @@
 #include <linux/loop.h>
 
 #include "kselftest_harness.h"
+#include "rust44_child.h"
 
 #define NOBODY 65534
 #define KIB 1024ULL
@@ -231,21 +232,6 @@ static int write_mbr(int fd, const uint32_t parts[][2], int n)
 	mbr[510] = 0x55;
 	mbr[511] = 0xaa;
 	return pwrite(fd, mbr, sizeof(mbr), 0) == sizeof(mbr) ? 0 : -1;
-}
-
-/* Runs @fn in a child (which may drop privileges) and returns its exit status. */
-static int in_child(int (*fn)(void *), void *arg)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0)
-		_exit(fn(arg));
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 FIXTURE(loop) {

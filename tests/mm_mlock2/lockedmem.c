@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
+#include "rust44_child.h"
 #include "lockedmem.h"
 
 #define NOBODY 65534
@@ -22,21 +23,6 @@ static long page_kb(void)
 static size_t psz(void)
 {
 	return sysconf(_SC_PAGESIZE);
-}
-
-/* Runs @fn in a child and returns its exit status (or 128 + signal). */
-static int in_child(int (*fn)(void *), void *arg)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0)
-		_exit(fn(arg));
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 FIXTURE(region) {
