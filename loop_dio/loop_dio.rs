@@ -745,12 +745,12 @@ impl Loop {
         };
         let (old_binding, partscan, polls) = old;
         drop(old_binding);
-        // Until this lands, polled requests are submitted unpolled (the queue may still offer
-        // polling): they complete all the same.
-        disk.update_limits(|lim| {
+        // The file has changed already: this only follows it. Until it lands, polled requests
+        // are submitted unpolled (the queue may still offer polling); they complete all the same.
+        let _ = disk.update_limits(|lim| {
             lim.set_poll(polls);
             Ok(())
-        })?;
+        });
         if partscan {
             let _ = disk.rescan_partitions();
         }
@@ -1150,6 +1150,15 @@ impl kernel::InPlaceModule for LoopDioModule {
             ),
         })
         .pin_chain(|_this| {
+            let poll_queues = module_parameters::poll_queues.value();
+            if poll_queues > kernel::cpu::nr_cpu_ids() {
+                pr_err!(
+                    "poll_queues={} is more than the {} CPUs\n",
+                    poll_queues,
+                    kernel::cpu::nr_cpu_ids()
+                );
+                return Err(EINVAL);
+            }
             let max_loop = module_parameters::max_loop.value();
             if 1u64 << (MINORBITS - part_shift()) < u64::from(max_loop) {
                 pr_err!("max_loop={} does not fit the minor numbers\n", max_loop);

@@ -129,6 +129,23 @@ t_module_loads() {
 	no_bound_devices || { echo "bound at load: $(bound_devices)"; return 1; }
 }
 
+# More poll queues than CPUs: loop_dio refuses to load, says why, and leaves nothing behind.
+t_refuses_too_many_poll_queues() {
+	# (Loaded already when the guest's init loads every module, as in 'make run CMD=...'.)
+	if [ -d "/sys/module/$DRV" ]; then rmmod "$DRV" || return 1; fi
+	cpus=$(($(sed 's/.*-//' /sys/devices/system/cpu/possible) + 1))
+	n=$((cpus + 1))
+	if modprobe "$DRV" poll_queues=$n 2>/dev/null; then
+		echo "modprobe $DRV poll_queues=$n succeeded"
+		rmmod "$DRV"
+		return 1
+	fi
+	[ ! -d "/sys/module/$DRV" ] || { echo "$DRV is loaded after the refusal"; return 1; }
+	[ ! -e /sys/block/loop0 ] || { echo "loop0 exists after the refusal"; return 1; }
+	dmesg | grep -q "poll_queues=$n is more than the $cpus CPUs" ||
+		{ echo "no message saying why"; dmesg | tail -n 5; return 1; }
+}
+
 t_ioctl_ext4() {
 	LOOP_TEST_DIR="$VDB/t" ./loop_ioctl
 }
@@ -653,6 +670,9 @@ for DRV in $DRIVERS; do
 		[ "$other" = "$DRV" ] && continue
 		ktap_test "${DRV}_refused_while_${other}_loaded" t_refused_while_other_loaded "$other"
 	done
+	if [ "$DRV" = loop_dio ]; then
+		ktap_test "${DRV}_refuses_too_many_poll_queues" t_refuses_too_many_poll_queues
+	fi
 	ktap_test "${DRV}_module_loads" t_module_loads
 	if [ ! -d "/sys/module/$DRV" ]; then
 		ktap_skip "${DRV}_suite" "module $DRV did not load"
