@@ -101,6 +101,13 @@ config() {
 build() {
 	local start=$SECONDS
 	log "build: Linux $(cat "$CACHE/kernel.version") ($KERNEL) in $BUILD"
+	# drivers/rust44 links to the checkout that built last, and make compares only mtimes: a file
+	# edited here before another checkout's build would look up to date. Drop objects built from
+	# another checkout.
+	if [ "$(cat "$BUILD/.rust44-top" 2>/dev/null)" != "$TOP" ]; then
+		rm -rf "$BUILD/drivers/rust44"
+		echo "$TOP" >"$BUILD/.rust44-top"
+	fi
 	"${KMAKE[@]}" bzImage modules >"$BUILD/build.log" 2>&1 || { tail -n 60 "$BUILD/build.log"; die "kernel build failed (log: $BUILD/build.log)"; }
 	rm -rf "$BUILD/staging"
 	"${KMAKE[@]}" -s INSTALL_MOD_PATH="$BUILD/staging" INSTALL_MOD_STRIP=1 DEPMOD=/sbin/depmod modules_install >/dev/null
