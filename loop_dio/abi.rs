@@ -60,6 +60,10 @@ pub const LOOP_CTL_GET_FREE: u32 = 0x4C82;
 
 /// Error numbers, as the kernel's (positive) errno values.
 pub mod errno {
+    /// No such device or address.
+    pub const ENXIO: i32 = 6;
+    /// Device or resource busy.
+    pub const EBUSY: i32 = 16;
     /// Invalid argument.
     pub const EINVAL: i32 = 22;
     /// Value too large for the data type.
@@ -327,36 +331,6 @@ pub fn info64_to_old(info: &LoopInfo64) -> Result<[u8; info_old::SIZE], i32> {
     put_u32(&mut b, info_old::FLAGS, info.flags);
     b[info_old::NAME..info_old::NAME + NAME_SIZE].copy_from_slice(&info.file_name);
     Ok(b)
-}
-
-/// The device's size in 512-byte sectors: what follows `offset` in a backing file of
-/// `file_size` bytes, at most `sizelimit` bytes when that is not 0 (`lo_calculate_size()`).
-pub fn device_sectors(file_size: u64, offset: u64, sizelimit: u64) -> u64 {
-    let mut size = file_size.saturating_sub(offset);
-    if sizelimit > 0 && sizelimit < size {
-        size = sizelimit;
-    }
-    size >> 9
-}
-
-/// Whether a logical block size is valid for a loop device (512 bytes to a 4 KiB page, a power
-/// of two).
-pub fn valid_block_size(size: u32) -> bool {
-    (512..=4096).contains(&size) && size.is_power_of_two()
-}
-
-/// Whether direct I/O is possible: the file system must support it, the device's blocks must be
-/// at least the file's direct I/O granule, and the offset aligned to it (`lo_can_use_dio()`).
-pub fn can_use_direct_io(
-    fs_supports: bool,
-    block_size: u32,
-    min_dio_size: u32,
-    offset: u64,
-) -> bool {
-    fs_supports
-        && min_dio_size != 0
-        && block_size >= min_dio_size
-        && offset & (u64::from(min_dio_size) - 1) == 0
 }
 
 /// A device number as `stat` reports it to userspace (`huge_encode_dev()`), from the kernel's

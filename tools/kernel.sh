@@ -6,7 +6,7 @@ set -euo pipefail
 
 # The patches, in the order they apply: rust44's kernel-crate wiring, then the tree wiring.
 patches() {
-	ls "$TOP"/rust/*.patch
+	ls "$TOP"/rust/patches/*.patch
 	ls "$TOP"/tools/patches/*.patch
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # rustfmt and clippy over rust44's code, with the kernel's own settings.
 #   tools/lint.sh [--tap]   --tap: print one TAP result per check (make check uses this)
-# The kernel-crate additions under rust/ are linted by 'make lint' only (CLIPPY=1 over the tree's
-# rust/ costs a rebuild of the kernel crate); modules and host crates are linted in every check.
+# The kernel-crate additions under rust/ are checked with checkpatch (as a patch series) in every
+# check; clippy and rustdoc over them run in 'make lint' only (CLIPPY=1 over the tree's rust/ costs
+# a rebuild of the kernel crate); modules and host crates are linted in every check.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 tap=0
@@ -46,11 +47,23 @@ rc=$?
 grep -q -e '^warning' -e '^error' "$out/log" && rc=1
 result clippy-modules $rc
 
+# The kernel-crate additions as the patch series a maintainer would read, through checkpatch.
+"$TOP/tools/series.sh" check >"$out/log" 2>&1
+rc=$?
+grep -q -e 'WARNING' -e 'ERROR' "$out/log" && rc=1
+result checkpatch-series $rc
+
 if [ $tap = 0 ]; then
 	"${KMAKE[@]}" -s CLIPPY=1 rust/ >"$out/log" 2>&1
 	rc=$?
 	grep -q -e '^warning' -e '^error' "$out/log" && rc=1
 	result clippy-kernel-crate $rc
+
+	# The kernel crate's documentation, with rust44's additions, must build without warnings.
+	"${KMAKE[@]}" -s rustdoc >"$out/log" 2>&1
+	rc=$?
+	grep -q -e '^warning' -e '^error' "$out/log" && rc=1
+	result rustdoc $rc
 fi
 
 [ $tap = 1 ] && echo "1..$n"

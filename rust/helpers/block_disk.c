@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Inline functions that rust44's block abstractions (kernel::block::disk, kernel::block::backing_file)
- * call: wrappers only, no logic.
+ * Inline functions that rust44's block abstractions (kernel::block::disk,
+ * kernel::block::backing_file) call: wrappers only, no logic.
  */
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/fs.h>
+#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 
 __rust_helper unsigned int rust_helper_disk_openers(struct gendisk *disk)
@@ -69,4 +70,35 @@ __rust_helper bool rust_helper_blk_mq_add_to_batch(struct request *req, struct i
 						   void (*complete)(struct io_comp_batch *))
 {
 	return blk_mq_add_to_batch(req, iob, is_error, complete);
+}
+
+__rust_helper gfp_t rust_helper_mapping_gfp_mask(struct address_space *mapping)
+{
+	return mapping_gfp_mask(mapping);
+}
+
+__rust_helper void rust_helper_mapping_set_gfp_mask(struct address_space *mapping, gfp_t mask)
+{
+	mapping_set_gfp_mask(mapping, mask);
+}
+
+__rust_helper unsigned int rust_helper_bdev_logical_block_size(struct block_device *bdev)
+{
+	return bdev_logical_block_size(bdev);
+}
+
+__rust_helper unsigned int rust_helper_bdev_dma_alignment(struct block_device *bdev)
+{
+	return bdev_dma_alignment(bdev);
+}
+
+__rust_helper bool rust_helper_bdev_rot(struct block_device *bdev)
+{
+	return bdev_rot(bdev);
+}
+
+/* The limits word read once, as the block layer's own feature tests do. */
+__rust_helper blk_features_t rust_helper_bdev_features(struct block_device *bdev)
+{
+	return READ_ONCE(bdev_limits(bdev)->features);
 }

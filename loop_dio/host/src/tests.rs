@@ -2,10 +2,10 @@
 use crate::abi::*;
 
 /// xorshift64*: deterministic pseudo-random values for property checks without crates.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -127,59 +127,6 @@ fn old_info_converts_both_ways() {
         ..info
     };
     assert_eq!(info64_to_old(&too_far), Err(errno::EOVERFLOW));
-}
-
-#[test]
-fn device_size_follows_offset_and_limit() {
-    assert_eq!(device_sectors(1 << 20, 0, 0), 2048);
-    assert_eq!(device_sectors(1 << 20, 4096, 0), 2040);
-    assert_eq!(device_sectors(1 << 20, 4096, 8192), 16);
-    assert_eq!(
-        device_sectors(1 << 20, 2 << 20, 0),
-        0,
-        "offset beyond the file"
-    );
-    assert_eq!(device_sectors(1000, 0, 0), 1, "partial sectors are dropped");
-    assert_eq!(
-        device_sectors(1 << 20, 0, 1 << 30),
-        2048,
-        "a limit past the end changes nothing"
-    );
-    let mut rng = Rng(99);
-    for _ in 0..10_000 {
-        let (size, off, lim) = (rng.next() >> 20, rng.next() >> 22, rng.next() >> 22);
-        let s = device_sectors(size, off, lim);
-        assert!(s << 9 <= size.saturating_sub(off));
-        if lim > 0 {
-            assert!(s << 9 <= lim);
-        }
-    }
-}
-
-#[test]
-fn block_sizes() {
-    for ok in [512, 1024, 2048, 4096] {
-        assert!(valid_block_size(ok));
-    }
-    for bad in [0, 256, 1000, 3072, 8192, u32::MAX] {
-        assert!(!valid_block_size(bad), "{bad}");
-    }
-}
-
-#[test]
-fn direct_io_needs_support_size_and_alignment() {
-    assert!(can_use_direct_io(true, 512, 512, 0));
-    assert!(can_use_direct_io(true, 4096, 512, 1024));
-    assert!(!can_use_direct_io(false, 4096, 512, 0));
-    assert!(
-        !can_use_direct_io(true, 512, 4096, 0),
-        "blocks below the granule"
-    );
-    assert!(
-        !can_use_direct_io(true, 4096, 4096, 512),
-        "misaligned offset"
-    );
-    assert!(!can_use_direct_io(true, 4096, 0, 0));
 }
 
 #[test]

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The devices of the module: the registry of `/dev/loopN` (index allocation, creation on open,
+//! removal) and `/dev/loop-control`.
+
+use crate::{
+    abi,
+    device::Loop,
+    io::LoopOps,
+    rules::{self, Params},
+};
+use kernel::{
+    block::{
+        disk::{BlkdevProbe, QueueLimits},
+        mq::{gen_disk::GenDisk, gen_disk::GenDiskBuilder, QueueMaps, TagSet, TagSetFlags},
+    },
+    c_str,
+    fs::File,
+    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+    str::CStr,
+    sync::Arc,
+};
+
+/// `lim.max_hw_sectors` of the C driver.
+pub(crate) const MAX_HW_SECTORS: u32 = 2560;
+
+/// Attribute files under `/sys/block/loopN/loop/`, read by losetup and lsblk.
+const SYSFS_FILES: &[&CStr] = &[
+    c_str!("backing_file"),
+    c_str!("offset"),
+    c_str!("sizelimit"),
+    c_str!("autoclear"),
+    c_str!("partscan"),
+    c_str!("dio"),
+];
+
+/// Creates `/dev/loopN` when a missing one is opened, as the C driver does.
+pub(crate) struct LoopProbe;
+
+impl BlkdevProbe for LoopProbe {
+    fn probe(devt: u32) {
+        let mut registry = LOOPS.lock();
+        let Some(index) = registry.params.index_of(devt) else {
+            return;
+        };
+        // An existing device (e.g. opened twice at once) is not an error here.
+        if let Err(e) = registry.add(Some(index)) {
+            if e != EEXIST {
+                pr_warn!("cannot create loop{} on open: {:?}\n", index, e);
+            }
+        }
+    }
+}
+
+/// A device: its state (shared with the block layer as queue data) and its disk.
+pub(crate) struct LoopEntry {
+    pub(crate) lo: Arc<Loop>,
+    disk: GenDisk<LoopOps>,
+}
+
+/// Every device, and the checked load parameters they are made with (`loop_index_idr`).
+pub(crate) struct Registry {
+    pub(crate) entries: KVec<KBox<LoopEntry>>,
+    pub(crate) params: Params,
+}
+
+impl Registry {
+    const fn new() -> Self {
+        Self {
+            entries: KVec::new(),
+            params: Params::DEFAULT,
+        }
+    }
+
+    pub(crate) fn find(&self, index: u32) -> Option<&LoopEntry> {
+        self.entries
+            .iter()
+            .find(|e| e.lo.number == index)
+            .map(|e| &**e)
+    }
+
+    /// Adds device `index`, or the lowest free index when `None` (`loop_add()`).
+    pub(crate) fn add(&mut self, index: Option<u32>) -> Result<u32> {
+        let params = self.params;
+        let index = match index {
+            Some(i) if i >= params.max_devices() => return Err(EINVAL),
+            Some(i) if self.find(i).is_some() => return Err(EEXIST),
+            Some(i) => i,
+            None => (0..params.max_devices())
+                .find(|i| self.find(*i).is_none())
+                .ok_or(ENOSPC)?,
+        };
+        let lo = Loop::new(index, &params)?;
+        let flags = TagSetFlags::STACKING | TagSetFlags::NO_SCHED_BY_DEFAULT;
+        let maps = QueueMaps::new(1)?.with_poll(params.poll_queues());
+        let tagset = Arc::pin_init(
+            TagSet::new_with_maps(maps, params.queue_depth(), flags),
+            GFP_KERNEL,
+        )?;
+        let mut limits = QueueLimits::default();
+        limits.set_block_size(rules::SECTOR_SIZE)?;
+        limits.set_max_hw_sectors(MAX_HW_SECTORS);
+        let (first_minor, minors) = params.minors(index);
+        let disk = GenDiskBuilder::new()
+            .limits(limits)
+            .device_numbers(rules::LOOP_MAJOR, first_minor, minors)
+            .partition_scan(params.partitions_always())
+            .attribute_group(c_str!("loop"), SYSFS_FILES)
+            .build(fmt!("loop{}", index), tagset, lo.clone())?;
+        // blk-mq offers polling with poll queues; it is on only while bound to a backing device
+        // that polls.
+        disk.update_limits(|lim| {
+            lim.set_poll(false);
+            Ok(())
+        })?;
+        self.entries
+            .push(KBox::new(LoopEntry { lo, disk }, GFP_KERNEL)?, GFP_KERNEL)?;
+        Ok(index)
+    }
+
+    /// Removes an unbound, closed device (`LOOP_CTL_REMOVE`); returns it so the caller deletes
+    /// the disk outside the registry's lock.
+    fn remove(&mut self, index: u32) -> Result<KBox<LoopEntry>> {
+        let pos = self
+            .entries
+            .iter()
+            .position(|e| e.lo.number == index)
+            .ok_or(ENODEV)?;
+        {
+            let entry = &self.entries[pos];
+            let mut state = entry.lo.state.lock();
+            state.status = state
+                .status
+                .remove(entry.disk.openers())
+                .map_err(crate::to_error)?;
+        }
+        self.entries.remove(pos).map_err(|_| ENODEV)
+    }
+
+    fn first_free(&self) -> Option<u32> {
+        self.entries
+            .iter()
+            .filter(|e| e.lo.state.lock().status.is_free())
+            .map(|e| e.lo.number)
+            .min()
+    }
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialized in the module initializer before first use.
+    pub(crate) unsafe(uninit) static LOOPS: Mutex<Registry> = Registry::new();
+}
+
+/// Registers `/dev/loop-control` with its fixed minor.
+pub(crate) fn register(minor: u32) -> impl PinInit<MiscDeviceRegistration<LoopControl>, Error> {
+    MiscDeviceRegistration::register_with_minor(
+        MiscDeviceOptions {
+            name: c_str!("loop-control"),
+        },
+        minor,
+    )
+}
+
+/// `/dev/loop-control`.
+pub(crate) struct LoopControl;
+
+#[vtable]
+impl MiscDevice for LoopControl {
+    type Ptr = ();
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result {
+        Ok(())
+    }
+
+    fn ioctl((): (), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        // The C driver takes the argument as an `int`.
+        let index = arg as i32;
+        match cmd {
+            abi::LOOP_CTL_ADD => {
+                let index = if index < 0 { None } else { Some(index as u32) };
+                Ok(LOOPS.lock().add(index)? as isize)
+            }
+            abi::LOOP_CTL_REMOVE => {
+                if index < 0 {
+                    return Err(EINVAL);
+                }
+                let entry = LOOPS.lock().remove(index as u32)?;
+                // del_gendisk() runs here, outside the registry's lock.
+                drop(entry);
+                Ok(0)
+            }
+            abi::LOOP_CTL_GET_FREE => {
+                let mut registry = LOOPS.lock();
+                match registry.first_free() {
+                    Some(i) => Ok(i as isize),
+                    None => Ok(registry.add(None)? as isize),
+                }
+            }
+            _ => Err(ENOSYS),
+        }
+    }
+
+    #[cfg(CONFIG_COMPAT)]
+    fn compat_ioctl(device: (), file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        Self::ioctl(device, file, cmd, arg)
+    }
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The I/O path: `queue_rq` hands requests to the device's worker, which serves them on the
+//! backing file; completions end them (the kiocb's for reads and writes, `poll` for polled
+//! ones).
+
+use crate::device::Loop;
+use kernel::{
+    block::{
+        backing_file::{BackingFile, FallocMode, IoMode, NoIoScope},
+        disk::{BlockDevice, DiskRef, OpenMode, ReleasedDisk, SysfsBuffer},
+        mq::{HwQueueId, IoCompBatch, Operations, ReqOp, Request},
+    },
+    prelude::*,
+    str::CStr,
+    sync::{aref::ARef, Arc, ArcBorrow},
+    workqueue::{self, WorkItem},
+};
+
+/// What the I/O path reads per batch: changed only with the queue frozen (no request in
+/// flight), so a snapshot stays right for the requests it serves.
+#[derive(Clone, Default)]
+pub(crate) struct IoConfig {
+    pub(crate) file: Option<Arc<BackingFile>>,
+    pub(crate) offset: u64,
+    pub(crate) direct: bool,
+    /// Polled requests are submitted polled to the backing file.
+    pub(crate) polled: bool,
+    pub(crate) read_only: bool,
+}
+
+impl Loop {
+    /// Serves one request on the worker.
+    fn handle(&self, rq: ARef<Request<LoopOps>>, io: &IoConfig) {
+        let Some(file) = io.file.as_ref() else {
+            let _ = Request::end(rq, Err(EIO));
+            return;
+        };
+        let op = rq.op();
+        if op.is_write() && io.read_only {
+            let _ = Request::end(rq, Err(EIO));
+            return;
+        }
+        let pos = (rq.sector() << 9) + io.offset;
+        let result = match op {
+            ReqOp::Read | ReqOp::Write => {
+                let mode = if io.polled && rq.is_polled() {
+                    IoMode::Polled(&self.polled_ios)
+                } else if io.direct {
+                    IoMode::Direct
+                } else {
+                    IoMode::Buffered
+                };
+                match file.submit(rq, pos, mode) {
+                    Ok(()) => return,
+                    Err((rq, e)) => {
+                        let _ = Request::end(rq, Err(e));
+                        return;
+                    }
+                }
+            }
+            ReqOp::Flush => match file.fsync() {
+                Err(e) if e != EINVAL => Err(EIO),
+                _ => Ok(()),
+            },
+            ReqOp::Discard => Self::fallocate(file, FallocMode::PunchHole, pos, &rq),
+            ReqOp::WriteZeroes => {
+                let mode = if rq.is_nounmap() {
+                    FallocMode::ZeroRange
+                } else {
+                    FallocMode::PunchHole
+                };
+                Self::fallocate(file, mode, pos, &rq)
+            }
+            ReqOp::Other(_) => Err(EIO),
+        };
+        let _ = Request::end(rq, result);
+    }
+
+    fn fallocate(file: &BackingFile, mode: FallocMode, pos: u64, rq: &Request<LoopOps>) -> Result {
+        match file.fallocate(mode, pos, u64::from(rq.bytes())) {
+            Ok(()) => Ok(()),
+            Err(e) if e == EOPNOTSUPP || e == EINVAL => Err(e),
+            Err(_) => Err(EIO),
+        }
+    }
+}
+
+impl WorkItem for Loop {
+    type Pointer = Arc<Loop>;
+
+    fn run(this: Arc<Loop>) {
+        // The worker writes the backing file while serving block I/O: no allocation may recurse
+        // into I/O.
+        let _noio = NoIoScope::enter();
+        let mut batch = this.batch.lock();
+        loop {
+            core::mem::swap(&mut *this.pending.lock(), &mut *batch);
+            if batch.is_empty() {
+                break;
+            }
+            let io = this.io_snapshot();
+            for rq in batch.drain_all() {
+                this.handle(rq, &io);
+            }
+        }
+    }
+}
+
+pub(crate) struct LoopOps;
+
+#[vtable]
+impl Operations for LoopOps {
+    type QueueData = Arc<Loop>;
+
+    const OWNER: Option<&'static ThisModule> =
+        Some(kernel::module::this_module::<crate::LocalModule>());
+
+    fn queue_rq(lo: ArcBorrow<'_, Loop>, rq: ARef<Request<LoopOps>>, _is_last: bool) -> Result {
+        // Capacity is the queue depth, and every queued request holds a tag.
+        if let Err(e) = lo.pending.lock().push_within_capacity(rq) {
+            let _ = Request::end(e.0, Err(EIO));
+            return Ok(());
+        }
+        let _ = workqueue::system_unbound().enqueue(Arc::<Loop>::from(lo));
+        Ok(())
+    }
+
+    fn commit_rqs(_lo: ArcBorrow<'_, Loop>) {}
+
+    fn complete(rq: ARef<Request<LoopOps>>) {
+        let _ = Request::end(rq, Ok(()));
+    }
+
+    fn poll(lo: ArcBorrow<'_, Loop>, _hctx: HwQueueId, _batch: &mut IoCompBatch<'_, Self>) -> u32 {
+        lo.polled_ios.poll()
+    }
+
+    fn open(lo: ArcBorrow<'_, Loop>, _disk: &DiskRef, _mode: OpenMode) -> Result {
+        lo.open()
+    }
+
+    fn release(lo: ArcBorrow<'_, Loop>, disk: &ReleasedDisk) {
+        lo.release(disk);
+    }
+
+    fn ioctl(
+        lo: ArcBorrow<'_, Loop>,
+        bdev: &BlockDevice,
+        mode: OpenMode,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<i32> {
+        lo.loop_ioctl(bdev, mode, cmd, arg)
+    }
+
+    fn compat_ioctl(
+        lo: ArcBorrow<'_, Loop>,
+        bdev: &BlockDevice,
+        mode: OpenMode,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<i32> {
+        use crate::abi;
+        match cmd {
+            // The old status structure has another layout for 32-bit tasks.
+            abi::LOOP_SET_STATUS | abi::LOOP_GET_STATUS => Err(EINVAL),
+            abi::LOOP_SET_CAPACITY
+            | abi::LOOP_CLR_FD
+            | abi::LOOP_GET_STATUS64
+            | abi::LOOP_SET_STATUS64
+            | abi::LOOP_CONFIGURE
+            | abi::LOOP_SET_FD
+            | abi::LOOP_CHANGE_FD
+            | abi::LOOP_SET_BLOCK_SIZE
+            | abi::LOOP_SET_DIRECT_IO => lo.loop_ioctl(bdev, mode, cmd, arg & 0xffff_ffff),
+            _ => Err(ENOIOCTLCMD),
+        }
+    }
+
+    fn show_attribute(lo: ArcBorrow<'_, Loop>, name: &CStr, out: &mut SysfsBuffer<'_>) -> Result {
+        lo.show(name, out)
+    }
+}
