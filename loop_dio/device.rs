@@ -77,12 +77,14 @@ pub(crate) struct Loop {
     pub(crate) state: Mutex<State>,
     #[pin]
     pub(crate) io: SpinLock<IoConfig>,
-    /// Requests queued by `queue_rq` for the worker.
+    /// Requests queued by `queue_rq` for the worker. Room for every tag of the tag set (each
+    /// request holds one), so queueing never needs memory nor fails.
     #[pin]
-    pub(crate) pending: SpinLock<KVec<ARef<Request<LoopOps>>>>,
-    /// The worker's own batch buffer, swapped with `pending` (no allocation on the I/O path).
+    pub(crate) pending: SpinLock<KVVec<ARef<Request<LoopOps>>>>,
+    /// The worker's own batch buffer, swapped with `pending` (no allocation on the I/O path), of
+    /// the same size.
     #[pin]
-    pub(crate) batch: Mutex<KVec<ARef<Request<LoopOps>>>>,
+    pub(crate) batch: Mutex<KVVec<ARef<Request<LoopOps>>>>,
     #[pin]
     pub(crate) work: Work<Loop>,
     /// Polled I/Os in flight on the backing file, reaped by `poll`.
@@ -96,7 +98,7 @@ impl_has_work! {
 
 impl Loop {
     pub(crate) fn new(number: u32, params: &Params) -> Result<Arc<Self>> {
-        let depth = params.queue_depth() as usize;
+        let tags = params.tags();
         Arc::pin_init(
             try_pin_init!(Self {
                 number,
@@ -113,8 +115,8 @@ impl Loop {
                     dio_mem_align: rules::SECTOR_SIZE - 1,
                 }),
                 io <- new_spinlock!(IoConfig::default()),
-                pending <- new_spinlock!(KVec::with_capacity(depth, GFP_KERNEL)?),
-                batch <- new_mutex!(KVec::with_capacity(depth, GFP_KERNEL)?),
+                pending <- new_spinlock!(KVVec::with_capacity(tags, GFP_KERNEL)?),
+                batch <- new_mutex!(KVVec::with_capacity(tags, GFP_KERNEL)?),
                 work <- new_work!("Loop::work"),
                 polled_ios <- PolledIos::new(params.poll_tags()),
             }),

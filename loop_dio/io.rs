@@ -117,10 +117,12 @@ impl Operations for LoopOps {
         Some(kernel::module::this_module::<crate::LocalModule>());
 
     fn queue_rq(lo: ArcBorrow<'_, Loop>, rq: ARef<Request<LoopOps>>, _is_last: bool) -> Result {
-        // Capacity is the queue depth, and every queued request holds a tag.
-        if let Err(e) = lo.pending.lock().push_within_capacity(rq) {
-            let _ = Request::end(e.0, Err(EIO));
-            return Ok(());
+        // `pending` has room for every tag and each request holds one, so this cannot fail; if it
+        // ever did, blk-mq would take the request back and retry it later (`BLK_STS_RESOURCE`),
+        // not fail it.
+        if lo.pending.lock().push_within_capacity(rq).is_err() {
+            kernel::pr_warn_once!("loop{}: request queue full; retrying\n", lo.number);
+            return Err(ENOMEM);
         }
         let _ = workqueue::system_unbound().enqueue(Arc::<Loop>::from(lo));
         Ok(())
