@@ -15,8 +15,8 @@ use kernel::{
     block::{
         backing_file::{BackingFile, BackingKind, PageCacheGfpGuard, PolledIos},
         disk::{
-            validate_block_size, BlockDevice, DiskRef, ModuleRef, OpenMode, QueueLimits,
-            ReleasedDisk, SysfsBuffer, TemporaryClaim,
+            validate_block_size, BlockDevice, DiskRef, ModuleRef, OpenMode, QueueFreeze,
+            QueueLimits, ReleasedDisk, SysfsBuffer, TemporaryClaim,
         },
         mq::Request,
     },
@@ -176,6 +176,13 @@ impl Loop {
         io.read_only = state.flags & abi::FLAG_READ_ONLY != 0;
     }
 
+    /// Sets the capacity the I/O path allows and then the disk's, under a freeze of the
+    /// caller's: no request is in flight while the window changes.
+    fn set_window(&self, disk: &DiskRef, _frozen: &QueueFreeze<'_>, sectors: u64) {
+        self.io.lock().sectors = sectors;
+        disk.set_capacity_and_notify(sectors);
+    }
+
     /// Edits the current limits for `file` and `block_size` (`loop_update_limits()`).
     fn apply_limits(
         &self,
@@ -300,7 +307,8 @@ impl Loop {
 
         disk.force_media_change();
         disk.set_read_only(flags & abi::FLAG_READ_ONLY != 0);
-        disk.set_capacity_and_notify(Self::size_sectors(&state));
+        let sectors = Self::size_sectors(&state);
+        self.set_window(disk, &disk.freeze(), sectors);
         if let Err(e) = disk.show_attributes() {
             pr_warn!("loop{}: no sysfs attributes: {:?}\n", self.number, e);
         }
@@ -326,6 +334,7 @@ impl Loop {
             let _frozen = disk.freeze();
             let binding = state.binding.take();
             self.publish_io(&state);
+            self.io.lock().sectors = 0;
             binding
         };
         let _ = disk.update_limits(|lim| {
@@ -394,18 +403,19 @@ impl Loop {
         let partscan =
             state.flags & abi::FLAG_PARTSCAN == 0 && info.flags & abi::FLAG_PARTSCAN != 0;
         {
-            let _frozen = disk.freeze();
+            // The window and the capacity change together, with no I/O in flight.
+            let frozen = disk.freeze();
             state.offset = info.offset;
             state.sizelimit = info.sizelimit;
             state.file_name = info.terminated_file_name();
             state.flags = abi::set_status_flags(state.flags, info.flags);
             self.publish_io(&state);
+            if window_changed {
+                self.set_window(disk, &frozen, Self::size_sectors(&state));
+            }
         }
         if partscan {
             disk.set_partition_scan(true);
-        }
-        if window_changed {
-            disk.set_capacity_and_notify(Self::size_sectors(&state));
         }
         drop(state);
         if partscan {
@@ -441,7 +451,8 @@ impl Loop {
     fn set_capacity(&self, disk: &DiskRef) -> Result<i32> {
         let state = self.state.lock();
         state.bound()?;
-        disk.set_capacity_and_notify(Self::size_sectors(&state));
+        let sectors = Self::size_sectors(&state);
+        self.set_window(disk, &disk.freeze(), sectors);
         Ok(0)
     }
 

@@ -4,7 +4,7 @@
 //! backing file; completions end them (the kiocb's for reads and writes, `poll` for polled
 //! ones).
 
-use crate::device::Loop;
+use crate::{device::Loop, rules};
 use kernel::{
     block::{
         backing_file::{BackingFile, FallocMode, IoMode, NoIoScope},
@@ -27,6 +27,10 @@ pub(crate) struct IoConfig {
     /// Polled requests are submitted polled to the backing file.
     pub(crate) polled: bool,
     pub(crate) read_only: bool,
+    /// The device's capacity in sectors: requests past it are refused. The block layer checks
+    /// bios against the capacity before they wait for a frozen queue, so one checked against a
+    /// larger window could otherwise reach the backing file past the new one.
+    pub(crate) sectors: u64,
 }
 
 impl Loop {
@@ -38,6 +42,11 @@ impl Loop {
         };
         let op = rq.op();
         if op.is_write() && io.read_only {
+            let _ = Request::end(rq, Err(EIO));
+            return;
+        }
+        let data = !matches!(op, ReqOp::Flush | ReqOp::Other(_));
+        if data && !rules::within_window(rq.sector(), u64::from(rq.bytes() >> 9), io.sectors) {
             let _ = Request::end(rq, Err(EIO));
             return;
         }
