@@ -152,6 +152,14 @@ kernel::sync::global_lock! {
     pub(crate) unsafe(uninit) static LOOPS: Mutex<Registry> = Registry::new();
 }
 
+kernel::sync::global_lock! {
+    // SAFETY: Initialized in the module initializer before first use.
+    /// Serialises the backing-file chain check with the changes that could make it stale
+    /// (`loop_validate_mutex`): binding a device to another loop device, and detaching one.
+    /// Taken before any device's mutex.
+    pub(crate) unsafe(uninit) static VALIDATE: Mutex<()> = ();
+}
+
 /// Registers `/dev/loop-control` with its fixed minor.
 pub(crate) fn register(minor: u32) -> impl PinInit<MiscDeviceRegistration<LoopControl>, Error> {
     MiscDeviceRegistration::register_with_minor(

@@ -5,7 +5,7 @@
 
 use crate::{
     abi::{self, LoopConfig, LoopInfo64},
-    control::{LOOPS, MAX_HW_SECTORS},
+    control::{LOOPS, MAX_HW_SECTORS, VALIDATE},
     io::{IoConfig, LoopOps},
     rules::{self, DirectIo, Params, Status},
     to_error,
@@ -209,8 +209,9 @@ impl Loop {
     }
 
     /// The backing-file chain check of `loop_validate_file()`: a loop device may sit on another
-    /// one, but not on itself through any chain, nor on an unbound one.
-    fn validate_chain(file: &BackingFile, own_devt: u32) -> Result {
+    /// one, but not on itself through any chain (`EBADF`), nor on one that is not bound
+    /// (`EINVAL`). Run with [`VALIDATE`] held up to the binding, when `file` is a loop device.
+    fn validate_chain(&self, file: &BackingFile) -> Result {
         let mut kind = file.kind();
         let mut depth = 0;
         while let BackingKind::BlockDevice(devt) = kind {
@@ -219,7 +220,8 @@ impl Loop {
                 let Some(index) = registry.params.index_of(devt) else {
                     break;
                 };
-                if devt == own_devt {
+                // Also through a partition of this device.
+                if index == self.number {
                     return Err(EBADF);
                 }
                 registry.find(index).map(|e| e.lo.clone())
@@ -229,13 +231,18 @@ impl Loop {
                 return Err(EINVAL);
             }
             let Some(next) = next else { break };
-            let io = next.io_snapshot();
-            match io.file {
-                Some(f) => kind = f.kind(),
-                None => return Err(EINVAL),
+            let state = next.state.lock();
+            if state.status != Status::Bound {
+                return Err(EINVAL);
             }
+            kind = state.bound_file()?.kind();
         }
         Ok(())
+    }
+
+    /// Whether binding `file` makes a chain of loop devices, whose check needs [`VALIDATE`].
+    fn is_loop_device(file: &BackingFile) -> bool {
+        matches!(file.kind(), BackingKind::BlockDevice(devt) if devt >> rules::MINORBITS == rules::LOOP_MAJOR)
     }
 
     fn configure(&self, bdev: &BlockDevice, mode: OpenMode, config: &LoopConfig) -> Result<i32> {
@@ -245,7 +252,8 @@ impl Loop {
         let file = unsafe { BackingFile::from_fd(config.fd) }?;
         let module = ModuleRef::get(kernel::module::this_module::<crate::LocalModule>())?;
         let _claim = Self::claim_unless_exclusive(bdev, mode)?;
-        Self::validate_chain(&file, bdev.devt())?;
+        let validating = Self::is_loop_device(&file).then(|| VALIDATE.lock());
+        self.validate_chain(&file)?;
 
         let mut state = self.state.lock();
         state.status.may_attach().map_err(to_error)?;
@@ -317,6 +325,7 @@ impl Loop {
             disk.set_partition_scan(true);
         }
         drop(state);
+        drop(validating);
         if partscan {
             if let Err(e) = disk.rescan_partitions() {
                 pr_warn!("loop{}: partition scan failed: {:?}\n", self.number, e);
@@ -362,6 +371,8 @@ impl Loop {
     }
 
     fn clr_fd(&self, disk: &DiskRef) -> Result<i32> {
+        // A chain check that found this device bound must not race its run-down.
+        let _validating = VALIDATE.lock();
         let mut state = self.state.lock();
         let (status, flags) = state
             .status
@@ -527,7 +538,10 @@ impl Loop {
         // SAFETY: We are in the disk's ioctl handler: the ioctl system call holds no
         // `fdget_pos()` on any file.
         let file = unsafe { BackingFile::from_fd(fd) }?;
-        Self::validate_chain(&file, bdev.devt())?;
+        // Held until the new file is in place: two devices swapped onto each other at once
+        // would otherwise both pass the check.
+        let validating = Self::is_loop_device(&file).then(|| VALIDATE.lock());
+        self.validate_chain(&file)?;
         let old = {
             let mut state = self.state.lock();
             state.bound()?;
@@ -567,6 +581,7 @@ impl Loop {
                 self.polls(state.flags, &file),
             )
         };
+        drop(validating);
         let (old_binding, partscan, polls) = old;
         drop(old_binding);
         // The file has changed already: this only follows it. Until it lands, polled requests

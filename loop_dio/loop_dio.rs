@@ -119,6 +119,8 @@ impl kernel::InPlaceModule for LoopDioModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         // SAFETY: Called exactly once, before any use of the registry.
         unsafe { LOOPS.init() };
+        // SAFETY: Called exactly once, before any device exists.
+        unsafe { control::VALIDATE.init() };
         try_pin_init!(Self {
             // The parameters are checked before anything is registered, and in the registry
             // before a probe can add a device.
