@@ -334,22 +334,37 @@ impl Loop {
         Ok(0)
     }
 
-    /// Detaches the backing file: on the last close after `LOOP_CLR_FD`, or with autoclear.
-    /// The lock order is the device's mutex, then the queue freeze (as everywhere here):
-    /// allocations under the mutex may enter reclaim, which may wait for this queue.
+    /// Detaches the backing file: on the last close after `LOOP_CLR_FD`, or with autoclear
+    /// (`__loop_clr_fd()`), with the device in [`Status::Rundown`]: no ioctl changes it (they need
+    /// it bound), nobody opens it, and no other detach runs, so most of this needs no lock.
+    ///
+    /// The device's mutex is not held while the sysfs files go: removing them waits for readers
+    /// inside `show`, which take that mutex. Where it is held, the lock order is the device's
+    /// mutex, then the queue freeze (as everywhere here): allocations under the mutex may enter
+    /// reclaim, which may wait for this queue.
     fn clear(&self, disk: &ReleasedDisk) {
-        let mut state = self.state.lock();
         let binding = {
+            let mut state = self.state.lock();
             let _frozen = disk.freeze();
             let binding = state.binding.take();
+            state.flags = 0;
+            state.offset = 0;
+            state.sizelimit = 0;
+            state.file_name = [0; abi::NAME_SIZE];
             self.publish_io(&state);
             self.io.lock().sectors = 0;
             binding
         };
-        let _ = disk.update_limits(|lim| {
+        if let Err(e) = disk.update_limits(|lim| {
             lim.set_poll(false);
             lim.set_block_size(rules::SECTOR_SIZE)
-        });
+        }) {
+            pr_warn!(
+                "loop{}: cannot reset the queue limits: {:?}\n",
+                self.number,
+                e
+            );
+        }
         disk.invalidate();
         disk.hide_attributes();
         disk.notify_change();
@@ -357,15 +372,10 @@ impl Loop {
         if let Err(e) = disk.rescan_partitions() {
             pr_warn!("loop{}: partition scan failed: {:?}\n", self.number, e);
         }
-        state.flags = 0;
-        state.offset = 0;
-        state.sizelimit = 0;
-        state.file_name = [0; abi::NAME_SIZE];
         if !self.partitions_always {
             disk.set_partition_scan(false);
         }
-        state.status = Status::Unbound;
-        drop(state);
+        self.state.lock().status = Status::Unbound;
         // The file (and the module reference) go last, outside the device's lock.
         drop(binding);
     }
