@@ -261,6 +261,8 @@ impl Loop {
             return Err(EINVAL);
         }
         config.info.validate().map_err(to_error)?;
+        // The block layer's rule, as in C: up to a page, or 64 KiB with large folios
+        // (CONFIG_TRANSPARENT_HUGEPAGE).
         if config.block_size != 0 {
             validate_block_size(config.block_size)?;
         }
@@ -327,11 +329,16 @@ impl Loop {
         drop(state);
         drop(validating);
         if partscan {
-            if let Err(e) = disk.rescan_partitions() {
-                pr_warn!("loop{}: partition scan failed: {:?}\n", self.number, e);
-            }
+            self.reread_partitions(disk);
         }
         Ok(0)
+    }
+
+    /// Rereads the partition table (`loop_reread_partitions()`); a failure is only reported.
+    fn reread_partitions(&self, disk: &DiskRef) {
+        if let Err(e) = disk.rescan_partitions() {
+            pr_warn!("loop{}: partition scan failed: {:?}\n", self.number, e);
+        }
     }
 
     /// Detaches the backing file: on the last close after `LOOP_CLR_FD`, or with autoclear
@@ -440,7 +447,7 @@ impl Loop {
         }
         drop(state);
         if partscan {
-            let _ = disk.rescan_partitions();
+            self.reread_partitions(disk);
         }
         Ok(0)
     }
@@ -596,12 +603,18 @@ impl Loop {
         drop(old_binding);
         // The file has changed already: this only follows it. Until it lands, polled requests
         // are submitted unpolled (the queue may still offer polling); they complete all the same.
-        let _ = disk.update_limits(|lim| {
+        if let Err(e) = disk.update_limits(|lim| {
             lim.set_poll(polls);
             Ok(())
-        });
+        }) {
+            pr_warn!(
+                "loop{}: polling not updated for the new file: {:?}\n",
+                self.number,
+                e
+            );
+        }
         if partscan {
-            let _ = disk.rescan_partitions();
+            self.reread_partitions(disk);
         }
         disk.notify_change();
         Ok(0)
@@ -713,8 +726,7 @@ impl Loop {
             b"backing_file" => {
                 let mut buf = KVec::from_elem(0u8, 4096, GFP_KERNEL)?;
                 let path = binding.file.path(&mut buf)?;
-                let path = core::str::from_utf8(path).map_err(|_| EINVAL)?;
-                writeln!(out, "{path}")
+                write_path(out, path).and_then(|()| writeln!(out))
             }
             b"offset" => writeln!(out, "{}", state.offset),
             b"sizelimit" => writeln!(out, "{}", state.sizelimit),
@@ -725,4 +737,24 @@ impl Loop {
         };
         r.map_err(|_| EINVAL)
     }
+}
+
+/// Writes a path, which need not be UTF-8, to a sysfs file: its UTF-8 runs as they are, every
+/// other byte as `\xNN`.
+fn write_path(out: &mut SysfsBuffer<'_>, mut path: &[u8]) -> core::fmt::Result {
+    while !path.is_empty() {
+        match core::str::from_utf8(path) {
+            Ok(s) => return out.write_str(s),
+            Err(e) => {
+                let (valid, rest) = path.split_at(e.valid_up_to());
+                out.write_str(core::str::from_utf8(valid).unwrap_or_default())?;
+                let bad = e.error_len().unwrap_or(rest.len());
+                for b in &rest[..bad] {
+                    write!(out, "\\x{b:02x}")?;
+                }
+                path = &rest[bad..];
+            }
+        }
+    }
+    Ok(())
 }
