@@ -2,23 +2,29 @@
 # each with the backing file under direct I/O (dio on) and through the page cache (dio off).
 # fio (io_uring, O_DIRECT on the loop device) runs 4k random reads and writes at QD1 and QD32
 # and 1 MiB sequential reads against a 256 MiB backing file on ext4 on virtio-blk (vdb).
+# The two drivers alternate (only one can own major 7 at a time: each round loads one, measures
+# every row, unloads it, then the other; the order flips each round), ROUNDS (3) times; each row
+# shows the run with the median IOPS and every run's IOPS, as the host is noisy.
 # Prints Markdown tables on stdout; a driver whose module is not built gets a row saying so.
 cd /rust44/tests/loop_dio || exit 1
 LOSETUP=/usr/sbin/losetup
 FIO=/usr/bin/fio
 MKFS=/usr/sbin/mkfs.ext4
 DRIVERS=${LOOP_DRIVERS:-loop loop_dio}
-RUNTIME=${BENCH_RUNTIME:-10}
+RUNTIME=${BENCH_RUNTIME:-5}
+ROUNDS=${ROUNDS:-3}
 SIZE=256M
 MNT=/mnt/vdb
 FILE=$MNT/bench.img
-OUT=/tmp/loop-bench.tsv
+# One line per run: driver dio job-index state iops mibs usr sys busy cache.
+OUT=/tmp/loop-bench.runs
 # name|fio arguments
 JOBS="4k randread QD1|--rw=randread --bs=4k --iodepth=1
 4k randread QD32|--rw=randread --bs=4k --iodepth=32
 4k randwrite QD1|--rw=randwrite --bs=4k --iodepth=1
 4k randwrite QD32|--rw=randwrite --bs=4k --iodepth=32
 1M seqread QD8|--rw=read --bs=1M --iodepth=8"
+NJOBS=$(echo "$JOBS" | wc -l)
 
 module_built() {
 	grep -q "/$1\.ko[.a-z]*:" "/lib/modules/$(uname -r)/modules.dep"
@@ -29,29 +35,62 @@ cpu_jiffies() {
 	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
 }
 
-# run DRIVER DIO NAME ARGS: one fio job on $DEV; appends a row to $OUT.
+job_name() {
+	echo "$JOBS" | sed -n "${1}p" | cut -d'|' -f1
+}
+
+job_args() {
+	echo "$JOBS" | sed -n "${1}p" | cut -d'|' -f2
+}
+
+# run DRIVER DIO JOB: one fio run of job number JOB on $DEV; appends a line to $OUT.
 run() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	set -- "$1" "$2" "$3" "$4" $(cpu_jiffies)
-	# shellcheck disable=SC2086
+	set -- "$1" "$2" "$3" $(cpu_jiffies)
+	# shellcheck disable=SC2046
 	line=$($FIO --name=bench --filename="$DEV" --direct=1 --ioengine=io_uring --size=$SIZE \
 		--time_based --runtime="$RUNTIME" --ramp_time=1 --randrepeat=0 --norandommap \
-		--minimal $4 </dev/null 2>/dev/null)
+		--minimal $(job_args "$3") </dev/null 2>/dev/null)
 	rc=$?
-	set -- "$1" "$2" "$3" "$4" "$5" "$6" $(cpu_jiffies)
+	set -- "$1" "$2" "$3" "$4" "$5" $(cpu_jiffies)
 	pages=$(./pagecache "$FILE" | cut -d' ' -f1)
 	if [ $rc -ne 0 ] || [ -z "$line" ]; then
-		printf '%s\t%s\t%s\tfailed\n' "$1" "$2" "$3" >>"$OUT"
+		echo "$1 $2 $3 failed" >>"$OUT"
 		return
 	fi
 	# Terse v3: 7/8 read KiB/s and IOPS, 48/49 write, 88/89 fio's usr/sys CPU %.
 	echo "$line" | awk -F';' -v drv="$1" -v dio="$2" -v job="$3" -v pages="$pages" \
-		-v busy=$(($7 - $5)) -v total=$(($8 - $6)) '{
+		-v busy=$(($6 - $4)) -v total=$(($7 - $5)) '{
 		usr = $88; sub(/%/, "", usr); sys = $89; sub(/%/, "", sys)
-		printf "%s\t%s\t%s\tok\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n", drv, dio, job, $8 + $49,
+		printf "%s %s %s ok %.0f %.1f %.1f %.1f %.1f %.1f\n", drv, dio, job, $8 + $49,
 			($7 + $48) / 1024, usr, sys, total ? 100 * busy / total : 0, pages * 4 / 1024
 	}' >>"$OUT"
+}
+
+# measure DRIVER: loads it, runs every job with direct I/O on and off, unloads it.
+measure() {
+	drv=$1
+	if ! modprobe "$drv"; then
+		echo "$drv - - no-load" >>"$OUT"
+		status=1
+		return
+	fi
+	for dio in on off; do
+		DEV=$($LOSETUP -f --show --direct-io=$dio "$FILE") || { status=1; continue; }
+		want=0
+		[ $dio = on ] && want=1
+		if [ "$(cat "/sys/block/${DEV#/dev/}/loop/dio")" != $want ]; then
+			echo "$drv $dio - dio-not-$dio" >>"$OUT"
+			status=1
+		fi
+		for j in $(seq "$NJOBS"); do
+			run "$drv" $dio "$j"
+		done
+		$LOSETUP -d "$DEV"
+	done
+	$LOSETUP -D
+	rmmod "$drv" || status=1
 }
 
 mkdir -p "$MNT"
@@ -61,31 +100,20 @@ $FIO --name=fill --filename="$FILE" --rw=write --bs=1M --size=$SIZE --direct=1 -
 	--minimal >/dev/null 2>&1 || { echo "cannot write $FILE"; exit 1; }
 : >"$OUT"
 status=0
+present=""
 for drv in $DRIVERS; do
-	if ! module_built "$drv"; then
-		printf '%s\t-\t-\tmissing\n' "$drv" >>"$OUT"
-		continue
+	if module_built "$drv"; then
+		present="$present $drv"
+	else
+		echo "$drv - - missing" >>"$OUT"
 	fi
-	if ! modprobe "$drv"; then
-		printf '%s\t-\t-\tno-load\n' "$drv" >>"$OUT"
-		status=1
-		continue
-	fi
-	for dio in on off; do
-		DEV=$($LOSETUP -f --show --direct-io=$dio "$FILE") || { status=1; continue; }
-		want=0
-		[ $dio = on ] && want=1
-		if [ "$(cat "/sys/block/${DEV#/dev/}/loop/dio")" != $want ]; then
-			printf '%s\t%s\t-\tdio-not-%s\n' "$drv" $dio $dio >>"$OUT"
-			status=1
-		fi
-		echo "$JOBS" | while IFS='|' read -r name args; do
-			run "$drv" $dio "$name" "$args"
-		done
-		$LOSETUP -d "$DEV"
+done
+reversed=$(echo "$present" | tr ' ' '\n' | sed '/^$/d' | sed -n '1!G;h;$p')
+for r in $(seq "$ROUNDS"); do
+	if [ $((r % 2)) = 1 ]; then order=$present; else order=$reversed; fi
+	for drv in $order; do
+		measure "$drv"
 	done
-	$LOSETUP -D
-	rmmod "$drv" || status=1
 done
 umount "$MNT"
 
@@ -97,42 +125,76 @@ label() {
 	esac
 }
 
+# median DRIVER DIO JOB: the fields of the run with the median IOPS (the lower middle one of an
+# even count), then every run's IOPS in the order run, comma-separated; nothing without runs.
+median() {
+	runs=$(awk -v d="$1" -v o="$2" -v j="$3" '$1 == d && $2 == o && $3 == j && $4 == "ok"' "$OUT")
+	[ -n "$runs" ] || return
+	n=$(echo "$runs" | wc -l)
+	row=$(echo "$runs" | sort -n -k5,5 | sed -n "$(((n + 1) / 2))p")
+	failed=$(awk -v d="$1" -v o="$2" -v j="$3" '$1 == d && $2 == o && $3 == j && $4 == "failed"' "$OUT" | wc -l)
+	all=$(echo "$runs" | awk '{ print $5 }' | paste -sd, | sed 's/,/, /g')
+	[ "$failed" -gt 0 ] && all="$all ($failed failed)"
+	echo "$row|$all"
+}
+
 echo "Backing file: $SIZE on ext4 on virtio-blk (vdb). fio: io_uring, O_DIRECT on the loop device,"
-echo "${RUNTIME} s per row (after 1 s ramp), caches dropped before each row. \"fio CPU\" is the submitting"
-echo "thread's usr/sys; \"system CPU\" is all CPUs busy (the loop workers included, of 2 CPUs)."
-echo "\"Page cache\" is how much of the backing file was resident (mincore) after the row."
+echo "${RUNTIME} s per run (after 1 s ramp), caches dropped before each run. The drivers alternate,"
+echo "$ROUNDS rounds (each round loads one driver, runs every row, then the other; the order flips"
+echo "each round); a row is the run with the median IOPS, \"runs\" lists every run's IOPS."
+echo "\"fio CPU\" is the submitting thread's usr/sys; \"system CPU\" is all CPUs busy (the loop workers"
+echo "included, of 2 CPUs). \"Page cache\" is how much of the backing file was resident (mincore) after"
+echo "the run."
 echo
-echo "| driver | backing dio | workload | IOPS | MiB/s | fio CPU usr % | fio CPU sys % | system CPU % | page cache (MiB) |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
-while IFS="$(printf '\t')" read -r drv dio job state iops mibs usr sys busy cache; do
-	case "$state" in
-	ok) echo "| $(label "$drv") | $dio | $job | $iops | $mibs | $usr | $sys | $busy | $cache |" ;;
-	missing) echo "| $(label "$drv") | - | - | module not built: not measured | | | | | |" ;;
-	no-load) echo "| $(label "$drv") | - | - | modprobe failed: not measured | | | | | |" ;;
-	dio-not-*) echo "| $(label "$drv") | $dio | - | direct I/O was not $dio: rows below are suspect | | | | | |" ;;
-	*) echo "| $(label "$drv") | $dio | $job | fio failed | | | | | |" ;;
-	esac
-done <"$OUT"
+echo "| driver | backing dio | workload | IOPS | MiB/s | fio CPU usr % | fio CPU sys % | system CPU % | page cache (MiB) | runs (IOPS) |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---|"
+for drv in $DRIVERS; do
+	if grep -q "^$drv - - missing" "$OUT"; then
+		echo "| $(label "$drv") | - | - | module not built: not measured | | | | | | |"
+		continue
+	fi
+	grep -q "^$drv - - no-load" "$OUT" &&
+		echo "| $(label "$drv") | - | - | modprobe failed in a round | | | | | | |"
+	for dio in on off; do
+		grep -q "^$drv $dio - dio-not-" "$OUT" &&
+			echo "| $(label "$drv") | $dio | - | direct I/O was not $dio in a round: rows below are suspect | | | | | | |"
+		for j in $(seq "$NJOBS"); do
+			m=$(median "$drv" $dio "$j")
+			if [ -z "$m" ]; then
+				echo "| $(label "$drv") | $dio | $(job_name "$j") | fio failed | | | | | | |"
+				continue
+			fi
+			# shellcheck disable=SC2086
+			set -- ${m%%|*}
+			echo "| $(label "$drv") | $dio | $(job_name "$j") | $5 | $6 | $7 | $8 | $9 | ${10} | ${m#*|} |"
+		done
+	done
+done
 
 echo
-echo "rust44 / C (loop_dio divided by loop; above 1.00x is more IOPS, more CPU, more cache):"
+echo "rust44 / C (loop_dio divided by loop, medians; above 1.00x is more IOPS, more CPU, more cache;"
+echo "\"IOPS range\" divides loop_dio's lowest and highest run by C's median):"
 echo
-echo "| backing dio | workload | IOPS | MiB/s | system CPU | page cache |"
-echo "|---|---|---:|---:|---:|---:|"
-awk -F'\t' '
-	function ratio(r, c) { return (c > 0 && r != "") ? sprintf("%.2fx", r / c) : "n/a" }
-	$4 == "ok" && $1 == "loop" { key = $2 "|" $3; order[++n] = key; c_iops[key] = $5; c_bw[key] = $6; c_cpu[key] = $9; c_pc[key] = $10 }
-	$4 == "ok" && $1 == "loop_dio" { key = $2 "|" $3; r_iops[key] = $5; r_bw[key] = $6; r_cpu[key] = $9; r_pc[key] = $10 }
-	END {
-		for (i = 1; i <= n; i++) {
-			k = order[i]; split(k, p, "|")
-			if (!(k in r_iops)) {
-				printf "| %s | %s | n/a | n/a | n/a | n/a |\n", p[1], p[2]
-				continue
-			}
-			pc = (c_pc[k] == 0 && r_pc[k] == 0) ? "both 0" : ratio(r_pc[k], c_pc[k])
-			printf "| %s | %s | %s | %s | %s | %s |\n", p[1], p[2], ratio(r_iops[k], c_iops[k]),
-				ratio(r_bw[k], c_bw[k]), ratio(r_cpu[k], c_cpu[k]), pc
-		}
-	}' "$OUT"
+echo "| backing dio | workload | IOPS | IOPS range | MiB/s | system CPU | page cache |"
+echo "|---|---|---:|---|---:|---:|---:|"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2fx", a / b; else print "n/a" }'; }
+for dio in on off; do
+	for j in $(seq "$NJOBS"); do
+		c=$(median loop $dio "$j")
+		r=$(median loop_dio $dio "$j")
+		if [ -z "$c" ] || [ -z "$r" ]; then
+			echo "| $dio | $(job_name "$j") | n/a | n/a | n/a | n/a | n/a |"
+			continue
+		fi
+		# shellcheck disable=SC2086
+		set -- ${c%%|*}
+		c_iops=$5 c_bw=$6 c_cpu=$9 c_pc=${10}
+		# shellcheck disable=SC2086
+		set -- ${r%%|*}
+		lo=$(echo "${r#*|}" | tr -d ' ' | tr ',' '\n' | sed 's/(.*//' | sort -n | head -n1)
+		hi=$(echo "${r#*|}" | tr -d ' ' | tr ',' '\n' | sed 's/(.*//' | sort -n | tail -n1)
+		if [ "$c_pc" = 0.0 ] && [ "${10}" = 0.0 ]; then pc="both 0"; else pc=$(ratio "${10}" "$c_pc"); fi
+		echo "| $dio | $(job_name "$j") | $(ratio "$5" "$c_iops") | $(ratio "$lo" "$c_iops")–$(ratio "$hi" "$c_iops") | $(ratio "$6" "$c_bw") | $(ratio "$9" "$c_cpu") | $pc |"
+	done
+done
 exit $status

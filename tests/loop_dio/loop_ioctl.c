@@ -24,6 +24,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
 
@@ -1495,18 +1496,112 @@ TEST_F(loop, zeroout_zeroes)
 	free(data);
 }
 
+/*
+ * Where @file's bytes [0, @len) lie on its block device, compared with the pattern for @seed:
+ * the extents (FIEMAP, without FIEMAP_FLAG_SYNC, which would write them back itself) read
+ * straight from the device with O_DIRECT. Neither reading the file with O_DIRECT (which writes
+ * dirty pages back first) nor dropping caches (which keeps dirty pages) tells whether a flush
+ * reached the storage. Returns a message, or NULL when every byte is there.
+ */
+static const char *on_disk_mismatch(int file, uint64_t len, uint64_t seed, char *msg, size_t n)
+{
+	struct fiemap *fm = calloc(1, sizeof(*fm) + 8 * sizeof(struct fiemap_extent));
+	char node[64];
+	uint64_t covered = 0;
+	struct stat st;
+	int dev;
+
+	if (!fm || fstat(file, &st))
+		return "fstat";
+	snprintf(node, sizeof(node), "/tmp/loop-ioctl-disk-%d", getpid());
+	unlink(node);
+	if (mknod(node, S_IFBLK | 0600, st.st_dev))
+		return "mknod of the file system's device";
+	dev = open(node, O_RDONLY | O_DIRECT);
+	unlink(node);
+	if (dev < 0)
+		return "open of the file system's device";
+	fm->fm_start = 0;
+	fm->fm_length = len;
+	fm->fm_extent_count = 8;
+	if (ioctl(file, FS_IOC_FIEMAP, fm)) {
+		close(dev);
+		return "FS_IOC_FIEMAP";
+	}
+	for (unsigned int i = 0; i < fm->fm_mapped_extents && covered < len; i++) {
+		struct fiemap_extent *e = &fm->fm_extents[i];
+		uint64_t start = e->fe_logical, end = e->fe_logical + e->fe_length;
+		void *buf;
+
+		if (e->fe_flags & (FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_UNKNOWN |
+				   FIEMAP_EXTENT_UNWRITTEN)) {
+			snprintf(msg, n, "bytes %llu..%llu are not on the device (extent flags 0x%x)",
+				 (unsigned long long)start, (unsigned long long)end, e->fe_flags);
+			close(dev);
+			return msg;
+		}
+		if (end > len)
+			end = len;
+		if (start != covered || posix_memalign(&buf, 4096, end - start)) {
+			snprintf(msg, n, "extent at %llu, expected one at %llu",
+				 (unsigned long long)start, (unsigned long long)covered);
+			close(dev);
+			return msg;
+		}
+		if (pread(dev, buf, end - start, e->fe_physical) != (ssize_t)(end - start)) {
+			free(buf);
+			close(dev);
+			return "O_DIRECT read of the device";
+		}
+		if (mismatch(buf, end - start, start, seed) >= 0) {
+			snprintf(msg, n, "the device holds other bytes at file offset %lld (of extent %llu..%llu): the flush did not write the backing file",
+				 mismatch(buf, end - start, start, seed), (unsigned long long)start,
+				 (unsigned long long)end);
+			free(buf);
+			close(dev);
+			return msg;
+		}
+		free(buf);
+		covered = end;
+	}
+	close(dev);
+	if (covered < len) {
+		snprintf(msg, n, "only %llu of %llu bytes mapped", (unsigned long long)covered,
+			 (unsigned long long)len);
+		return msg;
+	}
+	return NULL;
+}
+
+/*
+ * A flush through the device reaches the backing file's storage: with the backing file on a
+ * block device, what fsync() of the loop device wrote is on that device (read past every
+ * cache), not only in the backing file's page cache. On tmpfs the page cache is the storage.
+ */
 TEST_F(loop, fsync_and_flush)
 {
-	char *buf = malloc(128 * KIB), *back;
+	char *buf = malloc(128 * KIB), *back, msg[256];
+	const char *err;
+	struct stat st;
 	char wc[32];
 
 	ASSERT_NE(NULL, buf);
+	/* The old bytes on the device first: the blocks are allocated and hold the old pattern. */
+	ASSERT_EQ(0, fsync(self->bfd));
+	ASSERT_EQ(0, fstat(self->bfd, &st));
 	ASSERT_EQ(0, io(self->fd, LOOP_SET_FD, self->bfd));
 	ASSERT_EQ(0, sysfs_read(self->num, "queue/write_cache", wc, sizeof(wc)));
 	EXPECT_STREQ("write back", wc);
 	fill(buf, 128 * KIB, 0, ~self->seed);
 	ASSERT_EQ(128 * KIB, pwrite(self->fd, buf, 128 * KIB, 0));
 	EXPECT_EQ(0, fsync(self->fd));
+	if (major(st.st_dev)) {
+		err = on_disk_mismatch(self->bfd, 128 * KIB, ~self->seed, msg, sizeof(msg));
+		EXPECT_EQ(NULL, err) TH_LOG("after fsync of %s: %s", self->dev, err);
+	} else {
+		TH_LOG("backing file on %u:%u (no block device): its page cache is its storage",
+		       major(st.st_dev), minor(st.st_dev));
+	}
 	EXPECT_EQ(0, fdatasync(self->fd));
 	EXPECT_EQ(0, io(self->fd, BLKFLSBUF, 0));
 	back = read_at(self->bfd, 0, 128 * KIB);

@@ -30,12 +30,16 @@ if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
 	FOOTPRINT_MB=8
 	FS_FIO_SIZE=4M
 	WORKER_ROUNDS=5
+	RACE_SECONDS=8
 else
 	FIO_SIZE=${FIO_SIZE:-64M}
 	FOOTPRINT_MB=64
 	FS_FIO_SIZE=16M
 	WORKER_ROUNDS=20
+	RACE_SECONDS=4
 fi
+# A test that found a task hung in the driver leaves this: nothing after it can unbind safely.
+HUNG=/tmp/loop-hung
 
 # --- helpers ---
 
@@ -97,7 +101,7 @@ no_bound_devices() {
 t() {
 	"$@"
 	rc=$?
-	cleanup
+	[ -e $HUNG ] || cleanup
 	return $rc
 }
 
@@ -110,10 +114,39 @@ sysfs_of() {
 	cat "/sys/block/${1#/dev/}/$2" 2>&1
 }
 
+# load_driver DRIVER [PARAM=VALUE]...: modprobe; for loop_dio with LOOP_DIO_KO set, insmod of that
+# file instead (another build of the module, e.g. a deliberately broken one, run by hand:
+# tools/vm.sh cmd 'rmmod loop_dio; cd /rust44/tests/loop_dio && LOOP_DIO_KO=... sh run.sh').
+load_driver() {
+	if [ "$1" = loop_dio ] && [ -n "${LOOP_DIO_KO:-}" ]; then
+		shift
+		insmod "$LOOP_DIO_KO" "$@"
+	else
+		modprobe "$@"
+	fi
+}
+
+# The kernel log's length in lines, to look at what a test added to it.
+log_lines() {
+	dmesg | wc -l
+}
+
+# io_errors_since LINES: the I/O error reports in the kernel log after its first LINES lines,
+# those printed and those a rate limit suppressed ("N callbacks suppressed" of buffer_io_error
+# and blk_print_req_error).
+io_errors_since() {
+	dmesg | tail -n +$(($1 + 1)) | awk '
+		/Buffer I\/O error|I\/O error, dev|error, dev loop/ { n++ }
+		/(buffer_io_error|blk_print_req_error): [0-9]+ callbacks suppressed/ {
+			for (i = 1; i < NF; i++) if ($(i + 1) == "callbacks") n += $i
+		}
+		END { print n + 0 }'
+}
+
 # --- the driver ---
 
 t_module_loads() {
-	modprobe "$DRV" || { echo "modprobe $DRV failed"; return 1; }
+	load_driver "$DRV" || { echo "modprobe $DRV failed"; return 1; }
 	[ -d "/sys/module/$DRV" ] || { echo "/sys/module/$DRV missing"; return 1; }
 	expect_file_eq /sys/class/misc/loop-control/dev "10:237" || return 1
 	wait_for test -c /dev/loop-control || { echo "no /dev/loop-control"; return 1; }
@@ -135,7 +168,7 @@ t_refuses_too_many_poll_queues() {
 	if [ -d "/sys/module/$DRV" ]; then rmmod "$DRV" || return 1; fi
 	cpus=$(($(sed 's/.*-//' /sys/devices/system/cpu/possible) + 1))
 	n=$((cpus + 1))
-	if modprobe "$DRV" poll_queues=$n 2>/dev/null; then
+	if load_driver "$DRV" poll_queues=$n 2>/dev/null; then
 		echo "modprobe $DRV poll_queues=$n succeeded"
 		rmmod "$DRV"
 		return 1
@@ -144,6 +177,71 @@ t_refuses_too_many_poll_queues() {
 	[ ! -e /sys/block/loop0 ] || { echo "loop0 exists after the refusal"; return 1; }
 	dmesg | grep -q "poll_queues=$n is more than the $cpus CPUs" ||
 		{ echo "no message saying why"; dmesg | tail -n 5; return 1; }
+}
+
+# max_part above DISK_MAX_PARTS (256 minors per disk): the driver refuses to load and leaves
+# nothing behind (C loop: EINVAL, silently; loop_dio says why).
+t_refuses_too_many_partitions() {
+	if [ -d "/sys/module/$DRV" ]; then rmmod "$DRV" || return 1; fi
+	mark=$(log_lines)
+	if load_driver "$DRV" max_part=1000 2>/tmp/loop-t/modprobe.err; then
+		echo "modprobe $DRV max_part=1000 succeeded"
+		rmmod "$DRV"
+		return 1
+	fi
+	echo "modprobe: $(cat /tmp/loop-t/modprobe.err)"
+	[ ! -d "/sys/module/$DRV" ] || { echo "$DRV is loaded after the refusal"; return 1; }
+	[ ! -e /sys/block/loop0 ] || { echo "loop0 exists after the refusal"; return 1; }
+	[ ! -e /sys/class/misc/loop-control ] || { echo "loop-control exists after the refusal"; return 1; }
+	! grep -q '^  7 ' /proc/devices || { echo "block major 7 is registered after the refusal"; return 1; }
+	said=$(dmesg | tail -n +$((mark + 1)) | grep -i 'max_part')
+	echo "kernel log: ${said:-nothing about max_part}"
+	if [ "$DRV" = loop_dio ] && [ -z "$said" ]; then
+		echo "no message saying why"
+		return 1
+	fi
+}
+
+# What C loop's parameters showed, for loop_dio's to compare.
+C_PARAMS=/tmp/c-loop-params
+
+# /sys/module/DRV/parameters/{max_loop,max_part,hw_queue_depth}: there, read-only (0444, even
+# root cannot write them), showing the values given at load (max_part rounded up to a power of
+# two less one, as C exports it for computing minor numbers). Loaded with values of its own,
+# then reloaded with the defaults.
+t_module_parameters() {
+	rmmod "$DRV" || return 1
+	load_driver "$DRV" max_loop=3 max_part=5 hw_queue_depth=64 || { load_driver "$DRV"; return 1; }
+	rc=0
+	seen=""
+	for p in max_loop:3 max_part:7 hw_queue_depth:64; do
+		name=${p%%:*}
+		f=/sys/module/$DRV/parameters/$name
+		if [ ! -e "$f" ]; then
+			echo "$f does not exist"
+			rc=1
+			continue
+		fi
+		v=$(cat "$f")
+		seen="$seen $name=$v"
+		expect_eq "$name" "$v" "${p#*:}" || rc=1
+		expect_eq "$name mode" "$(stat -c %a "$f")" 444 || rc=1
+		if (echo 9 >"$f") 2>/dev/null; then
+			echo "writing $f succeeded"
+			rc=1
+		fi
+		expect_eq "$name after a write" "$(cat "$f")" "$v" || rc=1
+	done
+	echo "parameters:$seen"
+	if [ "$DRV" = loop ]; then
+		echo "$seen" >$C_PARAMS
+	elif [ -f $C_PARAMS ]; then
+		expect_eq "parameters as C loop shows them" "$seen" "$(cat $C_PARAMS)" || rc=1
+	fi
+	rmmod "$DRV" || return 1
+	load_driver "$DRV" || return 1
+	wait_for test -b /dev/loop0 || return 1
+	return $rc
 }
 
 t_ioctl_ext4() {
@@ -379,6 +477,118 @@ t_concurrent_setup_teardown() {
 	return $rc
 }
 
+# --- races (bounded by RACE_SECONDS): loop_race runs them, with a watchdog that reports a hang;
+# the C driver's results are kept in /tmp/c-loop-* for loop_dio's to be compared with ---
+
+# race_result NAME STATUS: prints what C loop gave for NAME (when this is loop_dio), keeps this
+# run's output for C loop, and marks a hang (status 2).
+race_result() {
+	if [ "$DRV" = loop ]; then
+		cp /tmp/loop-t/race.out "/tmp/c-loop-$1"
+	elif [ -f "/tmp/c-loop-$1" ]; then
+		echo "C loop gave:"
+		sed 's/^/  /' "/tmp/c-loop-$1"
+	fi
+	if [ "$2" = 2 ]; then
+		touch $HUNG
+		echo "a task is hung in $DRV: the remaining tests are skipped"
+	fi
+	return "$2"
+}
+
+# Item 1 of issue 10: opening /dev/loopN while LOOP_CTL_REMOVE removes it and LOOP_CTL_ADD adds it
+# again. Every call returns, with only the errnos C loop gives (ENXIO for an open racing the
+# removal, EBUSY for a removal racing an open, EEXIST for an add racing an open that recreated
+# the device); the debug kernel's KASAN sees a use of the freed device (dmesg-clean).
+t_open_vs_remove() {
+	./loop_race open-remove "$RACE_SECONDS" >/tmp/loop-t/race.out 2>&1
+	rc=$?
+	cat /tmp/loop-t/race.out
+	race_result open-remove $rc
+}
+
+# Item 2: readers of /sys/block/loopN/loop/* while the device is attached and detached: no
+# deadlock between the detach removing those files and a reader waiting inside one.
+t_sysfs_vs_detach() {
+	f=$(new_file "$VDB" sysfs.img 1M fill) || return 1
+	./loop_race sysfs-detach "$RACE_SECONDS" "$f" >/tmp/loop-t/race.out 2>&1
+	rc=$?
+	cat /tmp/loop-t/race.out
+	race_result sysfs-detach $rc
+}
+
+# Item 12: a partitioned image attached with partition scanning and detached, over and over,
+# while blkid-like probers (udev's, which the guest lacks) read the disk and its partitions as
+# they come and go. The kernel log's I/O errors (Buffer I/O error ... async page read, and
+# blk_print_req_error's), counted with those rate-limited away, and the probes' failed reads:
+# loop_dio's, per attach, may not exceed C loop's (run in the same boot) by more than a little.
+t_partscan_probers() {
+	f=$(new_file "$VDB" parts.img 8M fill) || return 1
+	./mkmbr "$f" 2048 2048 6144 8192 || return 1
+	mark=$(log_lines)
+	./loop_race partscan "$RACE_SECONDS" "$f" >/tmp/loop-t/race.out 2>&1
+	rc=$?
+	errors=$(io_errors_since "$mark")
+	attaches=$(sed -n 's/^LOOP_CONFIGURE: ok=\([0-9]*\).*/\1/p' /tmp/loop-t/race.out)
+	attaches=${attaches:-0}
+	failed=$(sed -n 's/^failed reads: //p' /tmp/loop-t/race.out)
+	echo "kernel log: $errors I/O errors in $attaches attaches; ${failed:-?} failed probe reads" >>/tmp/loop-t/race.out
+	cat /tmp/loop-t/race.out
+	dmesg | tail -n +$((mark + 1)) | grep -m 5 -i 'error' | sed 's/^/  log: /'
+	if [ "$DRV" = loop_dio ] && [ -f /tmp/c-loop-partscan ] && [ $rc -eq 0 ]; then
+		# shellcheck disable=SC2046
+		set -- $(sed -n 's/^kernel log: \([0-9]*\) I\/O errors in \([0-9]*\) attaches.*/\1 \2/p' /tmp/c-loop-partscan)
+		c_errors=${1:-0}
+		c_attaches=${2:-0}
+		[ "$c_attaches" -gt 0 ] || c_attaches=1
+		# C's rate over loop_dio's attaches, plus 5 per 100 attaches and 5 in all.
+		allowed=$((c_errors * attaches / c_attaches + attaches * 5 / 100 + 5))
+		echo "loop_dio: $errors errors; allowed at C loop's rate: $allowed"
+		[ "$errors" -le "$allowed" ] || rc=1
+	fi
+	race_result partscan $rc
+}
+
+# Item 10: on tmpfs (fallocate can punch holes but not zero a range) blkdiscard -z fails at the
+# file's fallocate: the driver stops offering write-zeroes (queue/write_zeroes_max_bytes 0) after
+# the first EOPNOTSUPP, so the kernel logs the error once, not once per call, and the block
+# layer zeroes by writing; discard (punching holes) goes on working. As C loop, whose results
+# are kept for loop_dio's.
+C_TMPFS_ZEROES=/tmp/c-loop-tmpfs-zeroes
+t_tmpfs_write_zeroes() {
+	f=$(new_file /tmp/loop-t wz.img 8M fill) || return 1
+	dev=$($LOSETUP -f --show "$f") || return 1
+	n=${dev#/dev/}
+	echo "attached: write_zeroes_max_bytes $(sysfs_of "$dev" queue/write_zeroes_max_bytes), discard_max_bytes $(sysfs_of "$dev" queue/discard_max_bytes)"
+	mark=$(log_lines)
+	statuses=""
+	for i in 1 2 3 4; do
+		$BLKDISCARD -z -o $((i * 1048576)) -l 1048576 "$dev"
+		statuses="$statuses $?"
+	done
+	wz=$(sysfs_of "$dev" queue/write_zeroes_max_bytes)
+	errors=$(dmesg | tail -n +$((mark + 1)) | grep -c "dev $n,")
+	dmesg | tail -n +$((mark + 1)) | grep "dev $n," | sed 's/^/  log: /'
+	zeroed=$(dd if="$f" bs=1M skip=1 count=4 2>/dev/null | tr -d '\000' | wc -c)
+	$BLKDISCARD -o $((6 * 1048576)) -l 1048576 "$dev"
+	discard=$?
+	holes=$(dd if="$f" bs=1M skip=6 count=1 2>/dev/null | tr -d '\000' | wc -c)
+	dm=$(sysfs_of "$dev" queue/discard_max_bytes)
+	[ "$dm" -gt 0 ] 2>/dev/null && dm=on
+	result="blkdiscard -z:$statuses; write_zeroes_max_bytes $wz; error lines $errors; nonzero bytes left $zeroed; blkdiscard $discard, nonzero bytes left $holes, discard_max_bytes $dm"
+	echo "$result"
+	$LOSETUP -d "$dev" || return 1
+	rc=0
+	expect_eq "write_zeroes_max_bytes after blkdiscard -z" "$wz" 0 || rc=1
+	[ "$errors" -le 1 ] || { echo "$errors error lines for $n: at most one"; rc=1; }
+	if [ "$DRV" = loop ]; then
+		echo "$result" >$C_TMPFS_ZEROES
+	elif [ -f $C_TMPFS_ZEROES ]; then
+		expect_eq "as on C loop" "$result" "$(cat $C_TMPFS_ZEROES)" || rc=1
+	fi
+	return $rc
+}
+
 # --- data integrity: fio writes through the device with crc32c verification, then verifies
 # the backing file itself after the device is gone ---
 
@@ -564,6 +774,41 @@ t_iopoll_dio_toggle_under_io() {
 	BP_DEV=$dev $IOPOLL -t polled_and_plain_io_see_the_same_data
 }
 
+# Item 4: more requests in flight than hw_queue_depth on both kinds of hardware queue at once
+# (polled io_uring with hipri=1 on the poll queue, plain libaio on the default one), with loop_dio
+# loaded with hw_queue_depth=4: fio's verification finds every block and no request ends in
+# an error (a full queue is a reason to wait, never to fail).
+t_queues_past_depth() {
+	rmmod loop_dio || return 1
+	load_driver loop_dio hw_queue_depth=4 || { load_driver loop_dio; return 1; }
+	queues_past_depth
+	rc=$?
+	$LOSETUP -D
+	wait_for no_bound_devices
+	rmmod loop_dio && load_driver loop_dio || rc=1
+	return $rc
+}
+
+queues_past_depth() {
+	f=$(new_file "$NVME" depth.img "$FS_FIO_SIZE") || return 1
+	dev=$($LOSETUP -f --show --direct-io=on "$f") || return 1
+	n=${dev#/dev/}
+	expect_eq "io_poll" "$(sysfs_of "$dev" queue/io_poll)" 1 || return 1
+	echo "$n: hardware queues $(ls "/sys/block/$n/mq" | tr '\n' ' ')nr_requests $(sysfs_of "$dev" queue/nr_requests)"
+	half=$(($(${BLOCKDEV} --getsize64 "$dev") / 2))
+	mark=$(log_lines)
+	$FIO --filename="$dev" --direct=1 --bs=4k --rw=randwrite --iodepth=32 --verify=crc32c \
+		--verify_fatal=1 --do_verify=1 --size=$half \
+		--name=polled --ioengine=io_uring --hipri=1 --offset=0 \
+		--name=plain --ioengine=libaio --offset=$half >/tmp/loop-t/fio.out 2>&1 ||
+		{ echo "fio failed:"; tail -n 40 /tmp/loop-t/fio.out; return 1; }
+	[ "$(grep -c 'err= 0' /tmp/loop-t/fio.out)" = 2 ] || { tail -n 40 /tmp/loop-t/fio.out; return 1; }
+	grep -E '^ +(read|write):' /tmp/loop-t/fio.out
+	errors=$(io_errors_since "$mark")
+	expect_eq "I/O errors in the kernel log" "$errors" 0 || return 1
+	$LOSETUP -d "$dev"
+}
+
 # --- unloading ---
 
 # The C driver takes a module reference per bound device (and the open files of its devices
@@ -573,7 +818,7 @@ t_rmmod_refused_while_bound() {
 	dev=$($LOSETUP -f --show "$f") || return 1
 	if rmmod "$DRV"; then
 		echo "rmmod $DRV succeeded while $dev was bound"
-		modprobe "$DRV"
+		load_driver "$DRV"
 		return 1
 	fi
 	[ -d "/sys/module/$DRV" ] && [ -d "/sys/block/${dev#/dev/}/loop" ] || { echo "the device went"; return 1; }
@@ -583,7 +828,7 @@ t_rmmod_refused_while_bound() {
 	if rmmod "$DRV"; then
 		exec 7<&-
 		echo "rmmod $DRV succeeded while $dev was open"
-		modprobe "$DRV"
+		load_driver "$DRV"
 		return 1
 	fi
 	exec 7<&-
@@ -592,7 +837,7 @@ t_rmmod_refused_while_bound() {
 	if rmmod "$DRV"; then
 		exec 7<&-
 		echo "rmmod $DRV succeeded while /dev/loop-control was open"
-		modprobe "$DRV"
+		load_driver "$DRV"
 		return 1
 	fi
 	exec 7<&-
@@ -613,8 +858,8 @@ t_rmmod() {
 # Only one driver can own major 7 and misc minor 237: the second one refuses to load.
 t_refused_while_other_loaded() {
 	other=$1
-	modprobe "$other" || { echo "modprobe $other failed"; return 1; }
-	if modprobe "$DRV"; then
+	load_driver "$other" || { echo "modprobe $other failed"; return 1; }
+	if load_driver "$DRV"; then
 		echo "modprobe $DRV succeeded while $other was loaded"
 		rmmod "$DRV"
 		rmmod "$other"
@@ -626,7 +871,7 @@ t_refused_while_other_loaded() {
 
 # t_refuses_to_load OTHER: with $DRV loaded, modprobe OTHER fails.
 t_refuses_to_load() {
-	if modprobe "$1"; then
+	if load_driver "$1"; then
 		echo "modprobe $1 succeeded while $DRV was loaded"
 		rmmod "$1"
 		return 1
@@ -642,6 +887,10 @@ t_refuses_to_load() {
 lt() {
 	# shellcheck disable=SC2254
 	case "$1" in ${LOOP_ONLY:-*}) ;; *) return 0 ;; esac
+	if [ -e $HUNG ]; then
+		ktap_skip "$1" "a task hung in the driver in an earlier test"
+		return 0
+	fi
 	_start=$(date +%s)
 	ktap_test "$@"
 	[ -z "${LOOP_TIMING:-}" ] || echo "# $1: $(($(date +%s) - _start)) s"
@@ -673,11 +922,13 @@ for DRV in $DRIVERS; do
 	if [ "$DRV" = loop_dio ]; then
 		ktap_test "${DRV}_refuses_too_many_poll_queues" t_refuses_too_many_poll_queues
 	fi
+	lt "${DRV}_refuses_too_many_partitions" t_refuses_too_many_partitions
 	ktap_test "${DRV}_module_loads" t_module_loads
 	if [ ! -d "/sys/module/$DRV" ]; then
 		ktap_skip "${DRV}_suite" "module $DRV did not load"
 		continue
 	fi
+	lt "${DRV}_module_parameters" t_module_parameters
 	for other in $done_drivers; do
 		[ "$other" = "$DRV" ] && continue
 		ktap_test "${other}_refused_while_${DRV}_loaded" t_refuses_to_load "$other"
@@ -693,6 +944,10 @@ for DRV in $DRIVERS; do
 	lt "${DRV}_blkdiscard" t t_blkdiscard
 	lt "${DRV}_autoclear_after_umount" t t_autoclear_after_umount
 	lt "${DRV}_concurrent_setup_teardown" t t_concurrent_setup_teardown
+	lt "${DRV}_open_vs_remove" t t_open_vs_remove
+	lt "${DRV}_sysfs_vs_detach" t t_sysfs_vs_detach
+	lt "${DRV}_partscan_probers" t t_partscan_probers
+	lt "${DRV}_tmpfs_write_zeroes" t t_tmpfs_write_zeroes
 	lt "${DRV}_fio_verify_buffered_vdb" t t_fio_verify_buffered_vdb
 	if [ -z "$LIGHT" ]; then
 		lt "${DRV}_fio_verify_direct_vdb" t t_fio_verify_direct_vdb
@@ -709,6 +964,11 @@ for DRV in $DRIVERS; do
 		lt "${DRV}_iopoll_fio_verify_nvme" t t_iopoll_fio_verify_nvme
 		lt "${DRV}_iopoll_block_device" t t_iopoll_block_device
 		lt "${DRV}_iopoll_dio_toggle_under_io" t t_iopoll_dio_toggle_under_io
+		lt "${DRV}_queues_past_depth" t t_queues_past_depth
+	fi
+	if [ -e $HUNG ]; then
+		ktap_skip "${DRV}_rmmod" "a task hung in the driver in an earlier test"
+		break
 	fi
 	lt "${DRV}_rmmod_refused_while_bound" t t_rmmod_refused_while_bound
 	cleanup

@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * loop_race: races on one loop device for a bounded time, against whichever loop driver is
+ * loaded, counting every call's result by errno.
+ *
+ *   loop_race open-remove SECONDS
+ *     Two threads open a fresh /dev/loopN (through a node of their own, so devtmpfs's timing
+ *     plays no part), ask it LOOP_GET_STATUS64 and BLKGETSIZE64, and close it, while a third
+ *     removes loopN with LOOP_CTL_REMOVE and adds it again with LOOP_CTL_ADD. An opener whose
+ *     ->open runs while the device is being removed must not use it after it is freed (issue 10,
+ *     item 1: KASAN on the debug kernel sees a use after free).
+ *
+ *   loop_race sysfs-detach SECONDS FILE
+ *     Three threads read /sys/block/loopN/loop/{backing_file,offset,sizelimit,autoclear,
+ *     partscan,dio} in a loop while a fourth attaches FILE with LOOP_CONFIGURE and detaches it
+ *     (LOOP_CLR_FD, then the last close). A detach that removes those files while holding a lock
+ *     their readers wait for deadlocks (item 2).
+ *
+ *   loop_race partscan SECONDS FILE
+ *     One thread attaches FILE (a partitioned image) with LOOP_CONFIGURE and LO_FLAGS_PARTSCAN
+ *     and detaches it again, over and over, while two others do what udev's blkid does with
+ *     each new disk and partition: open /dev/loopN, /dev/loopNp1, /dev/loopNp2 and read their
+ *     first and last 64 KiB (buffered, through the block device's page cache). Reads that fail
+ *     are counted, not judged: run.sh compares the kernel log's I/O errors with C loop's
+ *     (item 12).
+ *
+ * The races run in a child; the parent waits SECONDS plus a grace period (LOOP_RACE_GRACE, 60 s
+ * by default). A child still running then is hung in the kernel: its threads' kernel stacks are
+ * printed, sysrq-w dumps the blocked tasks into the kernel log, and the exit status is 2.
+ * Otherwise the status is 1 when any call failed with an errno outside the expected ones, or
+ * when the race never happened (no open or no removal succeeded), else 0.
+ * One line per operation says how often each result came: "open: ok=812 ENXIO=3".
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <linux/loop.h>
+
+#define MAX_ERRNO 140
+
+/* Results of one operation: [0] successes, [e] failures with errno e, shared by the threads. */
+struct counts {
+	const char *name;
+	const int *allowed;		/* errnos expected, 0-terminated */
+	atomic_ulong n[MAX_ERRNO + 1];
+};
+
+/* Shared with the parent (MAP_SHARED), so a hung child's counts can still be printed. */
+struct shared {
+	struct counts open, status, size, close, remove, add;
+	struct counts attach, clear, attr_open, attr_read;
+	struct counts part_open, part_size, part_read;
+	atomic_int stop;
+};
+
+static struct shared *sh;
+static double deadline;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int running(void)
+{
+	if (atomic_load(&sh->stop))
+		return 0;
+	if (now() >= deadline) {
+		atomic_store(&sh->stop, 1);
+		return 0;
+	}
+	return 1;
+}
+
+/* Counts the result of a call that returned @rc (negative: failed with errno). */
+static void count(struct counts *c, long rc)
+{
+	int e = rc < 0 ? errno : 0;
+
+	atomic_fetch_add(&c->n[e > MAX_ERRNO || e < 0 ? MAX_ERRNO : e], 1);
+}
+
+static int allowed(const struct counts *c, int e)
+{
+	for (const int *a = c->allowed; a && *a; a++)
+		if (*a == e)
+			return 1;
+	return 0;
+}
+
+/* Prints "name: ok=N EXXX=M"; returns how many results were not expected. */
+static unsigned long report(const struct counts *c)
+{
+	unsigned long bad = 0, total = 0;
+
+	printf("%s:", c->name);
+	for (int e = 0; e <= MAX_ERRNO; e++) {
+		unsigned long v = atomic_load(&c->n[e]);
+
+		if (!v)
+			continue;
+		total += v;
+		if (!e)
+			printf(" ok=%lu", v);
+		else
+			printf(" %s=%lu", strerrorname_np(e) ?: "E?", v);
+		if (e && !allowed(c, e)) {
+			printf("(unexpected)");
+			bad += v;
+		}
+	}
+	if (!total)
+		printf(" none");
+	printf("\n");
+	return bad;
+}
+
+static unsigned long ok(const struct counts *c)
+{
+	return atomic_load(&c->n[0]);
+}
+
+/* --- open versus remove --- */
+
+static int ctl = -1, num = -1;
+static char node[64];
+
+static void *opener(void *unused)
+{
+	struct loop_info64 info;
+	uint64_t size;
+
+	while (running()) {
+		int fd = open(node, O_RDONLY | O_CLOEXEC);
+
+		count(&sh->open, fd);
+		if (fd < 0)
+			continue;
+		count(&sh->status, ioctl(fd, LOOP_GET_STATUS64, &info));
+		count(&sh->size, ioctl(fd, BLKGETSIZE64, &size));
+		count(&sh->close, close(fd));
+	}
+	return NULL;
+}
+
+static void *remover(void *unused)
+{
+	while (running()) {
+		count(&sh->remove, ioctl(ctl, LOOP_CTL_REMOVE, num));
+		count(&sh->add, ioctl(ctl, LOOP_CTL_ADD, num));
+	}
+	return NULL;
+}
+
+/* A block node of our own for loop<num>, from its sysfs dev file. */
+static int make_node(void)
+{
+	char path[64], buf[32];
+	unsigned int maj, min;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/block/loop%d/dev", num);
+	f = fopen(path, "r");
+	if (!f || !fgets(buf, sizeof(buf), f) || sscanf(buf, "%u:%u", &maj, &min) != 2) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	snprintf(node, sizeof(node), "/tmp/loop-race-%d", getpid());
+	unlink(node);
+	if (mknod(node, S_IFBLK | 0600, makedev(maj, min))) {
+		fprintf(stderr, "mknod %s: %s\n", node, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static const int open_errs[] = { ENXIO, ENODEV, 0 };
+static const int status_errs[] = { ENXIO, 0 };
+static const int remove_errs[] = { EBUSY, ENODEV, 0 };
+static const int add_errs[] = { EEXIST, 0 };
+
+static int open_remove(void)
+{
+	pthread_t t[3];
+	int rc = 0;
+
+	sh->open = (struct counts){ .name = "open", .allowed = open_errs };
+	sh->status = (struct counts){ .name = "LOOP_GET_STATUS64", .allowed = status_errs };
+	sh->size = (struct counts){ .name = "BLKGETSIZE64" };
+	sh->close = (struct counts){ .name = "close" };
+	sh->remove = (struct counts){ .name = "LOOP_CTL_REMOVE", .allowed = remove_errs };
+	sh->add = (struct counts){ .name = "LOOP_CTL_ADD", .allowed = add_errs };
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		perror("/dev/loop-control");
+		return 1;
+	}
+	num = ioctl(ctl, LOOP_CTL_ADD, -1);
+	if (num < 0) {
+		perror("LOOP_CTL_ADD");
+		return 1;
+	}
+	if (make_node())
+		return 1;
+	printf("loop%d through %s\n", num, node);
+	fflush(stdout);
+	pthread_create(&t[0], NULL, opener, NULL);
+	pthread_create(&t[1], NULL, opener, NULL);
+	pthread_create(&t[2], NULL, remover, NULL);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	/* Leave no device behind (an open that recreated it may still be closing). */
+	for (int i = 0; i < 100 && ioctl(ctl, LOOP_CTL_REMOVE, num) && errno == EBUSY; i++)
+		usleep(10000);
+	unlink(node);
+	return rc;
+}
+
+static int open_remove_verdict(void)
+{
+	unsigned long bad = 0;
+
+	bad += report(&sh->open);
+	bad += report(&sh->status);
+	bad += report(&sh->size);
+	bad += report(&sh->close);
+	bad += report(&sh->remove);
+	bad += report(&sh->add);
+	if (bad) {
+		printf("%lu results outside the expected errnos\n", bad);
+		return 1;
+	}
+	if (!ok(&sh->open) || !ok(&sh->remove)) {
+		printf("no race: every open or every removal failed\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* --- sysfs readers versus attach and detach --- */
+
+static const char *const attrs[] = { "backing_file", "offset", "sizelimit", "autoclear",
+				     "partscan", "dio" };
+static const char *file;
+
+static void *reader(void *arg)
+{
+	unsigned int i = (uintptr_t)arg;
+	char path[96], buf[4096];
+
+	while (running()) {
+		int fd;
+
+		snprintf(path, sizeof(path), "/sys/block/loop%d/loop/%s", num,
+			 attrs[i++ % (sizeof(attrs) / sizeof(attrs[0]))]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		count(&sh->attr_open, fd);
+		if (fd < 0)
+			continue;
+		count(&sh->attr_read, read(fd, buf, sizeof(buf)));
+		close(fd);
+	}
+	return NULL;
+}
+
+static void *attacher(void *unused)
+{
+	char dev[64];
+	int bfd = open(file, O_RDWR | O_CLOEXEC);
+
+	snprintf(dev, sizeof(dev), "/dev/loop%d", num);
+	while (bfd >= 0 && running()) {
+		struct loop_config cfg = { .fd = bfd };
+		int fd = open(node, O_RDWR | O_CLOEXEC);
+
+		count(&sh->open, fd);
+		if (fd < 0)
+			continue;
+		count(&sh->attach, ioctl(fd, LOOP_CONFIGURE, &cfg));
+		count(&sh->clear, ioctl(fd, LOOP_CLR_FD, 0));
+		/* The detach itself happens here, at the last close. */
+		count(&sh->close, close(fd));
+	}
+	if (bfd < 0)
+		perror(file);
+	return NULL;
+}
+
+static const int attr_open_errs[] = { ENOENT, 0 };
+static const int attr_read_errs[] = { ENXIO, ENODEV, ENOENT, 0 };
+
+static int sysfs_detach(void)
+{
+	pthread_t t[4];
+
+	sh->open = (struct counts){ .name = "open" };
+	sh->close = (struct counts){ .name = "close" };
+	sh->attach = (struct counts){ .name = "LOOP_CONFIGURE" };
+	sh->clear = (struct counts){ .name = "LOOP_CLR_FD" };
+	sh->attr_open = (struct counts){ .name = "open loop/*", .allowed = attr_open_errs };
+	sh->attr_read = (struct counts){ .name = "read loop/*", .allowed = attr_read_errs };
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		perror("/dev/loop-control");
+		return 1;
+	}
+	num = ioctl(ctl, LOOP_CTL_ADD, -1);
+	if (num < 0) {
+		perror("LOOP_CTL_ADD");
+		return 1;
+	}
+	if (make_node())
+		return 1;
+	printf("loop%d through %s, backing file %s\n", num, node, file);
+	fflush(stdout);
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, reader, (void *)(uintptr_t)(2 * i));
+	pthread_create(&t[3], NULL, attacher, NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	ioctl(ctl, LOOP_CTL_REMOVE, num);
+	unlink(node);
+	return 0;
+}
+
+static int sysfs_detach_verdict(void)
+{
+	unsigned long bad = 0;
+
+	bad += report(&sh->open);
+	bad += report(&sh->attach);
+	bad += report(&sh->clear);
+	bad += report(&sh->close);
+	bad += report(&sh->attr_open);
+	bad += report(&sh->attr_read);
+	if (bad) {
+		printf("%lu results outside the expected errnos\n", bad);
+		return 1;
+	}
+	if (!ok(&sh->attach) || !ok(&sh->attr_read)) {
+		printf("no race: no attach or no attribute read succeeded\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* --- partition scanning versus blkid-like readers --- */
+
+/* What blkid reads of a new disk or partition: its size, its first and last 64 KiB. */
+static void *prober(void *arg)
+{
+	unsigned int i = (uintptr_t)arg;
+	static char buf[2][64 * 1024];
+	char *b = buf[i & 1];
+	char path[64];
+
+	while (running()) {
+		uint64_t size;
+		int fd;
+
+		if (i % 3)
+			snprintf(path, sizeof(path), "/dev/loop%dp%u", num, i % 3);
+		else
+			snprintf(path, sizeof(path), "/dev/loop%d", num);
+		i++;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		count(&sh->part_open, fd);
+		if (fd < 0) {
+			usleep(1000);
+			continue;
+		}
+		if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
+			count(&sh->part_size, -1);
+		} else {
+			count(&sh->part_size, 0);
+			if (size >= sizeof(buf[0])) {
+				count(&sh->part_read, pread(fd, b, sizeof(buf[0]), 0));
+				count(&sh->part_read,
+				      pread(fd, b, sizeof(buf[0]), size - sizeof(buf[0])));
+			}
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void *partscan_attacher(void *unused)
+{
+	int bfd = open(file, O_RDONLY | O_CLOEXEC);
+
+	while (bfd >= 0 && running()) {
+		struct loop_config cfg = { .fd = bfd };
+		int fd = open(node, O_RDONLY | O_CLOEXEC);
+
+		cfg.info.lo_flags = LO_FLAGS_PARTSCAN | LO_FLAGS_READ_ONLY;
+		count(&sh->open, fd);
+		if (fd < 0)
+			continue;
+		count(&sh->attach, ioctl(fd, LOOP_CONFIGURE, &cfg));
+		/* Time for the probers to find the new partitions, as udev would. */
+		usleep(20000);
+		count(&sh->clear, ioctl(fd, LOOP_CLR_FD, 0));
+		count(&sh->close, close(fd));
+	}
+	if (bfd < 0)
+		perror(file);
+	return NULL;
+}
+
+static const int part_open_errs[] = { ENOENT, ENXIO, ENODEV, 0 };
+/* A prober's open may delay the detach to its close: the next attach finds the device bound. */
+static const int cycle_open_errs[] = { ENXIO, 0 };
+static const int cycle_attach_errs[] = { EBUSY, 0 };
+static const int cycle_clear_errs[] = { ENXIO, 0 };
+static const int part_read_errs[] = { EIO, 0 };
+
+static int partscan(void)
+{
+	pthread_t t[3];
+
+	sh->open = (struct counts){ .name = "open", .allowed = cycle_open_errs };
+	sh->close = (struct counts){ .name = "close" };
+	sh->attach = (struct counts){ .name = "LOOP_CONFIGURE", .allowed = cycle_attach_errs };
+	sh->clear = (struct counts){ .name = "LOOP_CLR_FD", .allowed = cycle_clear_errs };
+	sh->part_open = (struct counts){ .name = "probe: open", .allowed = part_open_errs };
+	sh->part_size = (struct counts){ .name = "probe: BLKGETSIZE64" };
+	sh->part_read = (struct counts){ .name = "probe: read 64 KiB", .allowed = part_read_errs };
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		perror("/dev/loop-control");
+		return 1;
+	}
+	num = ioctl(ctl, LOOP_CTL_ADD, -1);
+	if (num < 0) {
+		perror("LOOP_CTL_ADD");
+		return 1;
+	}
+	if (make_node())
+		return 1;
+	printf("loop%d through %s, backing file %s\n", num, node, file);
+	fflush(stdout);
+	pthread_create(&t[0], NULL, prober, (void *)(uintptr_t)0);
+	pthread_create(&t[1], NULL, prober, (void *)(uintptr_t)1);
+	pthread_create(&t[2], NULL, partscan_attacher, NULL);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 100 && ioctl(ctl, LOOP_CTL_REMOVE, num) && errno == EBUSY; i++)
+		usleep(10000);
+	unlink(node);
+	return 0;
+}
+
+static int partscan_verdict(void)
+{
+	unsigned long bad = 0;
+
+	bad += report(&sh->open);
+	bad += report(&sh->attach);
+	bad += report(&sh->clear);
+	bad += report(&sh->close);
+	bad += report(&sh->part_open);
+	bad += report(&sh->part_size);
+	bad += report(&sh->part_read);
+	printf("failed reads: %lu\n", atomic_load(&sh->part_read.n[EIO]));
+	if (bad) {
+		printf("%lu results outside the expected errnos\n", bad);
+		return 1;
+	}
+	if (ok(&sh->attach) < 2 || !ok(&sh->part_read)) {
+		printf("no race: too few attaches or no read succeeded\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* --- the watchdog --- */
+
+/* Prints the kernel stack of every thread of @pid. */
+static void dump_stacks(pid_t pid)
+{
+	char path[320], line[256];
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	while (dir && (d = readdir(dir))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stack", pid, d->d_name);
+		printf("thread %s:\n", d->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			printf("  %s", line);
+		if (f)
+			fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+int main(int argc, char **argv)
+{
+	int (*run)(void), (*verdict)(void), status, seconds;
+	double grace = getenv("LOOP_RACE_GRACE") ? atof(getenv("LOOP_RACE_GRACE")) : 60;
+	pid_t pid;
+
+	if (argc >= 3 && !strcmp(argv[1], "open-remove")) {
+		run = open_remove;
+		verdict = open_remove_verdict;
+	} else if (argc >= 4 && !strcmp(argv[1], "sysfs-detach")) {
+		run = sysfs_detach;
+		verdict = sysfs_detach_verdict;
+		file = argv[3];
+	} else if (argc >= 4 && !strcmp(argv[1], "partscan")) {
+		run = partscan;
+		verdict = partscan_verdict;
+		file = argv[3];
+	} else {
+		fprintf(stderr, "usage: loop_race open-remove SECONDS | sysfs-detach SECONDS FILE | partscan SECONDS FILE\n");
+		return 2;
+	}
+	seconds = atoi(argv[2]);
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	deadline = now() + seconds;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 1;
+	}
+	if (pid == 0)
+		_exit(run());
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now() > deadline + grace) {
+			printf("hung: the race did not end %.0f s after its %d s; kernel stacks:\n",
+			       grace, seconds);
+			atomic_store(&sh->stop, 1);
+			dump_stacks(pid);
+			verdict();
+			fflush(stdout);
+			/* The blocked tasks, into the kernel log. */
+			int fd = open("/proc/sysrq-trigger", O_WRONLY);
+
+			if (fd >= 0) {
+				if (write(fd, "w", 1) != 1)
+					perror("sysrq-trigger");
+				close(fd);
+			}
+			return 2;
+		}
+		usleep(100000);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		printf("the racing child failed (status 0x%x)\n", status);
+		verdict();
+		return 1;
+	}
+	return verdict();
+}
