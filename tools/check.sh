@@ -13,11 +13,65 @@ out="$CACHE/check"
 rm -rf "$out" && mkdir -p "$out"
 args=()
 tapsum="$TOP/target/release/tapsum"
+kunit_list="$TOP/tests/lib/kunit-suites"
+
+# host_tests DIR: 'cargo test' of each workspace member on its own, --no-fail-fast, so that a crate
+# that does not build or a test binary that dies cannot hide the others. Each output ends with
+# '# cargo-exit: N' for tapsum (which also fails a binary that stopped before its summary).
+# Appends the --cargo arguments to the array named by $2.
+host_tests() {
+	local dir=$1 member crate rc
+	local -n into=$2
+	mkdir -p "$dir"
+	members=$(sed -n '/^members *=/,/]/p' "$TOP/Cargo.toml" | grep -o '"[^"]*"' | tr -d '"')
+	[ -n "$members" ] || die "no workspace members in Cargo.toml"
+	for member in $members; do
+		crate=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$TOP/$member/Cargo.toml" | head -n1)
+		rc=0
+		(cd "$TOP" && cargo test --offline --no-fail-fast --manifest-path "$member/Cargo.toml") \
+			>"$dir/$crate.txt" 2>&1 || rc=$?
+		echo "# cargo-exit: $rc" >>"$dir/$crate.txt"
+		into+=(--cargo "host/$crate=$dir/$crate.txt")
+	done
+}
+
+# kunit_expected GUEST_SUITE: the KUnit suites whose results that guest suite's kernel log must
+# hold (tests/lib/kunit-suites: 'builtin' ones in every boot, a module's where it is loaded).
+kunit_expected() {
+	awk -v s="$1" '!/^#/ && NF >= 2 { for (i = 2; i <= NF; i++) if ($i == "builtin" || $i == s) { print $1; break } }' "$kunit_list" |
+		paste -sd, -
+}
+
+# The list must match the tree: a suite missing from it could go missing from the kernel log
+# unnoticed, and a name in it that is no suite would fail every boot.
+kunit_list_tap() {
+	local suite in_tree listed problems=()
+	in_tree=$(cd "$TOP" && git ls-files -co --exclude-standard '*.rs' | xargs grep -ho 'kunit_tests(\w*)' |
+		sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
+	grep -qx 'CONFIG_RUST_KERNEL_DOCTESTS=y' "$TOP/config/rust44.config" && in_tree="$in_tree rust_doctests_kernel"
+	listed=$(awk '!/^#/ && NF { print $1 }' "$kunit_list")
+	for suite in $in_tree; do
+		grep -qx "$suite" <<<"$listed" || problems+=("$suite is not listed")
+	done
+	for suite in $listed; do
+		[[ " $(echo $in_tree) " == *" $suite "* ]] || problems+=("$suite is no suite in the tree")
+	done
+	echo "TAP version 13"
+	if [ ${#problems[@]} = 0 ]; then
+		echo "ok 1 kunit_suite_list_is_complete"
+	else
+		echo "not ok 1 kunit_suite_list_is_complete # tests/lib/kunit-suites: $(IFS=,; echo "${problems[*]}")"
+	fi
+	echo "1..1"
+}
 
 log "check: host tests (cargo test)"
 (cd "$TOP" && cargo build --offline --quiet --release -p tapsum) || die "cannot build tools/tapsum"
-(cd "$TOP" && cargo test --offline --workspace) >"$out/cargo.txt" 2>&1 || true
-args+=(--cargo "host=$out/cargo.txt")
+host_args=()
+host_tests "$out/cargo" host_args
+args+=("${host_args[@]}")
+kunit_list_tap >"$out/kunit-list.tap"
+args+=(--tap "kunit-list=$out/kunit-list.tap")
 
 suites=${SUITES:-$(cd "$TOP/tests" && for s in */run.sh; do printf '%s ' "${s%/run.sh}"; done)}
 first=1
@@ -38,23 +92,58 @@ for kernel in $kernels; do
 		start=$SECONDS
 		"$TOP/tools/vm.sh" suite "$suite" "$out/$kernel/$suite"
 		log "check: $kernel/$suite: $((SECONDS - start)) s under $(cat "$out/$kernel/$suite/accel")"
-		args+=(--tap "$kernel/$suite=$out/$kernel/$suite/results" --dmesg "$kernel/$suite=$out/$kernel/$suite/dmesg")
+		args+=(--suite "$kernel/$suite=$out/$kernel/$suite/results" --dmesg "$kernel/$suite=$out/$kernel/$suite/dmesg"
+			--kunit "$kernel/$suite=$(kunit_expected "$suite")")
 	done
 
-	# The harness must count failures: one more boot with a failing test and a kernel report. It
-	# also runs without NVMe poll queues, so the harness sees them absent when not asked for.
+	# The harness must count every way a test can fail: the canary runs the host tests and the
+	# harness suite again with failures injected, and compares the counts with the normal run's.
+	# It also runs without NVMe poll queues, so the harness sees them absent when not asked for.
 	if [ $first = 1 ] && [[ " $suites " == *" harness "* ]]; then
 		canary="$out/$kernel/canary"
-		RUST44_INJECT_FAILURE=1 NVME_POLL_QUEUES=0 "$TOP/tools/vm.sh" suite harness "$canary"
-		normal=$("$tapsum" --summary-only --tap "h=$out/$kernel/harness/results" --dmesg "h=$out/$kernel/harness/dmesg" || true)
-		counted=$("$tapsum" --summary-only --tap "h=$canary/results" --dmesg "h=$canary/dmesg" || true)
-		# One pass fewer (dmesg-clean), two failures more; skips stay as they were.
-		want="$((${normal%% passed*} - 1)) passed, 2 failed${normal#*failed}"
-		if [ "$counted" = "$want" ]; then
-			echo "ok 1 injected_failures_are_counted" >"$canary.tap"
-		else
-			echo "not ok 1 injected_failures_are_counted # counted '$counted', want '$want'" >"$canary.tap"
-		fi
+		log "check: canary (injected failures)"
+		canary_host=()
+		RUST44_INJECT_FAILURE=1 host_tests "$canary/cargo" canary_host
+		RUST44_INJECT_FAILURE=1 NVME_POLL_QUEUES=0 "$TOP/tools/vm.sh" suite harness "$canary/harness"
+		RUST44_INJECT_FAILURE=early_exit "$TOP/tools/vm.sh" suite harness "$canary/early"
+		expected=$(kunit_expected harness)
+		normal=$("$tapsum" --summary-only "${host_args[@]}" --suite "h=$out/$kernel/harness/results" \
+			--dmesg "h=$out/$kernel/harness/dmesg" --kunit "h=$expected" || true)
+		counted=$("$tapsum" --summary-only "${canary_host[@]}" --suite "h=$canary/harness/results" \
+			--dmesg "h=$canary/harness/dmesg" --kunit "h=$expected,rust44_injected_absent" \
+			--suite "early=$canary/early/results" || true)
+		# What each injection changes, against the normal run:
+		#   (a) tapsum's injected_abort test binary aborts:    its 1 pass becomes 1 failure
+		#   (b) run.sh exits 3 before any TAP (2nd boot):       +1 failure
+		#   (c) a program short of its plan (2 of 3 results):   +2 passes, +1 failure
+		#       a program with 1 result and no plan:            +1 pass,   +1 failure
+		#   (d) an expected KUnit suite that is absent:         +1 failure
+		#   (e) kernel reports (a WARNING, an rcu_sched stall): dmesg-clean's pass becomes 1 failure
+		#   a test that fails (injected_failure):               +1 failure
+		passes=$((-1 + 0 + 2 + 1 + 0 - 1 + 0))
+		failures=$((1 + 1 + 1 + 1 + 1 + 1 + 1))
+		normal_passed=${normal%% passed*}
+		normal_failed=${normal#*passed, }
+		normal_failed=${normal_failed%% failed*}
+		# Skips stay as they were.
+		want="$((normal_passed + passes)) passed, $((normal_failed + failures)) failed${normal#*failed}"
+		# Both injected kernel reports are found (one would fail dmesg-clean already).
+		reports=$("$tapsum" --dmesg "h=$canary/harness/dmesg" | grep -c -e '^# h: WARNING: CPU: 0 PID: 1 at rust44 injected' \
+			-e '^# h: rcu: INFO: rcu_sched detected stalls' || true)
+		{
+			echo "TAP version 13"
+			if [ "$counted" = "$want" ]; then
+				echo "ok 1 injected_failures_are_counted"
+			else
+				echo "not ok 1 injected_failures_are_counted # counted '$counted', want '$want'"
+			fi
+			if [ "$reports" = 2 ]; then
+				echo "ok 2 injected_kernel_reports_are_found"
+			else
+				echo "not ok 2 injected_kernel_reports_are_found # found $reports of the 2"
+			fi
+			echo "1..2"
+		} >"$canary.tap"
 		args+=(--tap "$kernel/harness=$canary.tap")
 	fi
 	first=0

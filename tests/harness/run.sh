@@ -2,6 +2,12 @@
 # works and unloads, the emulated hardware is there, the C baselines load and failures are counted.
 . /rust44/ktap.sh
 
+# The canary's second boot (tools/check.sh): a run.sh that stops before its TAP must be counted.
+if [ "$INJECT_FAILURE" = early_exit ]; then
+	echo "injected: run.sh exits 3 before printing any TAP"
+	exit 3
+fi
+
 kernel_is_patched_7_3() {
 	release=$(uname -r)
 	case "$release" in
@@ -116,9 +122,15 @@ if [ "$KERNEL_FLAVOUR" = debug ]; then
 else
 	ktap_skip debug_detectors_active "not the debug kernel"
 fi
-# The canary boot: one failing test, and a kernel report the splat check must catch.
+# The canary boot (tools/check.sh counts each): a failing test, a program that printed fewer
+# results than its plan and one that printed no plan (both exit 0), and kernel reports the splat
+# check must catch. check.sh also expects a KUnit suite that does not exist, and its host tests
+# run a test binary that aborts.
 if [ "$INJECT_FAILURE" = 1 ]; then
 	ktap_test injected_failure false
+	ktap_test injected_short_plan printf '1..3\nok 1 first\nok 2 second\n'
+	ktap_test injected_missing_plan printf 'TAP version 13\nok 1 only\n'
 	echo "WARNING: CPU: 0 PID: 1 at rust44 injected report" >/dev/kmsg
+	echo "rcu: INFO: rcu_sched detected stalls on CPUs/tasks: (rust44 injected report)" >/dev/kmsg
 fi
 ktap_end

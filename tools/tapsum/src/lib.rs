@@ -72,10 +72,103 @@ impl fmt::Display for Totals {
     }
 }
 
-/// Parses libtest output. Each `test NAME ... RESULT` line is one result.
+/// Parses the output of `cargo test` for one crate. Each `test NAME ... RESULT` line is one
+/// result, and each test binary must account for itself:
+/// - a binary that announced `running N tests` must print N results and its `test result:`
+///   summary; one that stops before (an `abort()`, a stack overflow, a signal) is one failure
+///   named after the binary, with cargo's `process didn't exit successfully` line as the note;
+/// - a binary that exits abnormally after a summary without failures is a failure too;
+/// - output with no test binary at all (the crate did not build) is a failure;
+/// - a `# cargo-exit: N` line (the caller's record of cargo's exit status) that is not 0 is a
+///   failure when nothing else failed.
 pub fn parse_cargo_test(prefix: &str, text: &str) -> Vec<TestResult> {
+    /// The binary whose results are being read.
+    struct Binary {
+        name: String,
+        planned: usize,
+        seen: usize,
+        failed: bool,
+    }
     let mut results = Vec::new();
+    // The name from cargo's `Running`/`Doc-tests` line, for the `running N tests` that follows.
+    let mut next_name: Option<String> = None;
+    let mut open: Option<Binary> = None;
+    // The last binary that printed its summary, while cargo may still report how it exited.
+    let mut closed: Option<Binary> = None;
+    let mut binaries = 0;
+    let mut exit: Option<String> = None;
+    let incomplete = |results: &mut Vec<TestResult>, binary: Binary, why: Option<&str>| {
+        let note = format!(
+            "test binary stopped after {} of {} results, without its summary{}",
+            binary.seen,
+            binary.planned,
+            why.map(|w| format!(": {w}")).unwrap_or_default()
+        );
+        results.push(TestResult::new(
+            join(prefix, &binary.name),
+            Outcome::Fail,
+            Some(note),
+        ));
+    };
     for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = cargo_binary_name(line) {
+            if let Some(binary) = open.take() {
+                incomplete(&mut results, binary, None);
+            }
+            next_name = Some(name);
+            closed = None;
+            continue;
+        }
+        if let Some(planned) = libtest_plan(trimmed) {
+            if let Some(binary) = open.take() {
+                incomplete(&mut results, binary, None);
+            }
+            binaries += 1;
+            open = Some(Binary {
+                name: next_name.take().unwrap_or_else(|| "tests".to_string()),
+                planned,
+                seen: 0,
+                failed: false,
+            });
+            closed = None;
+            continue;
+        }
+        if trimmed.starts_with("test result: ") {
+            if let Some(mut binary) = open.take() {
+                if binary.seen != binary.planned {
+                    results.push(TestResult::new(
+                        join(prefix, &binary.name),
+                        Outcome::Fail,
+                        Some(format!(
+                            "announced {} tests but reported {}",
+                            binary.planned, binary.seen
+                        )),
+                    ));
+                    binary.failed = true;
+                }
+                closed = Some(binary);
+            }
+            continue;
+        }
+        if let Some(status) = trimmed.strip_prefix("# cargo-exit: ") {
+            exit = Some(status.trim().to_string());
+            continue;
+        }
+        if trimmed.starts_with("process didn't exit successfully") {
+            if let Some(binary) = open.take() {
+                incomplete(&mut results, binary, Some(trimmed));
+            } else if let Some(binary) = closed.take() {
+                if !binary.failed {
+                    results.push(TestResult::new(
+                        join(prefix, &binary.name),
+                        Outcome::Fail,
+                        Some(format!("exited abnormally after its summary: {trimmed}")),
+                    ));
+                }
+            }
+            continue;
+        }
         let Some(rest) = line.strip_prefix("test ") else {
             continue;
         };
@@ -88,11 +181,60 @@ pub fn parse_cargo_test(prefix: &str, text: &str) -> Vec<TestResult> {
             s if s.starts_with("ignored") => Outcome::Skip,
             _ => continue,
         };
+        if let Some(binary) = open.as_mut() {
+            binary.seen += 1;
+            binary.failed |= outcome == Outcome::Fail;
+        }
         // Doc tests print `src/lib.rs - item (line 3)`: keep the names path-like.
         let name = name.trim().replace(" - ", "::");
         results.push(TestResult::new(join(prefix, &name), outcome, None));
     }
+    if let Some(binary) = open.take() {
+        incomplete(&mut results, binary, None);
+    }
+    let exit_note = exit
+        .as_deref()
+        .map(|e| format!(" (cargo exited {e})"))
+        .unwrap_or_default();
+    if binaries == 0 {
+        results.push(TestResult::new(
+            join(prefix, "cargo-test"),
+            Outcome::Fail,
+            Some(format!("no test binary ran{exit_note}")),
+        ));
+    } else if exit.as_deref().is_some_and(|e| e != "0")
+        && !results.iter().any(|r| r.outcome == Outcome::Fail)
+    {
+        results.push(TestResult::new(
+            join(prefix, "cargo-test"),
+            Outcome::Fail,
+            Some(format!("cargo failed although no test did{exit_note}")),
+        ));
+    }
     results
+}
+
+/// The test binary that cargo's `Running unittests src/lib.rs (target/...)`,
+/// `Running tests/x.rs (target/...)` or `Doc-tests crate` line announces: `src/lib.rs`,
+/// `tests/x.rs`, `doc-tests`.
+/// Only cargo's own status lines (right-aligned in 12 columns) count, not a test's output.
+fn cargo_binary_name(line: &str) -> Option<String> {
+    if line.starts_with("   Doc-tests ") {
+        return Some("doc-tests".to_string());
+    }
+    let target = line.strip_prefix("     Running ")?;
+    let target = target.split(" (").next().unwrap_or(target).trim();
+    let target = target.strip_prefix("unittests ").unwrap_or(target);
+    Some(target.to_string())
+}
+
+/// The N of libtest's `running N tests` (or `running 1 test`).
+fn libtest_plan(line: &str) -> Option<usize> {
+    let rest = line.strip_prefix("running ")?;
+    let count = rest
+        .strip_suffix(" tests")
+        .or_else(|| rest.strip_suffix(" test"))?;
+    count.parse().ok()
 }
 
 /// A `ok`/`not ok` line of TAP.
@@ -157,30 +299,139 @@ fn parse_result_line(line: &str) -> Option<ResultLine> {
 struct Node {
     line: ResultLine,
     children: Vec<Node>,
+    /// What is wrong with the plans of the subtests' level, if anything.
+    plan_problem: Option<String>,
 }
 
-/// Parses (nested) TAP or KTAP into trees, one per top-level result.
+/// A line of a TAP stream that matters for its structure.
+enum Item {
+    Result(Node),
+    /// `1..N` (with `1..0 # SKIP reason` for a program that ran nothing).
+    Plan {
+        indent: usize,
+        count: usize,
+    },
+    /// `TAP version 13` or `KTAP version 1`: a new document starts at this level.
+    Header {
+        indent: usize,
+    },
+}
+
+impl Item {
+    fn indent(&self) -> usize {
+        match self {
+            Item::Result(node) => node.line.indent,
+            Item::Plan { indent, .. } | Item::Header { indent } => *indent,
+        }
+    }
+}
+
+fn parse_plan_line(line: &str) -> Option<Item> {
+    let body = line.trim_start();
+    let indent = line.len() - body.len();
+    let rest = body.strip_prefix("1..")?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (count, tail) = rest.split_at(digits);
+    let tail = tail.trim();
+    if count.is_empty() || !(tail.is_empty() || tail.starts_with('#')) {
+        return None;
+    }
+    Some(Item::Plan {
+        indent,
+        count: count.parse().ok()?,
+    })
+}
+
+fn parse_header_line(line: &str) -> Option<Item> {
+    let body = line.trim_start();
+    let indent = line.len() - body.len();
+    (body.starts_with("TAP version ") || body.starts_with("KTAP version "))
+        .then_some(Item::Header { indent })
+}
+
+/// Checks the plans of one level (the items between a parent's previous sibling and the parent):
+/// each document on it (from a `TAP version` line to the next, or the whole level) must carry
+/// exactly one plan, and the plan must count the results that document printed. A level that is
+/// only program output (no result, plan or header) has nothing to check.
+fn check_plans(items: &[Item]) -> Option<String> {
+    #[derive(Default)]
+    struct Document {
+        header: bool,
+        results: usize,
+        plans: Vec<usize>,
+    }
+    fn problem(doc: &Document) -> Option<String> {
+        match doc.plans.as_slice() {
+            [] if doc.results == 0 && !doc.header => None,
+            [] => Some(format!("no plan (1..N) for {} results", doc.results)),
+            [count] if *count == doc.results => None,
+            [count] => Some(format!("plan 1..{count} but {} results", doc.results)),
+            plans => Some(format!("{} plans for one document", plans.len())),
+        }
+    }
+    let mut problems = Vec::new();
+    let mut doc = Document::default();
+    for item in items {
+        match item {
+            Item::Header { .. } => {
+                problems.extend(problem(&doc));
+                doc = Document {
+                    header: true,
+                    ..Document::default()
+                };
+            }
+            Item::Plan { count, .. } => doc.plans.push(*count),
+            Item::Result(_) => doc.results += 1,
+        }
+    }
+    problems.extend(problem(&doc));
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// Parses (nested) TAP or KTAP into trees, one per top-level result, and returns them with the
+/// plan problem of the top level.
 ///
-/// Subtests come before their parent's result line and are indented more deeply. Lines that are
-/// not results (plans, diagnostics, program output) are ignored.
-fn parse_tree(text: &str) -> Vec<Node> {
-    // Results waiting for the parent that will adopt them, in order of appearance.
-    let mut pending: Vec<Node> = Vec::new();
+/// Subtests come before their parent's result line and are indented more deeply. Plans and
+/// version lines shape the levels; other lines (diagnostics, program output) are ignored.
+fn parse_tree(text: &str) -> (Vec<Node>, Option<String>) {
+    // Results, plans and headers waiting for the parent that will adopt them, in order.
+    let mut pending: Vec<Item> = Vec::new();
     for line in text.lines() {
+        if let Some(item) = parse_plan_line(line).or_else(|| parse_header_line(line)) {
+            pending.push(item);
+            continue;
+        }
         let Some(result) = parse_result_line(line) else {
             continue;
         };
         let first_child = pending
             .iter()
-            .rposition(|node| node.line.indent <= result.indent)
+            .rposition(|item| item.indent() <= result.indent)
             .map_or(0, |i| i + 1);
-        let children = pending.split_off(first_child);
-        pending.push(Node {
+        let level = pending.split_off(first_child);
+        let plan_problem = check_plans(&level);
+        let children = level
+            .into_iter()
+            .filter_map(|item| match item {
+                Item::Result(node) => Some(node),
+                _ => None,
+            })
+            .collect();
+        pending.push(Item::Result(Node {
             line: result,
             children,
-        });
+            plan_problem,
+        }));
     }
-    pending
+    let top_problem = check_plans(&pending);
+    let nodes = pending
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Result(node) => Some(node),
+            _ => None,
+        })
+        .collect();
+    (nodes, top_problem)
 }
 
 fn flatten(node: &Node, prefix: &str, out: &mut Vec<TestResult>) {
@@ -197,7 +448,9 @@ fn flatten(node: &Node, prefix: &str, out: &mut Vec<TestResult>) {
                 .to_string(),
         })
         .filter(|r| !r.is_empty());
-    if node.children.is_empty() {
+    // A skipped program may stop short of its plan (kselftest's ksft_exit_skip() does).
+    let plan_problem = node.plan_problem.as_ref().filter(|_| !skipped && !todo);
+    if node.children.is_empty() && plan_problem.is_none() {
         let outcome = match (node.line.ok, skipped || todo) {
             (_, true) => Outcome::Skip,
             (true, false) => Outcome::Pass,
@@ -211,19 +464,86 @@ fn flatten(node: &Node, prefix: &str, out: &mut Vec<TestResult>) {
         flatten(child, &name, out);
     }
     // A parent that failed although none of its subtests did (a crash, a non-zero exit after the
-    // last subtest, a missing subtest) must not vanish from the count.
+    // last subtest, a missing subtest) must not vanish from the count; nor may subtests that a
+    // plan announced and that never reported, whatever the parent's status.
     let child_failed = out[before..].iter().any(|r| r.outcome == Outcome::Fail);
-    if !node.line.ok && !skipped && !todo && !child_failed {
-        let note = reason.or_else(|| Some("failed after its subtests passed".to_string()));
-        out.push(TestResult::new(name, Outcome::Fail, note));
+    let parent_failed = !node.line.ok && !skipped && !todo && !child_failed;
+    if parent_failed || plan_problem.is_some() {
+        let notes: Vec<&str> = [
+            reason.as_deref().filter(|_| parent_failed),
+            plan_problem.map(String::as_str),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let note = if notes.is_empty() {
+            "failed after its subtests passed".to_string()
+        } else {
+            notes.join("; ")
+        };
+        out.push(TestResult::new(name, Outcome::Fail, Some(note)));
     }
 }
 
-/// Parses (nested) TAP or KTAP and returns its leaf results under `prefix`.
+/// Parses (nested) TAP or KTAP and returns its leaf results under `prefix`. A plan that does not
+/// count its level's results (or a level without a plan) is a failure named after the level's
+/// parent, or `prefix/plan` for the top level.
 pub fn parse_tap(prefix: &str, text: &str) -> Vec<TestResult> {
+    let (nodes, top_problem) = parse_tree(text);
     let mut out = Vec::new();
-    for node in parse_tree(text) {
-        flatten(&node, prefix, &mut out);
+    for node in &nodes {
+        flatten(node, prefix, &mut out);
+    }
+    if let Some(problem) = top_problem {
+        out.push(TestResult::new(
+            join(prefix, "plan"),
+            Outcome::Fail,
+            Some(problem),
+        ));
+    }
+    out
+}
+
+/// Parses the results of one guest suite (`tools/vm.sh suite`): the TAP its `run.sh` printed,
+/// then the guest's `# rust44-exit: N` line. Besides [`parse_tap`]'s rules for nested levels, the
+/// suite itself (one failure named `prefix`) fails when its stream has no result, when its
+/// top-level plan is missing or wrong, when it exited non-zero with no failing result (a
+/// `run.sh` that stopped early), and when the exit line is missing (the guest hung or crashed).
+pub fn parse_suite(prefix: &str, text: &str) -> Vec<TestResult> {
+    let (nodes, top_problem) = parse_tree(text);
+    let mut out = Vec::new();
+    for node in &nodes {
+        flatten(node, prefix, &mut out);
+    }
+    let exit = text
+        .lines()
+        .filter_map(|line| line.trim_end().strip_prefix("# rust44-exit: "))
+        .next_back();
+    let mut problems = Vec::new();
+    match exit {
+        None => problems.push(
+            "the guest did not finish (no '# rust44-exit' line): see status and console.log \
+             beside the results"
+                .to_string(),
+        ),
+        Some(status) if status.trim() != "0" && !out.iter().any(|r| r.outcome == Outcome::Fail) => {
+            problems.push(format!(
+                "run.sh exited {} with no failing result",
+                status.trim()
+            ))
+        }
+        Some(_) => {}
+    }
+    if nodes.is_empty() {
+        problems.push("no TAP result".to_string());
+    }
+    problems.extend(top_problem);
+    if !problems.is_empty() {
+        out.push(TestResult::new(
+            prefix.to_string(),
+            Outcome::Fail,
+            Some(problems.join("; ")),
+        ));
     }
     out
 }
@@ -241,51 +561,95 @@ pub fn strip_printk_time(line: &str) -> &str {
     line
 }
 
-/// Takes the KUnit results of the suites whose names start with `suite_prefix` out of a kernel
-/// log.
-pub fn parse_kunit_dmesg(prefix: &str, suite_prefix: &str, log: &str) -> Vec<TestResult> {
-    let text: String = log
-        .lines()
+fn kernel_log_text(log: &str) -> String {
+    log.lines()
         .map(strip_printk_time)
         .fold(String::new(), |mut s, line| {
             s.push_str(line);
             s.push('\n');
             s
-        });
+        })
+}
+
+/// Takes the KUnit results out of a kernel log: those of the suites whose names start with
+/// `suite_prefix`, and of the `expected` suites, which must be there: an expected suite that did
+/// not report (not run, or stopped before its result line) is a failure `prefix/SUITE`.
+pub fn parse_kunit_dmesg(
+    prefix: &str,
+    suite_prefix: &str,
+    expected: &[String],
+    log: &str,
+) -> Vec<TestResult> {
+    let (nodes, _) = parse_tree(&kernel_log_text(log));
     let mut out = Vec::new();
-    for node in parse_tree(&text) {
-        if node.line.name.starts_with(suite_prefix) {
-            flatten(&node, prefix, &mut out);
+    for node in &nodes {
+        if node.line.name.starts_with(suite_prefix) || expected.contains(&node.line.name) {
+            flatten(node, prefix, &mut out);
+        }
+    }
+    for suite in expected {
+        if !nodes.iter().any(|node| &node.line.name == suite) {
+            out.push(TestResult::new(
+                join(prefix, suite),
+                Outcome::Fail,
+                Some("expected KUnit suite did not report".to_string()),
+            ));
         }
     }
     out
 }
 
-/// Patterns of kernel reports that fail a run wherever they appear.
+/// Substrings of the reports Linux 7.3 prints for a bug, a warning, a leak or a hang: they fail
+/// a run wherever they appear.
 const SPLATS: &[&str] = &[
+    // BUG(), KASAN, KFENCE, soft lockups, bad page state, sleeping in atomic context, lockdep's
+    // BUG reports, NULL dereferences and page faults ("BUG: unable to handle page fault").
     "BUG: ",
+    "kernel BUG at",
+    // WARN() and lockdep's reports ("WARNING: possible circular locking dependency detected").
     "WARNING: ",
+    "------------[ cut here ]------------",
     "KASAN: ",
     "UBSAN: ",
     "Oops",
     "general protection fault",
     "Kernel panic",
-    "kernel BUG at",
+    // kmemleak (the guest writes the scan's result to the kernel log).
     "unreferenced object 0x",
+    "suspected memory leak",
+    // lockdep, in case a report's title comes without its "WARNING: ".
     "possible circular locking dependency",
     "possible recursive locking",
     "inconsistent lock state",
     "suspicious RCU usage",
+    // Hung tasks ("INFO: task x:1 blocked for more than 120 seconds.") and hard lockups.
     "INFO: task ",
-    "rcu_preempt detected stalls",
+    "hard LOCKUP",
+    // A Rust panic: the panic handler prints "panicked at file:line:col:" before BUG().
+    "panicked at",
+    "rust_panic",
     "Call Trace:",
 ];
 
-/// Returns the lines of a kernel log that report a bug, a warning or a leak.
+/// Whether a line is an RCU stall report, whatever the RCU flavour's name (`rcu_sched` on this
+/// kernel, `rcu_preempt` with preemption, `rcu_tasks`...): "INFO: rcu_sched detected stalls on
+/// CPUs/tasks:", "INFO: rcu_sched self-detected stall on CPU", "INFO: rcu_preempt detected
+/// expedited stalls on CPUs/tasks: {".
+fn is_rcu_stall(line: &str) -> bool {
+    line.split("INFO: rcu_").skip(1).any(|rest| {
+        let flavour_end = rest.find(' ').unwrap_or(rest.len());
+        let after = &rest[flavour_end..];
+        after.starts_with(" detected stall")
+            || after.starts_with(" self-detected stall")
+            || after.starts_with(" detected expedited stall")
+    })
+}
+
+/// Returns the lines of a kernel log that report a bug, a warning, a leak or a stall.
 pub fn find_splats(log: &str) -> Vec<String> {
     log.lines()
         .map(strip_printk_time)
-        .filter(|line| SPLATS.iter().any(|pattern| line.contains(pattern)))
+        .filter(|line| SPLATS.iter().any(|pattern| line.contains(pattern)) || is_rcu_stall(line))
         .map(str::to_string)
         .collect()
 }
@@ -333,182 +697,4 @@ fn join(prefix: &str, name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const KSELFTEST: &str = "\
-TAP version 13
-1..3
-# Starting 3 tests from 1 test cases.
-#  RUN           global.first ...
-#            OK  global.first
-ok 1 global.first
-#  RUN           global.second ...
-# harness.c:12:second:Expected 1 (1) == 2 (2)
-not ok 2 global.second
-ok 3 global.third # SKIP no zoned namespace
-# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0
-";
-
-    #[test]
-    fn cargo_results_are_read() {
-        let text = "running 3 tests\ntest a::one ... ok\ntest a::two ... FAILED\n\
-                    test a::three ... ignored, slow\ntest result: FAILED. 1 passed\n";
-        let results = parse_cargo_test("host", text);
-        assert_eq!(results.len(), 3);
-        assert_eq!(results[0].name, "host/a::one");
-        assert_eq!(
-            Totals::of(&results),
-            Totals {
-                passed: 1,
-                failed: 1,
-                skipped: 1
-            }
-        );
-    }
-
-    #[test]
-    fn kselftest_output_counts_each_test() {
-        let results = parse_tap("guest/p", KSELFTEST);
-        assert_eq!(results.len(), 3);
-        assert_eq!(results[1].name, "guest/p/global.second");
-        assert_eq!(results[1].outcome, Outcome::Fail);
-        assert_eq!(results[2].outcome, Outcome::Skip);
-        assert_eq!(results[2].note.as_deref(), Some("no zoned namespace"));
-    }
-
-    #[test]
-    fn nested_program_output_is_flattened_under_its_program() {
-        let nested: String = KSELFTEST.lines().map(|l| format!("  {l}\n")).collect();
-        let text = format!("TAP version 13\n{nested}not ok 1 harness # exit=1\nok 2 other\n");
-        let results = parse_tap("guest", &text);
-        let names: Vec<_> = results.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "guest/harness/global.first",
-                "guest/harness/global.second",
-                "guest/harness/global.third",
-                "guest/other"
-            ]
-        );
-        // The program's failure is its failing subtest's: not counted twice.
-        assert_eq!(Totals::of(&results).failed, 1);
-    }
-
-    #[test]
-    fn a_crash_after_passing_subtests_still_fails() {
-        let text = "  1..2\n  ok 1 a\n  ok 2 b\nnot ok 1 prog # killed by signal 11\n";
-        let results = parse_tap("", text);
-        assert_eq!(
-            Totals::of(&results),
-            Totals {
-                passed: 2,
-                failed: 1,
-                skipped: 0
-            }
-        );
-        assert_eq!(results[2].name, "prog");
-        assert_eq!(results[2].note.as_deref(), Some("killed by signal 11"));
-    }
-
-    #[test]
-    fn a_program_that_printed_nothing_counts_as_one() {
-        let results = parse_tap("", "not ok 1 silent # exit=127\nok 2 quiet\n");
-        assert_eq!(
-            Totals::of(&results),
-            Totals {
-                passed: 1,
-                failed: 1,
-                skipped: 0
-            }
-        );
-    }
-
-    #[test]
-    fn skipped_parent_with_no_children_is_a_skip() {
-        let results = parse_tap("", "ok 1 gpu # SKIP no virtio-gpu\n");
-        assert_eq!(results[0].outcome, Outcome::Skip);
-    }
-
-    #[test]
-    fn lines_that_only_look_like_results_are_ignored() {
-        let results = parse_tap("", "okay 1 x\nok x y\nnot ok\n# ok 1 z\n");
-        assert!(results.is_empty());
-    }
-
-    #[test]
-    fn kunit_suites_are_taken_from_dmesg() {
-        let log = "\
-[    0.500000] Run /init as init process
-[    1.000000] KTAP version 1
-[    1.000001] 1..2
-[    1.000002]     KTAP version 1
-[    1.000003]     # Subtest: rust44_capability
-[    1.000004]     # speed: normal
-[    1.000005]     1..2
-[    1.000006]     ok 1 raw_numbers_match_uapi
-[    1.000007]     not ok 2 kunit_runs_with_every_capability
-[    1.000008] # rust44_capability: pass:1 fail:1 skip:0 total:2
-[    1.000009] not ok 1 rust44_capability
-[    1.000010]     KTAP version 1
-[    1.000011]     # Subtest: rust_kernel_fmt
-[    1.000012]     1..1
-[    1.000013]     ok 1 fmt_works
-[    1.000014] ok 2 rust_kernel_fmt
-";
-        let results = parse_kunit_dmesg("kunit", "rust44", log);
-        assert_eq!(results.len(), 2);
-        assert_eq!(
-            results[0].name,
-            "kunit/rust44_capability/raw_numbers_match_uapi"
-        );
-        assert_eq!(results[1].outcome, Outcome::Fail);
-    }
-
-    #[test]
-    fn printk_time_is_stripped_only_when_it_is_one() {
-        assert_eq!(strip_printk_time("[   12.5] hello"), "hello");
-        assert_eq!(strip_printk_time("[x] hello"), "[x] hello");
-        assert_eq!(strip_printk_time("plain"), "plain");
-    }
-
-    #[test]
-    fn splats_are_found() {
-        let log = "[ 1.0] ok\n[ 2.0] BUG: KASAN: slab-use-after-free in foo\n\
-                   [ 3.0] WARNING: CPU: 0 PID: 1 at x.c:1\n[ 4.0] kmemleak: 1 new suspected memory leaks\n\
-                   unreferenced object 0xffff888 (size 64):\n";
-        let splats = find_splats(log);
-        assert_eq!(splats.len(), 3);
-        assert!(find_splats("[ 1.0] all fine\n").is_empty());
-    }
-
-    #[test]
-    fn repeated_names_are_numbered() {
-        let mut results = vec![
-            TestResult::new("k/a".into(), Outcome::Pass, None),
-            TestResult::new("k/a".into(), Outcome::Pass, None),
-            TestResult::new("k/b".into(), Outcome::Pass, None),
-        ];
-        disambiguate(&mut results);
-        let names: Vec<_> = results.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["k/a", "k/a#2", "k/b"]);
-    }
-
-    #[test]
-    fn tap_output_and_totals_line() {
-        let results = vec![
-            TestResult::new("a".into(), Outcome::Pass, None),
-            TestResult::new("b".into(), Outcome::Fail, Some("exit=1".into())),
-            TestResult::new("c".into(), Outcome::Skip, Some("why".into())),
-        ];
-        assert_eq!(
-            render_tap(&results),
-            "TAP version 13\n1..3\nok 1 a\nnot ok 2 b # exit=1\nok 3 c # SKIP why\n"
-        );
-        assert_eq!(
-            Totals::of(&results).to_string(),
-            "1 passed, 1 failed, 1 skipped"
-        );
-    }
-}
+mod tests;

@@ -3,24 +3,28 @@
 //! `tapsum`: prints rust44's test results as one TAP stream ending in `N passed, N failed`.
 //!
 //! ```text
-//! tapsum [--cargo NAME=FILE] [--tap NAME=FILE] [--dmesg NAME=FILE] [--summary-only]
+//! tapsum [--cargo NAME=FILE] [--tap NAME=FILE] [--suite NAME=FILE] [--dmesg NAME=FILE]
+//!        [--kunit NAME=SUITE,...] [--summary-only]
 //! ```
-//! `--dmesg` takes the KUnit suites named `rust44*` from a kernel log and adds a
-//! `NAME/dmesg-clean` test that fails on any KASAN, lockdep, kmemleak, WARN or BUG report.
+//! `--cargo` reads one crate's `cargo test` output (ending with `# cargo-exit: N`); `--tap` any
+//! TAP stream; `--suite` a guest suite's results (TAP, then `# rust44-exit: N`). `--dmesg` takes
+//! the KUnit suites named `rust44*` from a kernel log and adds a `NAME/dmesg-clean` test that
+//! fails on any KASAN, lockdep, kmemleak, WARN, BUG, hang or stall report; `--kunit` names the
+//! KUnit suites that the kernel log `NAME` must report (counted even without the prefix).
 //! Exits 1 when a test failed or none ran, 2 on bad usage.
 
 use std::process::ExitCode;
 use tapsum::{
-    find_splats, parse_cargo_test, parse_kunit_dmesg, parse_tap, render_tap, Outcome, TestResult,
-    Totals,
+    find_splats, parse_cargo_test, parse_kunit_dmesg, parse_suite, parse_tap, render_tap, Outcome,
+    TestResult, Totals,
 };
 
-const USAGE: &str =
-    "usage: tapsum [--cargo NAME=FILE] [--tap NAME=FILE] [--dmesg NAME=FILE] [--summary-only]";
+const USAGE: &str = "usage: tapsum [--cargo NAME=FILE] [--tap NAME=FILE] [--suite NAME=FILE] \
+                     [--dmesg NAME=FILE] [--kunit NAME=SUITE,...] [--summary-only]";
 
 fn main() -> ExitCode {
-    let mut results = Vec::new();
-    let mut diagnostics = Vec::new();
+    let mut inputs = Vec::new();
+    let mut expected_kunit: Vec<(String, Vec<String>)> = Vec::new();
     let mut summary_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -28,13 +32,46 @@ fn main() -> ExitCode {
             summary_only = true;
             continue;
         }
-        let Some((name, path)) = args.next().and_then(|a| {
+        let known = ["--cargo", "--tap", "--suite", "--dmesg", "--kunit"];
+        let Some((name, value)) = args.next().and_then(|a| {
             a.split_once('=')
-                .map(|(n, p)| (n.to_string(), p.to_string()))
+                .map(|(n, v)| (n.to_string(), v.to_string()))
         }) else {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         };
+        if !known.contains(&flag.as_str()) {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+        if flag == "--kunit" {
+            let suites = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            match expected_kunit.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, list)) => list.extend(suites),
+                None => expected_kunit.push((name, suites.collect())),
+            }
+        } else {
+            inputs.push((flag, name, value));
+        }
+    }
+    // Expectations for a kernel log that was never given would check nothing.
+    for (name, _) in &expected_kunit {
+        if !inputs
+            .iter()
+            .any(|(flag, n, _)| flag == "--dmesg" && n == name)
+        {
+            eprintln!("tapsum: --kunit {name}=... without --dmesg {name}=FILE");
+            return ExitCode::from(2);
+        }
+    }
+
+    let mut results = Vec::new();
+    let mut diagnostics = Vec::new();
+    for (flag, name, path) in inputs {
         let text = match std::fs::read(&path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(err) => {
@@ -50,8 +87,19 @@ fn main() -> ExitCode {
         match flag.as_str() {
             "--cargo" => results.extend(parse_cargo_test(&name, &text)),
             "--tap" => results.extend(parse_tap(&name, &text)),
-            "--dmesg" => {
-                results.extend(parse_kunit_dmesg(&format!("{name}/kunit"), "rust44", &text));
+            "--suite" => results.extend(parse_suite(&name, &text)),
+            _ => {
+                let expected = expected_kunit
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, list)| list.as_slice())
+                    .unwrap_or_default();
+                results.extend(parse_kunit_dmesg(
+                    &format!("{name}/kunit"),
+                    "rust44",
+                    expected,
+                    &text,
+                ));
                 let splats = find_splats(&text);
                 let note = splats.first().map(|s| format!("kernel report: {s}"));
                 diagnostics.extend(splats.iter().map(|s| format!("# {name}: {s}")));
@@ -65,10 +113,6 @@ fn main() -> ExitCode {
                     outcome,
                     note,
                 });
-            }
-            _ => {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
             }
         }
     }
