@@ -53,10 +53,31 @@ impl BlkdevProbe for LoopProbe {
     }
 }
 
-/// A device: its state (shared with the block layer as queue data) and its disk.
+/// A device: its disk and its state (shared with the block layer as queue data).
+///
+/// The fields drop in order: the disk first (`del_gendisk()` drains its queue, so no request
+/// and no new work remain), then the device, whose worker is flushed before this reference goes.
 pub(crate) struct LoopEntry {
-    pub(crate) lo: Arc<Loop>,
     disk: GenDisk<LoopOps>,
+    pub(crate) lo: FlushedLoop,
+}
+
+/// A reference to a device that flushes the device's worker when dropped: the worker then holds
+/// no reference to the device, so the last one never drops on the worker's own queue.
+pub(crate) struct FlushedLoop(Arc<Loop>);
+
+impl core::ops::Deref for FlushedLoop {
+    type Target = Arc<Loop>;
+
+    fn deref(&self) -> &Arc<Loop> {
+        &self.0
+    }
+}
+
+impl Drop for FlushedLoop {
+    fn drop(&mut self) {
+        self.0.wq.flush();
+    }
 }
 
 /// Every device, and the checked load parameters they are made with (`loop_index_idr`).
@@ -108,14 +129,22 @@ impl Registry {
             .partition_scan(params.partitions_always())
             .attribute_group(c_str!("loop"), SYSFS_FILES)
             .build(fmt!("loop{}", index), tagset, lo.clone())?;
+        // From here on the disk may have seen I/O (a partition scan): an error drops the entry,
+        // which flushes the worker.
+        let entry = KBox::new(
+            LoopEntry {
+                disk,
+                lo: FlushedLoop(lo),
+            },
+            GFP_KERNEL,
+        )?;
         // blk-mq offers polling with poll queues; it is on only while bound to a backing device
         // that polls.
-        disk.update_limits(|lim| {
+        entry.disk.update_limits(|lim| {
             lim.set_poll(false);
             Ok(())
         })?;
-        self.entries
-            .push(KBox::new(LoopEntry { lo, disk }, GFP_KERNEL)?, GFP_KERNEL)?;
+        self.entries.push(entry, GFP_KERNEL)?;
         Ok(index)
     }
 

@@ -23,10 +23,10 @@ use kernel::{
     capability::{self, Capability},
     new_mutex, new_spinlock,
     prelude::*,
-    str::CStr,
+    str::{CStr, CString},
     sync::{aref::ARef, Arc, Mutex, SpinLock},
     uaccess::{UserPtr, UserSlice},
-    workqueue::{impl_has_work, new_work, Work},
+    workqueue::{impl_has_work, new_work, OwnedQueue, QueueFlags, Work},
 };
 
 /// What a bound device holds: its backing file, the page-cache restriction on that file, and a
@@ -90,6 +90,11 @@ pub(crate) struct Loop {
     /// Polled I/Os in flight on the backing file, reaped by `poll`.
     #[pin]
     pub(crate) polled_ios: PolledIos<LoopOps>,
+    /// The worker's queue (`loopN`): unbound, and frozen for suspend like the tasks that write
+    /// the backing file. The registry's entry flushes it once the disk is deleted, so the worker
+    /// never holds the last reference to the device (whose drop destroys this queue, which
+    /// must not happen on the queue itself).
+    pub(crate) wq: OwnedQueue,
 }
 
 impl_has_work! {
@@ -99,6 +104,7 @@ impl_has_work! {
 impl Loop {
     pub(crate) fn new(number: u32, params: &Params) -> Result<Arc<Self>> {
         let tags = params.tags();
+        let name = CString::try_from_fmt(fmt!("loop{}", number))?;
         Arc::pin_init(
             try_pin_init!(Self {
                 number,
@@ -119,6 +125,7 @@ impl Loop {
                 batch <- new_mutex!(KVVec::with_capacity(tags, GFP_KERNEL)?),
                 work <- new_work!("Loop::work"),
                 polled_ios <- PolledIos::new(params.poll_tags()),
+                wq: OwnedQueue::new(&name, QueueFlags::UNBOUND | QueueFlags::FREEZABLE, 0)?,
             }),
             GFP_KERNEL,
         )

@@ -14,7 +14,7 @@ use kernel::{
     prelude::*,
     str::CStr,
     sync::{aref::ARef, Arc, ArcBorrow},
-    workqueue::{self, WorkItem},
+    workqueue::WorkItem,
 };
 
 /// Ends `rq` with `result`. `Request::end` fails only while another reference to the request
@@ -147,7 +147,8 @@ impl Operations for LoopOps {
             kernel::pr_warn_once!("loop{}: request queue full; retrying\n", lo.number);
             return Err(ENOMEM);
         }
-        let _ = workqueue::system_unbound().enqueue(Arc::<Loop>::from(lo));
+        // Already queued is fine: the worker takes every pending request before it finishes.
+        let _ = lo.wq.enqueue(Arc::<Loop>::from(lo));
         Ok(())
     }
 

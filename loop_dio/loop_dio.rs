@@ -39,18 +39,22 @@ module! {
         max_loop: u32 {
             default: 8,
             description: "Number of loop devices created at load time",
+            perm: 0o444,
         },
         max_part: u32 {
             default: 0,
             description: "Maximum number of partitions per loop device",
+            perm: 0o444,
         },
         hw_queue_depth: u32 {
             default: 128,
             description: "Queue depth of each hardware queue",
+            perm: 0o444,
         },
         poll_queues: u32 {
             default: 1,
             description: "Poll queues of each device, for polled I/O through to the backing file (0: none)",
+            perm: 0o444,
         },
     },
 }
