@@ -733,7 +733,8 @@ impl Loop {
             b"backing_file" => {
                 let mut buf = KVec::from_elem(0u8, 4096, GFP_KERNEL)?;
                 let path = binding.file.path(&mut buf)?;
-                write_path(out, path).and_then(|()| writeln!(out))
+                // The bytes as they are, as C prints them: a path need not be UTF-8.
+                return out.write_bytes(path).and_then(|()| out.write_bytes(b"\n"));
             }
             b"offset" => writeln!(out, "{}", state.offset),
             b"sizelimit" => writeln!(out, "{}", state.sizelimit),
@@ -744,24 +745,4 @@ impl Loop {
         };
         r.map_err(|_| EINVAL)
     }
-}
-
-/// Writes a path, which need not be UTF-8, to a sysfs file: its UTF-8 runs as they are, every
-/// other byte as `\xNN`.
-fn write_path(out: &mut SysfsBuffer<'_>, mut path: &[u8]) -> core::fmt::Result {
-    while !path.is_empty() {
-        match core::str::from_utf8(path) {
-            Ok(s) => return out.write_str(s),
-            Err(e) => {
-                let (valid, rest) = path.split_at(e.valid_up_to());
-                out.write_str(core::str::from_utf8(valid).unwrap_or_default())?;
-                let bad = e.error_len().unwrap_or(rest.len());
-                for b in &rest[..bad] {
-                    write!(out, "\\x{b:02x}")?;
-                }
-                path = &rest[bad..];
-            }
-        }
-    }
-    Ok(())
 }
