@@ -102,3 +102,8 @@ __rust_helper blk_features_t rust_helper_bdev_features(struct block_device *bdev
 {
 	return READ_ONCE(bdev_limits(bdev)->features);
 }
+
+__rust_helper int rust_helper_blk_validate_block_size(unsigned long bsize)
+{
+	return blk_validate_block_size(bsize);
+}

@@ -10,19 +10,22 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
-    block::mq::{Operations, ReqOp, Request, RequestSegments},
-    error::{code::*, to_result, Error, Result},
+    error::{code::*, to_result, Result},
     ffi,
     fs::{file::LocalFile, File},
-    new_spinlock,
+    new_mutex,
     prelude::*,
     str::CStrExt,
-    sync::{
-        aref::ARef,
-        atomic::{Acquire, Atomic, Full, Relaxed, Release},
-        SpinLock,
-    },
+    sync::{aref::ARef, Mutex, SetOnce},
 };
+use core::pin::Pin;
+
+mod kiocb;
+mod poll;
+
+pub use kiocb::IoMode;
+pub use poll::PolledIos;
+use kiocb::FileIo;
 
 /// What kind of object a backing file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,10 +78,16 @@ impl BackingFile {
     /// Takes the file behind the caller's descriptor `fd`: `EBADF` when there is none, `EINVAL`
     /// when it is neither a regular file nor a block device or cannot be read (or written,
     /// though open for writing) with iterators.
-    pub fn from_fd(fd: u32) -> Result<Self> {
+    ///
+    /// # Safety
+    ///
+    /// The calling thread must not be inside an `fdget_pos()` on the file behind `fd` (as in a
+    /// `read`/`write` system call on that very file). An `ioctl` handler meets this: the ioctl
+    /// system call takes no `fdget_pos()`.
+    pub unsafe fn from_fd(fd: u32) -> Result<Self> {
         let local = LocalFile::fget(fd).map_err(|_| EBADF)?;
-        // SAFETY: Called from an ioctl on another file, so no `fdget_pos` is active on this file
-        // in this thread.
+        // SAFETY: No `fdget_pos` is active on this file in this thread (the function's
+        // requirement), and the file is shared with other threads only as an `ARef<File>`.
         let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
         let raw = file.as_ptr();
         // SAFETY: `raw` is a valid file, so its operations and mapping host are valid.
@@ -184,25 +193,21 @@ impl BackingFile {
         unsafe { (*(*self.raw()).f_op).fsync.is_some() }
     }
 
-    /// The queue of the block device under the file: the device itself, or the one holding its
-    /// file system (none for file systems without one, e.g. tmpfs).
-    fn backing_queue(&self) -> Option<*mut bindings::request_queue> {
+    /// The block device under the file: the device itself, or the one holding its file system
+    /// (none for file systems without one, e.g. tmpfs). It stays valid while we hold the file.
+    fn backing_bdev(&self) -> Option<*mut bindings::block_device> {
         let inode = self.inode();
         // SAFETY: The inode and its super block are valid while we hold the file; a block
         // device file's inode belongs to that device (`file_bdev()`), which stays open while its
-        // file is, and an open block device has a valid queue.
-        unsafe {
-            let bdev = if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFBLK {
+        // file is, and a mounted file system keeps its device open.
+        let bdev = unsafe {
+            if u32::from((*inode).i_mode) & bindings::S_IFMT == bindings::S_IFBLK {
                 bindings::file_bdev(self.raw())
             } else {
                 (*(*inode).i_sb).s_bdev
-            };
-            if bdev.is_null() {
-                None
-            } else {
-                Some((*bdev).bd_queue)
             }
-        }
+        };
+        (!bdev.is_null()).then_some(bdev)
     }
 
     /// Whether direct I/O on the file can be polled for (`IOCB_HIPRI`): the file has
@@ -211,17 +216,17 @@ impl BackingFile {
         // SAFETY: The file is valid while we hold it.
         let has_iopoll = unsafe { (*(*self.raw()).f_op).iopoll.is_some() };
         has_iopoll
-            && self.backing_queue().is_some_and(|q| {
-                // SAFETY: See `backing_queue`; reading a limits word is a plain load.
-                unsafe { (*q).limits.features & bindings::BLK_FEAT_POLL != 0 }
+            && self.backing_bdev().is_some_and(|bdev| {
+                // SAFETY: See `backing_bdev`; the helper reads the limits word once.
+                unsafe { bindings::bdev_features(bdev) & bindings::BLK_FEAT_POLL != 0 }
             })
     }
 
     /// Whether the file's storage is rotational (a spinning disk).
     pub fn is_rotational(&self) -> bool {
-        self.backing_queue().is_some_and(|q| {
-            // SAFETY: See `backing_queue`; reading a limits word is a plain load.
-            unsafe { (*q).limits.features & bindings::BLK_FEAT_ROTATIONAL != 0 }
+        self.backing_bdev().is_some_and(|bdev| {
+            // SAFETY: See `backing_bdev`.
+            unsafe { bindings::bdev_rot(bdev) }
         })
     }
 
@@ -235,13 +240,14 @@ impl BackingFile {
                 return (st.dio_offset_align, mem);
             }
         }
-        match self.backing_queue() {
-            Some(q) => {
-                // SAFETY: See `backing_queue`.
-                let (lbs, dma) =
-                    unsafe { ((*q).limits.logical_block_size, (*q).limits.dma_alignment) };
-                (lbs, dma)
-            }
+        match self.backing_bdev() {
+            // SAFETY: See `backing_bdev`.
+            Some(bdev) => unsafe {
+                (
+                    bindings::bdev_logical_block_size(bdev),
+                    bindings::bdev_dma_alignment(bdev),
+                )
+            },
             None => (bindings::SECTOR_SIZE, bindings::SECTOR_SIZE - 1),
         }
     }
@@ -308,344 +314,97 @@ impl BackingFile {
     }
 
     /// Keeps the file's page cache from recursing into I/O or file system reclaim (the driver
-    /// writes it while serving its own I/O); the previous mask comes back when the guard drops.
-    pub fn restrict_page_cache_allocations(&self) -> PageCacheGfpGuard {
-        // SAFETY: The mapping is valid while the file is; the guard holds a file reference.
-        // Like `mapping_set_gfp_mask()`, a plain store that allocations read racily.
-        let old = unsafe {
-            let mapping = (*self.raw()).f_mapping;
-            let old = (*mapping).gfp_mask;
-            (*mapping).gfp_mask = old & !(bindings::__GFP_IO | bindings::__GFP_FS);
-            old
-        };
-        PageCacheGfpGuard {
-            file: self.file.clone(),
-            old,
-        }
-    }
-
-    /// Carries out a read or write request on the file at byte `pos`, as `mode` says.
-    ///
-    /// The request ends when the I/O does: with an error for a failed or short write, and for a
-    /// short read (whose buffers are zeroed).
-    pub fn submit<T: Operations>(
-        &self,
-        rq: ARef<Request<T>>,
-        pos: u64,
-        mode: IoMode<'_, T>,
-    ) -> Result<(), (ARef<Request<T>>, Error)> {
-        let write = match rq.op() {
-            ReqOp::Read => false,
-            ReqOp::Write => true,
-            _ => return Err((rq, EINVAL)),
-        };
-        let pos = match i64::try_from(pos) {
-            Ok(pos) => pos,
-            Err(_) => return Err((rq, EINVAL)),
-        };
-        let segments = match rq.segments(GFP_KERNEL) {
-            Ok(s) => s,
-            Err(e) => return Err((rq, e)),
-        };
-        let slot = match KBox::<FileIo<T>>::new_uninit(GFP_KERNEL) {
-            Ok(slot) => slot,
-            Err(_) => return Err((rq, ENOMEM)),
-        };
-        let io = slot.write(FileIo::<T> {
-            iocb: pin_init::zeroed(),
-            // SAFETY: `iov_iter` is plain data; `iov_iter_bvec` initialises it below.
-            iter: unsafe { core::mem::zeroed() },
-            segments,
-            rq: Some(rq),
-            file: self.file.clone(),
-            refs: Atomic::new(2),
-            done: Atomic::new(false),
-            result: 0,
-            write,
-        });
-        let io = KBox::into_raw(io);
-        let (direct, polled) = match mode {
-            IoMode::Buffered => (false, false),
-            IoMode::Direct => (true, false),
-            // SAFETY: `io` is valid and not yet submitted; its completion is asynchronous.
-            IoMode::Polled(ios) => (true, unsafe { ios.track(io) }),
-        };
-        // SAFETY: `io` is a valid, exclusively owned allocation until both references (ours and
-        // the completion's) are dropped in `FileIo::put`. The file outlives the I/O: `io` holds
-        // a reference on it. The segments stay valid: the request is not ended before `put`.
-        unsafe {
-            let iocb = &raw mut (*io).iocb;
-            (*iocb).ki_filp = (*io).file.as_ptr();
-            (*iocb).ki_pos = pos;
-            (*iocb).ki_ioprio = (*io).rq.as_ref().map_or(0, |rq| rq.ioprio());
-            if direct {
-                (*iocb).ki_flags = bindings::IOCB_DIRECT as ffi::c_int;
-                (*iocb).ki_complete = Some(FileIo::<T>::complete_callback);
-            }
-            if polled {
-                (*iocb).ki_flags |= bindings::IOCB_HIPRI;
-            }
-            let seg = &(*io).segments;
-            bindings::iov_iter_bvec(
-                &raw mut (*io).iter,
-                if write {
-                    bindings::ITER_SOURCE
-                } else {
-                    bindings::ITER_DEST
-                },
-                seg.as_ptr(),
-                seg.len() as ffi::c_ulong,
-                seg.bytes(),
-            );
-            let fop = (*(*io).file.as_ptr()).f_op;
-            let ret = if write {
-                bindings::kiocb_start_write(iocb);
-                match (*fop).write_iter {
-                    Some(f) => f(iocb, &raw mut (*io).iter),
-                    None => -(bindings::EINVAL as isize),
-                }
-            } else {
-                match (*fop).read_iter {
-                    Some(f) => f(iocb, &raw mut (*io).iter),
-                    None => -(bindings::EINVAL as isize),
-                }
+    /// writes it while serving its own I/O). The mask the page cache had before the first guard
+    /// comes back when the last guard on the same page cache drops, so devices sharing a backing
+    /// file (or two files of one inode) do not undo each other's restriction.
+    pub fn restrict_page_cache_allocations(&self) -> Result<PageCacheGfpGuard> {
+        // SAFETY: The file is valid while we hold it, and so is its mapping.
+        let mapping = unsafe { (*self.raw()).f_mapping };
+        let mut restrictions = gfp_restrictions()?.lock();
+        let key = mapping as usize;
+        if let Some(entry) = restrictions.iter_mut().find(|e| e.mapping == key) {
+            entry.guards += 1;
+        } else {
+            restrictions.reserve(1, GFP_KERNEL)?;
+            // SAFETY: The mapping is valid (see above); the accessors are the C ones.
+            let saved = unsafe {
+                let saved = bindings::mapping_gfp_mask(mapping);
+                bindings::mapping_set_gfp_mask(
+                    mapping,
+                    saved & !(bindings::__GFP_IO | bindings::__GFP_FS),
+                );
+                saved
             };
-            FileIo::<T>::put(io);
-            if ret != -(bindings::EIOCBQUEUED as isize) {
-                FileIo::<T>::complete_callback(iocb, ret as ffi::c_long);
-            }
+            restrictions.push_within_capacity(GfpRestriction {
+                mapping: key,
+                guards: 1,
+                saved,
+            })
+            .map_err(|_| ENOMEM)?;
         }
-        Ok(())
-    }
-}
-
-/// How [`BackingFile::submit`] carries out a read or write.
-pub enum IoMode<'a, T: Operations> {
-    /// Through the page cache: done when `submit` returns.
-    Buffered,
-    /// Direct I/O (`IOCB_DIRECT`), bypassing the page cache and completing asynchronously: no
-    /// thread waits for it.
-    Direct,
-    /// Direct I/O submitted for polling (`IOCB_HIPRI`, for requests that arrived polled): the
-    /// backing device completes it only when polled, and the request ends when
-    /// [`PolledIos::poll`] on this set finds it done.
-    Polled(&'a PolledIos<T>),
-}
-
-/// How many in-flight polled I/Os one [`PolledIos::poll`] call handles at most.
-const POLL_CHUNK: usize = 16;
-
-/// The polled direct I/Os in flight on backing files, for a driver's `Operations::poll` to
-/// poll the backing files' devices for (`file_operations.iopoll`) and end the requests whose I/O
-/// completed.
-///
-/// A completion may run in interrupt context, so it only marks its I/O done; the next `poll`
-/// removes it and ends the request. Whoever submits polled I/O polls until it completes (the
-/// block layer's contract for `REQ_POLLED`), so every entry is reaped.
-///
-/// # Invariants
-///
-/// Each entry of `inflight` is a live `FileIo<T>` allocated by `BackingFile::submit` on which
-/// the entry owns one reference.
-#[pin_data]
-pub struct PolledIos<T: Operations> {
-    #[pin]
-    inflight: SpinLock<KVec<PolledIo<T>>>,
-}
-
-struct PolledIo<T: Operations>(*mut FileIo<T>);
-
-// SAFETY: A `FileIo` is reference counted and may be used from any thread: its request and file
-// are `Send`, and its fields are only changed by their owner as documented there.
-unsafe impl<T: Operations> Send for PolledIo<T> {}
-
-impl<T: Operations> PolledIos<T> {
-    /// An empty set with room for `capacity` I/Os: the driver's number of tags on its poll
-    /// queues, since each polled request is at most one I/O.
-    pub fn new(capacity: usize) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            inflight <- new_spinlock!(KVec::with_capacity(capacity, GFP_KERNEL)?, "PolledIos"),
+        Ok(PageCacheGfpGuard {
+            file: self.file.clone(),
         })
     }
+}
 
-    /// Adds `io` to the set, with a reference of the set's; false when the set is full (the I/O
-    /// is then not polled).
-    ///
-    /// # Safety
-    ///
-    /// `io` is a valid `FileIo<T>` allocated by `BackingFile::submit`, not yet submitted.
-    unsafe fn track(&self, io: *mut FileIo<T>) -> bool {
-        // SAFETY: `io` is valid (the caller's guarantee); the reference is taken before the
-        // entry can be seen, and given back if it cannot be added.
-        unsafe { (*io).refs.fetch_add(1, Relaxed) };
-        let added = self.inflight.lock().push_within_capacity(PolledIo(io));
-        if added.is_ok() {
-            // INVARIANT: the entry owns the reference taken above.
-            return true;
-        }
-        // SAFETY: As above; the submitter's and completion's references remain.
-        unsafe { (*io).refs.fetch_sub(1, Relaxed) };
-        false
+/// One page cache whose allocation mask [`PageCacheGfpGuard`]s restrict.
+struct GfpRestriction {
+    /// The `struct address_space`, as an address (only compared, never followed).
+    mapping: usize,
+    /// Live guards on it.
+    guards: usize,
+    /// Its mask before the first guard.
+    saved: bindings::gfp_t,
+}
+
+/// Every page cache restricted by a guard. Allocated on first use: a lock in a `static` would
+/// need an init call that the kernel crate has no place for.
+static GFP_RESTRICTIONS: SetOnce<Pin<KBox<Mutex<KVec<GfpRestriction>>>>> = SetOnce::new();
+
+fn gfp_restrictions() -> Result<&'static Mutex<KVec<GfpRestriction>>> {
+    if GFP_RESTRICTIONS.as_ref().is_none() {
+        let lock = KBox::pin_init(new_mutex!(KVec::new(), "gfp_restrictions"), GFP_KERNEL)?;
+        // The loser of a race drops its own lock and uses the winner's.
+        GFP_RESTRICTIONS.populate(lock);
     }
-
-    /// Polls the backing devices for the I/Os in flight (never sleeps: `Operations::poll` runs
-    /// under `rcu_read_lock()`), then ends the requests of the ones that completed; returns how
-    /// many ended.
-    pub fn poll(&self) -> u32 {
-        let mut batch = [core::ptr::null_mut::<FileIo<T>>(); POLL_CHUNK];
-        let pending = self.take_some(&mut batch, false);
-        for &io in &batch[..pending] {
-            // SAFETY: `take_some` took a reference on each I/O of `batch[..pending]`, which keeps
-            // it alive until dropped here. (Usually the set's reference outlives ours; if another
-            // poller reaped the I/O meanwhile, ours is the last and `put` ends the request.)
-            unsafe {
-                FileIo::iopoll(io);
-                FileIo::put(io);
-            }
+    loop {
+        if let Some(lock) = GFP_RESTRICTIONS.as_ref() {
+            return Ok(lock);
         }
-        let done = self.take_some(&mut batch, true);
-        for &io in &batch[..done] {
-            // SAFETY: `take_some` removed these from the set and gave us the set's references.
-            unsafe { FileIo::put(io) };
-        }
-        done as u32
-    }
-
-    /// Fills `batch` with I/Os of the set: with `done`, completed ones, removed from the set
-    /// with its reference; else ones in flight, each with a new reference.
-    fn take_some(&self, batch: &mut [*mut FileIo<T>; POLL_CHUNK], done: bool) -> usize {
-        let mut list = self.inflight.lock();
-        let mut taken = 0;
-        let mut i = 0;
-        while i < list.len() && taken < POLL_CHUNK {
-            let io = list[i].0;
-            // SAFETY: By the type invariant the entry is live.
-            let is_done = unsafe { (*io).done.load(Acquire) };
-            if is_done != done {
-                i += 1;
-                continue;
-            }
-            batch[taken] = io;
-            taken += 1;
-            if done {
-                let last = list.len() - 1;
-                list.swap(i, last);
-                list.pop();
-            } else {
-                // SAFETY: The set's reference keeps `io` alive while we take ours.
-                unsafe { (*io).refs.fetch_add(1, Relaxed) };
-                i += 1;
-            }
-        }
-        taken
+        // Another thread is between claiming and publishing the lock: a few instructions.
+        core::hint::spin_loop();
     }
 }
 
-/// Restores a backing file's page cache allocation mask on drop (see
-/// [`BackingFile::restrict_page_cache_allocations`]).
+/// Restores a backing file's page cache allocation mask when the last guard on that page cache
+/// drops (see [`BackingFile::restrict_page_cache_allocations`]).
 pub struct PageCacheGfpGuard {
     file: ARef<File>,
-    old: bindings::gfp_t,
 }
 
 impl Drop for PageCacheGfpGuard {
     fn drop(&mut self) {
         // SAFETY: We hold a reference on the file, so its mapping is valid.
-        unsafe { (*(*self.file.as_ptr()).f_mapping).gfp_mask = self.old };
-    }
-}
-
-/// One read or write in flight on a backing file.
-///
-/// Two references: the submitter's, dropped once `read_iter`/`write_iter` has returned (it may
-/// still walk `iter` after the I/O completed), and the completion's. The last one ends the
-/// request and frees this.
-struct FileIo<T: Operations> {
-    iocb: bindings::kiocb,
-    iter: bindings::iov_iter,
-    segments: RequestSegments,
-    rq: Option<ARef<Request<T>>>,
-    file: ARef<File>,
-    refs: Atomic<u32>,
-    /// Set by the completion, for [`PolledIos`].
-    done: Atomic<bool>,
-    result: isize,
-    write: bool,
-}
-
-impl<T: Operations> FileIo<T> {
-    /// `ki_complete`, also called directly for I/O that completed synchronously.
-    ///
-    /// # Safety
-    ///
-    /// `iocb` is the `iocb` of a live `FileIo<T>` whose completion reference is unused.
-    unsafe extern "C" fn complete_callback(iocb: *mut bindings::kiocb, ret: ffi::c_long) {
-        // SAFETY: `iocb` is embedded in a `FileIo<T>` allocated by `BackingFile::submit`.
-        let io = unsafe { crate::container_of!(iocb, FileIo<T>, iocb) };
-        // SAFETY: The completion reference is still held, so `io` is alive; only the completion
-        // writes `result`, and `put` reads it after the last reference is dropped.
-        unsafe { (*io).result = ret };
-        // SAFETY: As above.
-        unsafe { (*io).done.store(true, Release) };
-        // SAFETY: This drops the completion reference.
-        unsafe { Self::put(io) };
-    }
-
-    /// Polls the backing file's device once for `io` (`file_operations.iopoll`); completions it
-    /// finds run `complete_callback` from here.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns a reference on `io`.
-    unsafe fn iopoll(io: *mut Self) {
-        // SAFETY: `io` is alive (the caller's reference), so are its file and `iocb`; `iopoll`
-        // reads the bio the file stored in `iocb.private` under RCU and never sleeps with
-        // `BLK_POLL_ONESHOT`.
-        unsafe {
-            let file = (*io).file.as_ptr();
-            if let Some(iopoll) = (*(*file).f_op).iopoll {
-                iopoll(
-                    &raw mut (*io).iocb,
-                    core::ptr::null_mut(),
-                    bindings::BLK_POLL_ONESHOT,
-                );
-            }
-        }
-    }
-
-    /// Drops one reference; the last one ends the request and frees `io`.
-    ///
-    /// # Safety
-    ///
-    /// `io` came from `KBox::into_raw` in `BackingFile::submit` and the caller owns one of its
-    /// references.
-    unsafe fn put(io: *mut Self) {
-        // SAFETY: The caller owns a reference, so `io` is alive.
-        if unsafe { (*io).refs.fetch_sub(1, Full) } != 1 {
+        let mapping = unsafe { (*self.file.as_ptr()).f_mapping };
+        // A guard exists, so the registry does.
+        let Some(lock) = GFP_RESTRICTIONS.as_ref() else {
             return;
-        }
-        // SAFETY: This was the last reference: we own the allocation.
-        let mut io = unsafe { KBox::from_raw(io) };
-        if io.write {
-            // SAFETY: Paired with `kiocb_start_write` in `submit`.
-            unsafe { bindings::kiocb_end_write(&mut io.iocb) };
-        }
-        let Some(rq) = io.rq.take() else { return };
-        let bytes = io.segments.bytes() as isize;
-        let status = if io.result == bytes {
-            Ok(())
-        } else if io.result < 0 {
-            Err(Error::from_errno(io.result as i32))
-        } else {
-            // A short transfer: the rest of a read would be stale, the rest of a write is lost.
-            if !io.write {
-                rq.zero_fill();
-            }
-            Err(EIO)
         };
-        drop(io);
-        // The request has a single reference here: nothing else could have cloned it.
-        let _ = Request::end(rq, status);
+        let mut restrictions = lock.lock();
+        let Some(i) = restrictions
+            .iter()
+            .position(|e| e.mapping == mapping as usize)
+        else {
+            return;
+        };
+        restrictions[i].guards -= 1;
+        if restrictions[i].guards == 0 {
+            let saved = restrictions[i].saved;
+            // SAFETY: The mapping is valid (see above).
+            unsafe { bindings::mapping_set_gfp_mask(mapping, saved) };
+            restrictions.retain(|e| e.guards != 0);
+        }
     }
 }
 
@@ -665,5 +424,62 @@ impl Drop for NoIoScope {
     fn drop(&mut self) {
         // SAFETY: Restores the flags saved by `enter` on this task.
         unsafe { bindings::memalloc_noio_restore(self.0) };
+    }
+}
+
+#[macros::kunit_tests(rust44_block_backing_file)]
+mod tests {
+    use super::*;
+    use crate::mm::shmem::ShmemFile;
+
+    const RESTRICTED: bindings::gfp_t = bindings::__GFP_IO | bindings::__GFP_FS;
+
+    fn mask(file: &BackingFile) -> bindings::gfp_t {
+        // SAFETY: The file, and so its mapping, is valid while we hold it.
+        unsafe { bindings::mapping_gfp_mask((*file.raw()).f_mapping) }
+    }
+
+    #[test]
+    fn page_cache_restriction_lasts_until_the_last_guard() -> Result {
+        let shm = ShmemFile::new(c"rust44_kunit_gfp", 4096)?;
+        // Two devices bound to one backing file.
+        let first = BackingFile {
+            file: shm.file().into(),
+        };
+        let second = BackingFile {
+            file: shm.file().into(),
+        };
+        let before = mask(&first);
+        assert_eq!(before & RESTRICTED, RESTRICTED);
+
+        let first_guard = first.restrict_page_cache_allocations()?;
+        assert_eq!(mask(&first) & RESTRICTED, 0);
+        let second_guard = second.restrict_page_cache_allocations()?;
+        assert_eq!(mask(&second) & RESTRICTED, 0);
+
+        // The first device detaches: the second one still writes the page cache.
+        drop(first_guard);
+        assert_eq!(mask(&second) & RESTRICTED, 0);
+
+        drop(second_guard);
+        assert_eq!(mask(&first), before);
+        Ok(())
+    }
+
+    #[test]
+    fn other_page_caches_are_untouched() -> Result {
+        let a = ShmemFile::new(c"rust44_kunit_gfp_a", 4096)?;
+        let b = ShmemFile::new(c"rust44_kunit_gfp_b", 4096)?;
+        let a = BackingFile {
+            file: a.file().into(),
+        };
+        let b = BackingFile {
+            file: b.file().into(),
+        };
+        let b_before = mask(&b);
+        let guard = a.restrict_page_cache_allocations()?;
+        assert_eq!(mask(&b), b_before);
+        drop(guard);
+        Ok(())
     }
 }

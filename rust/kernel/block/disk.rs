@@ -8,130 +8,28 @@
 //! [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    alloc::KBox,
     bindings,
     block::mq::Operations,
-    error::{code::*, to_result, Error, Result},
+    error::{code::*, to_result, Result},
     ffi,
     str::{CStr, CStrExt},
-    sync::atomic::{Atomic, Relaxed},
+    sync::atomic::Relaxed,
     types::{ForeignOwnable, Opaque},
 };
-use core::{fmt, marker::PhantomData};
+use core::marker::PhantomData;
 
-/// The limits a request queue places on I/O (`struct queue_limits`).
-///
-/// Starts from zeroes, which the block layer replaces with its defaults when the limits are
-/// committed.
-#[derive(Clone)]
-pub struct QueueLimits(bindings::queue_limits);
+mod bdev;
+mod limits;
+mod registration;
+mod sysfs;
 
-impl Default for QueueLimits {
-    fn default() -> Self {
-        Self(pin_init::zeroed())
-    }
-}
-
-/// Checks a block size: a power of two from 512 bytes to a page.
-pub fn validate_block_size(size: u32) -> Result {
-    if (512..=bindings::PAGE_SIZE as u32).contains(&size) && size.is_power_of_two() {
-        Ok(())
-    } else {
-        Err(EINVAL)
-    }
-}
-
-impl QueueLimits {
-    /// Sets the logical and physical block size and the minimum I/O size to `size`.
-    pub fn set_block_size(&mut self, size: u32) -> Result {
-        validate_block_size(size)?;
-        self.0.logical_block_size = size;
-        self.0.physical_block_size = size;
-        self.0.io_min = size;
-        Ok(())
-    }
-
-    /// The logical block size.
-    pub fn logical_block_size(&self) -> u32 {
-        self.0.logical_block_size
-    }
-
-    /// Sets the largest request, in sectors.
-    pub fn set_max_hw_sectors(&mut self, sectors: u32) {
-        self.0.max_hw_sectors = sectors;
-    }
-
-    /// Sets how large a discard may be (0: no discard) and its granularity in bytes.
-    pub fn set_discard(&mut self, max_sectors: u32, granularity: u32) {
-        self.0.max_hw_discard_sectors = max_sectors;
-        self.0.discard_granularity = if max_sectors != 0 { granularity } else { 0 };
-    }
-
-    /// Sets how large a write-zeroes request may be (0: not supported).
-    pub fn set_max_write_zeroes_sectors(&mut self, sectors: u32) {
-        self.0.max_write_zeroes_sectors = sectors;
-    }
-
-    /// Sets the alignment mask data buffers must satisfy (e.g. 511).
-    pub fn set_dma_alignment(&mut self, mask: u32) {
-        self.0.dma_alignment = mask;
-    }
-
-    /// Declares a volatile write cache, so the block layer sends flushes.
-    pub fn set_write_cache(&mut self, on: bool) {
-        self.set_feature(bindings::BLK_FEAT_WRITE_CACHE, on);
-    }
-
-    /// Declares forced-unit-access support, so FUA writes arrive as such.
-    pub fn set_fua(&mut self, on: bool) {
-        self.set_feature(bindings::BLK_FEAT_FUA, on);
-    }
-
-    /// Declares rotational media.
-    pub fn set_rotational(&mut self, on: bool) {
-        self.set_feature(bindings::BLK_FEAT_ROTATIONAL, on);
-    }
-
-    /// Offers polled I/O (`io_poll`). blk-mq turns it on for every tag set with a poll queue
-    /// map; a driver whose polling depends on what it is bound to turns it off until then, so
-    /// polled I/O fails with `EOPNOTSUPP` before it reaches the driver.
-    pub fn set_poll(&mut self, on: bool) {
-        self.set_feature(bindings::BLK_FEAT_POLL, on);
-    }
-
-    fn set_feature(&mut self, feature: bindings::blk_features_t, on: bool) {
-        if on {
-            self.0.features |= feature;
-        } else {
-            self.0.features &= !feature;
-        }
-    }
-
-    pub(crate) fn as_raw_mut(&mut self) -> &mut bindings::queue_limits {
-        &mut self.0
-    }
-}
-
-/// How a block device was opened (`blk_mode_t`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OpenMode(u32);
-
-impl OpenMode {
-    /// Wraps a raw `blk_mode_t`.
-    pub fn from_raw(mode: u32) -> Self {
-        Self(mode)
-    }
-
-    /// Opened for writing (`BLK_OPEN_WRITE`).
-    pub fn is_write(self) -> bool {
-        self.0 & bindings::BLK_OPEN_WRITE != 0
-    }
-
-    /// Opened exclusively (`BLK_OPEN_EXCL`).
-    pub fn is_exclusive(self) -> bool {
-        self.0 & bindings::BLK_OPEN_EXCL != 0
-    }
-}
+pub use bdev::{BlockDevice, OpenMode, TemporaryClaim};
+pub use limits::{validate_block_size, QueueLimits};
+pub use registration::{BlkdevProbe, BlkdevRegistration, ModuleRef};
+pub(crate) use sysfs::DiskAttributes;
+use sysfs::show_callback;
+pub use sysfs::SysfsBuffer;
 
 /// A live `struct gendisk`, as seen from the callbacks of its driver.
 ///
@@ -279,14 +177,10 @@ impl DiskRef {
     }
 
     fn private(&self) -> Option<&DiskAttributes> {
-        // SAFETY: `private_data` is null or points to the `DiskAttributes` that the `GenDisk`
-        // owning this disk keeps alive until after `del_gendisk()`.
-        unsafe {
-            (*self.as_raw())
-                .private_data
-                .cast::<DiskAttributes>()
-                .as_ref()
-        }
+        // SAFETY: `private_data` points to the `DiskPrivate` that `GenDiskBuilder::build` gave
+        // the disk; it is freed only by `release_disk_data`, when nothing can reach the disk.
+        let private = unsafe { &*(*self.as_raw()).private_data.cast::<DiskPrivate>() };
+        private.attributes.as_deref()
     }
 
     /// Shows the disk's attribute group (set with `GenDiskBuilder::attribute_group`) in sysfs.
@@ -304,6 +198,9 @@ impl DiskRef {
     }
 
     /// Removes the disk's attribute group from sysfs again.
+    ///
+    /// This waits for every reader inside [`Operations::show_attribute`] to leave: calling it
+    /// with a lock held that `show_attribute` takes is a deadlock.
     pub fn hide_attributes(&self) {
         if let Some(attrs) = self.private() {
             if attrs.shown.xchg(0, Relaxed) == 1 {
@@ -348,273 +245,29 @@ impl core::ops::Deref for ReleasedDisk {
     }
 }
 
-/// A block device (a whole disk or a partition), as handed to `ioctl`.
+/// What a disk built by `GenDiskBuilder` owns, at `gendisk->private_data`: its queue data
+/// (also at `queue->queuedata`, for the I/O path) and its attribute group.
 ///
-/// # Invariants
-///
-/// `self.0` is a valid, open `struct block_device` of a disk built by `GenDiskBuilder`.
-#[repr(transparent)]
-pub struct BlockDevice(Opaque<bindings::block_device>);
-
-impl BlockDevice {
-    /// # Safety
-    ///
-    /// `ptr` must be an open block device of a `GenDiskBuilder` disk, valid for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::block_device) -> &'a Self {
-        // SAFETY: Transparent wrapper; validity is the caller's promise.
-        unsafe { &*ptr.cast() }
-    }
-
-    fn as_raw(&self) -> *mut bindings::block_device {
-        self.0.get()
-    }
-
-    /// The disk this block device belongs to.
-    pub fn disk(&self) -> &DiskRef {
-        // SAFETY: An open block device's disk is valid and outlives it.
-        unsafe { DiskRef::from_raw((*self.as_raw()).bd_disk) }
-    }
-
-    /// The device number (`dev_t`).
-    pub fn devt(&self) -> u32 {
-        // SAFETY: By the type invariant the block device is valid.
-        unsafe { (*self.as_raw()).bd_dev }
-    }
-
-    /// Writes back the block device's dirty page cache.
-    pub fn sync(&self) -> Result {
-        // SAFETY: By the type invariant the block device is valid.
-        to_result(unsafe { bindings::sync_blockdev(self.as_raw()) })
-    }
-
-    /// Drops the block device's clean page cache.
-    pub fn invalidate(&self) {
-        // SAFETY: By the type invariant the block device is valid.
-        unsafe { bindings::invalidate_bdev(self.as_raw()) };
-    }
-
-    /// Claims the device exclusively while the returned guard lives, so nobody else can open it
-    /// exclusively meanwhile (`bd_prepare_to_claim()`): `EBUSY` when someone already has. For
-    /// configuration changes made through a non-exclusive open.
-    pub fn claim_temporarily(&self) -> Result<TemporaryClaim<'_>> {
-        // SAFETY: By the type invariant the block device is valid; the holder is a static
-        // address, and no holder operations are given.
-        to_result(unsafe {
-            bindings::bd_prepare_to_claim(
-                self.as_raw(),
-                TemporaryClaim::holder(),
-                core::ptr::null(),
-            )
-        })?;
-        // INVARIANT: the claim was prepared just above.
-        Ok(TemporaryClaim { bdev: self })
-    }
+/// `free_disk` cannot use `queue->queuedata`: the disk's reference on the request queue is
+/// dropped just before it runs.
+pub(crate) struct DiskPrivate {
+    /// From `T::QueueData::into_foreign()`; converted back once, by `release_disk_data`.
+    pub(crate) queue_data: *mut ffi::c_void,
+    pub(crate) attributes: Option<KBox<DiskAttributes>>,
 }
 
-/// A prepared exclusive claim on a block device, abandoned on drop (see
-/// [`BlockDevice::claim_temporarily`]).
-///
-/// # Invariants
-///
-/// `bd_prepare_to_claim()` succeeded on `bdev` with [`TemporaryClaim::holder`].
-pub struct TemporaryClaim<'a> {
-    bdev: &'a BlockDevice,
-}
-
-/// The address that identifies temporary claims as their holder.
-static TEMPORARY_CLAIM_HOLDER: u8 = 0;
-
-impl TemporaryClaim<'_> {
-    fn holder() -> *mut ffi::c_void {
-        core::ptr::from_ref(&TEMPORARY_CLAIM_HOLDER)
-            .cast_mut()
-            .cast()
-    }
-}
-
-impl Drop for TemporaryClaim<'_> {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant the claim was prepared with this holder.
-        unsafe { bindings::bd_abort_claiming(self.bdev.as_raw(), Self::holder()) };
-    }
-}
-
-/// Creates devices on demand: called when a device number of a registered major is opened
-/// (`mknod` + `open`) but no disk has it (`CONFIG_BLOCK_LEGACY_AUTOLOAD`).
-pub trait BlkdevProbe {
-    /// Creates the disk for `devt` if the driver wants to; errors are the driver's to report.
-    fn probe(devt: u32);
-}
-
-/// `probe` of a block major registered with [`BlkdevRegistration::new_with_probe`].
+/// Frees the queue data and the attribute group of a disk built by `GenDiskBuilder::build`.
 ///
 /// # Safety
 ///
-/// Called by the block layer only, with the device number being opened.
-unsafe extern "C" fn probe_callback<P: BlkdevProbe>(devt: bindings::dev_t) {
-    P::probe(devt);
-}
-
-/// A block major number registered for a driver (`register_blkdev()`), released on drop.
-///
-/// # Invariants
-///
-/// `major` is registered under `name` until drop.
-pub struct BlkdevRegistration {
-    major: u32,
-    name: &'static CStr,
-}
-
-impl BlkdevRegistration {
-    /// Registers the fixed major `major` under `name`: `EBUSY` when another driver holds it.
-    pub fn new(major: u32, name: &'static CStr) -> Result<Self> {
-        Self::register(major, name, None)
-    }
-
-    /// As [`BlkdevRegistration::new`], with `P` creating devices when a missing one is opened.
-    pub fn new_with_probe<P: BlkdevProbe>(major: u32, name: &'static CStr) -> Result<Self> {
-        Self::register(major, name, Some(probe_callback::<P>))
-    }
-
-    fn register(
-        major: u32,
-        name: &'static CStr,
-        probe: Option<unsafe extern "C" fn(bindings::dev_t)>,
-    ) -> Result<Self> {
-        if major == 0 {
-            return Err(EINVAL);
-        }
-        // SAFETY: `name` is a static NUL-terminated string; `probe`, if any, is a function that
-        // may be called until `unregister_blkdev()` in `drop`.
-        let ret = unsafe { bindings::__register_blkdev(major, name.as_char_ptr(), probe) };
-        if ret != 0 {
-            return Err(if ret < 0 {
-                Error::from_errno(ret)
-            } else {
-                EBUSY
-            });
-        }
-        // INVARIANT: registered just above.
-        Ok(Self { major, name })
-    }
-
-    /// The registered major.
-    pub fn major(&self) -> u32 {
-        self.major
-    }
-}
-
-impl Drop for BlkdevRegistration {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant the major is registered under this name.
-        unsafe { bindings::unregister_blkdev(self.major, self.name.as_char_ptr()) };
-    }
-}
-
-/// A page-sized sysfs output buffer for [`Operations::show_attribute`].
-pub struct SysfsBuffer<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl fmt::Write for SysfsBuffer<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let bytes = s.as_bytes();
-        // sysfs needs room for a trailing NUL after the text.
-        let room = self.buf.len().saturating_sub(self.len + 1);
-        if bytes.len() > room {
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-        Ok(())
-    }
-}
-
-/// A named sysfs attribute group of read-only files under the disk's directory.
-///
-/// # Invariants
-///
-/// `group.attrs` points into `ptrs`, whose entries point into `attrs` and end with null; both
-/// vectors are never resized after construction, so the pointers stay valid.
-pub(crate) struct DiskAttributes {
-    attrs: KVec<bindings::device_attribute>,
-    ptrs: KVec<*mut bindings::attribute>,
-    group: bindings::attribute_group,
-    shown: Atomic<i32>,
-}
-
-impl DiskAttributes {
-    pub(crate) fn new<T: Operations>(
-        name: &'static CStr,
-        files: &'static [&'static CStr],
-    ) -> Result<KBox<Self>> {
-        if !T::HAS_SHOW_ATTRIBUTE {
-            return Err(EINVAL);
-        }
-        let mut attrs = KVec::with_capacity(files.len(), GFP_KERNEL)?;
-        for file in files {
-            let mut attr: bindings::device_attribute = pin_init::zeroed();
-            attr.attr.name = file.as_char_ptr();
-            attr.attr.mode = 0o444;
-            attr.__bindgen_anon_1.show = DiskVTable::<T>::SHOW;
-            // Attributes in allocated memory need a static lockdep key (`sysfs_attr_init()`).
-            #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
-            {
-                attr.attr.key = crate::static_lock_class!().as_ptr();
-            }
-            attrs.push(attr, GFP_KERNEL)?;
-        }
-        let mut this = KBox::new(
-            Self {
-                attrs,
-                ptrs: KVec::with_capacity(files.len() + 1, GFP_KERNEL)?,
-                group: pin_init::zeroed(),
-                shown: Atomic::new(0),
-            },
-            GFP_KERNEL,
-        )?;
-        for i in 0..this.attrs.len() {
-            let p = &raw mut this.attrs[i].attr;
-            this.ptrs.push(p, GFP_KERNEL)?;
-        }
-        this.ptrs.push(core::ptr::null_mut(), GFP_KERNEL)?;
-        this.group.name = name.as_char_ptr();
-        // INVARIANT: `ptrs` is complete and null-terminated; neither vector grows again.
-        this.group.__bindgen_anon_2.attrs = this.ptrs.as_mut_ptr();
-        Ok(this)
-    }
-}
-
-/// `device_attribute::show` for the attributes of a `GenDiskBuilder` disk.
-///
-/// # Safety
-///
-/// Called by sysfs for an attribute of a `DiskAttributes` group on a disk built for `T`, with
-/// `buf` a page.
-unsafe extern "C" fn show_callback<T: Operations>(
-    dev: *mut bindings::device,
-    attr: *mut bindings::device_attribute,
-    buf: *mut ffi::c_char,
-) -> isize {
-    // SAFETY: The attribute belongs to a disk's device: `dev` is the `bd_device` of its `part0`.
-    let bdev = unsafe { crate::container_of!(dev, bindings::block_device, bd_device) };
-    // SAFETY: The disk is alive while its sysfs files exist.
-    let disk = unsafe { (*bdev).bd_disk };
-    // SAFETY: `queuedata` was set by `GenDiskBuilder::build` with `into_foreign`; it is released
-    // only after `del_gendisk()`, which removes (and drains) this file.
-    let data = unsafe { T::QueueData::borrow((*(*disk).queue).queuedata) };
-    // SAFETY: The attribute's name is the static string given to `DiskAttributes::new`.
-    let name = unsafe { CStr::from_char_ptr((*attr).attr.name) };
-    let mut out = SysfsBuffer {
-        // SAFETY: sysfs passes a zeroed page-sized buffer.
-        buf: unsafe { core::slice::from_raw_parts_mut(buf.cast(), bindings::PAGE_SIZE) },
-        len: 0,
-    };
-    match T::show_attribute(data, name, &mut out) {
-        Ok(()) => out.len as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+/// `disk` is a valid disk built for `T`, whose queue data and files nothing can reach any more
+/// (no callback runs or will run), and this is called once for it.
+pub(crate) unsafe fn release_disk_data<T: Operations>(disk: *mut bindings::gendisk) {
+    // SAFETY: `private_data` holds the `DiskPrivate` from `KBox::into_raw` in `build`, freed only
+    // here, once (the function's requirement).
+    let private = unsafe { KBox::from_raw((*disk).private_data.cast::<DiskPrivate>()) };
+    // SAFETY: `queue_data` came from `T::QueueData::into_foreign()`; nothing borrows it any more.
+    drop(unsafe { T::QueueData::from_foreign(private.queue_data) });
 }
 
 /// [`Operations::ioctl`] or [`Operations::compat_ioctl`] of `T`.
@@ -632,15 +285,39 @@ pub(crate) struct DiskVTable<T: Operations>(PhantomData<T>);
 impl<T: Operations> DiskVTable<T> {
     /// # Safety
     ///
-    /// `disk` must be a disk built for `T` whose `queuedata` is live.
+    /// `disk` must be a disk built for `T`, and the caller must hold a reference to it for `'a`.
     unsafe fn queue_data<'a>(
         disk: *mut bindings::gendisk,
     ) -> <T::QueueData as ForeignOwnable>::Borrowed<'a> {
-        // SAFETY: `queuedata` came from `into_foreign` in `GenDiskBuilder::build` and is released
-        // only when the `GenDisk` drops, after `del_gendisk()`; an opener pins the module (the
-        // table's `owner`), so the `GenDisk` outlives every callback below.
-        unsafe { T::QueueData::borrow((*(*disk).queue).queuedata) }
+        // SAFETY: The queue data came from `into_foreign` in `GenDiskBuilder::build`. A driver
+        // with callbacks has an `OWNER` (asserted in `TABLE`), so its queue data is freed by
+        // `free_disk`, which runs only once the last reference to the disk is gone: not while
+        // the block layer calls `open`, `release` or `ioctl` (it holds a reference for each) nor
+        // while a sysfs `show` runs (`del_gendisk()` drains those first). `private_data` is used
+        // rather than `queue->queuedata` so this also holds on the release path.
+        unsafe {
+            let private = &*(*disk).private_data.cast::<DiskPrivate>();
+            T::QueueData::borrow(private.queue_data)
+        }
     }
+
+    /// `block_device_operations::free_disk`: the last reference to the disk is gone.
+    ///
+    /// # Safety
+    ///
+    /// Called by the block layer only, once, for a disk built for `T` that was added.
+    unsafe extern "C" fn free_disk_callback(disk: *mut bindings::gendisk) {
+        // SAFETY: No reference to the disk is left, so no callback runs or will run; the block
+        // layer calls this once.
+        unsafe { release_disk_data::<T>(disk) };
+    }
+
+    /// Whether `T` has a callback that reaches the queue data outside the I/O path.
+    const HAS_HOOKS: bool = T::HAS_OPEN
+        || T::HAS_RELEASE
+        || T::HAS_IOCTL
+        || T::HAS_COMPAT_IOCTL
+        || T::HAS_SHOW_ATTRIBUTE;
 
     /// `block_device_operations::open`.
     ///
@@ -650,7 +327,7 @@ impl<T: Operations> DiskVTable<T> {
     unsafe extern "C" fn open_callback(disk: *mut bindings::gendisk, mode: u32) -> ffi::c_int {
         // SAFETY: The block layer calls `open` on a live disk.
         let (data, disk_ref) = unsafe { (Self::queue_data(disk), DiskRef::from_raw(disk)) };
-        match T::open(data, disk_ref, OpenMode(mode)) {
+        match T::open(data, disk_ref, OpenMode::from_raw(mode)) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
@@ -721,7 +398,7 @@ impl<T: Operations> DiskVTable<T> {
                 BlockDevice::from_raw(bdev),
             )
         };
-        match handler(data, bdev, OpenMode(mode), cmd, arg) {
+        match handler(data, bdev, OpenMode::from_raw(mode), cmd, arg) {
             Ok(ret) => ret,
             Err(e) => e.to_errno(),
         }
@@ -758,12 +435,21 @@ impl<T: Operations> DiskVTable<T> {
         devnode: None,
         alternative_gpt_sector: None,
         get_unique_id: None,
+        // The module must stay loaded while an opener can call back into it, and until its
+        // `free_disk` has run; a driver without callbacks frees its data in `GenDisk::drop`.
         owner: match T::OWNER {
             Some(module) => module.as_ptr(),
+            None if Self::HAS_HOOKS => {
+                panic!("a block driver with open, release, ioctl or attributes must set OWNER")
+            }
             None => core::ptr::null_mut(),
         },
         pr_ops: core::ptr::null_mut(),
-        free_disk: None,
+        free_disk: if T::OWNER.is_some() {
+            Some(Self::free_disk_callback)
+        } else {
+            None
+        },
         poll_bio: None,
     };
 
@@ -787,41 +473,6 @@ impl<T: Operations> DiskVTable<T> {
     }
 }
 
-/// A reference on a module that keeps it loaded (`try_module_get()` / `module_put()`), e.g.
-/// while a device is configured, as the C loop driver does while bound.
-///
-/// # Invariants
-///
-/// Holds one reference on `module` until drop.
-pub struct ModuleRef {
-    module: *mut bindings::module,
-}
-
-// SAFETY: Module references may be dropped on any thread.
-unsafe impl Send for ModuleRef {}
-// SAFETY: `ModuleRef` has no `&self` methods that touch the module.
-unsafe impl Sync for ModuleRef {}
-
-impl ModuleRef {
-    /// Takes a reference; fails with `ENODEV` once the module is being unloaded.
-    pub fn get(module: &'static crate::ThisModule) -> Result<Self> {
-        let module = module.as_ptr();
-        // SAFETY: `try_module_get` accepts any module pointer, including null (built-in).
-        if unsafe { bindings::try_module_get(module) } {
-            // INVARIANT: the reference was taken above.
-            Ok(Self { module })
-        } else {
-            Err(ENODEV)
-        }
-    }
-}
-
-impl Drop for ModuleRef {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant we hold a reference.
-        unsafe { bindings::module_put(self.module) };
-    }
-}
 
 #[macros::kunit_tests(rust44_block_disk)]
 mod tests {
@@ -832,9 +483,14 @@ mod tests {
         for ok in [512, 1024, 2048, 4096] {
             assert!(validate_block_size(ok).is_ok());
         }
-        for bad in [0, 256, 768, 1000, 8192] {
+        for bad in [0, 256, 768, 1000, 4096 * 3, 128 * 1024] {
             assert_eq!(validate_block_size(bad), Err(EINVAL));
         }
+        // Above a page only where the page cache has large folios, as in C.
+        assert_eq!(
+            validate_block_size(8192).is_ok(),
+            cfg!(CONFIG_TRANSPARENT_HUGEPAGE)
+        );
     }
 
     #[test]
@@ -885,6 +541,20 @@ mod tests {
         assert!(write!(out, "8").is_err());
         assert_eq!(out.len, 7);
         assert_eq!(&page[..7], b"1234567");
+    }
+
+    #[test]
+    fn sysfs_buffer_takes_bytes_that_are_not_utf8() {
+        let mut page = [0u8; 8];
+        let mut out = SysfsBuffer {
+            buf: &mut page,
+            len: 0,
+        };
+        assert_eq!(out.write_bytes(b"/a\xff\xfe"), Ok(()));
+        // Too long for what is left: refused whole.
+        assert_eq!(out.write_bytes(b"xyz"), Err(EOVERFLOW));
+        assert_eq!(out.len, 4);
+        assert_eq!(&page[..4], b"/a\xff\xfe");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::{
     bindings,
     block::mq::{HwQueueId, Operations, Request},
     error::{code::EINVAL, Result},
+    sync::aref::ARef,
 };
 use core::marker::PhantomData;
 
@@ -238,6 +239,28 @@ impl<T: Operations> Request<T> {
                 bio = (*bio).bi_next;
             }
         }
+    }
+
+    /// Completes the first `bytes` of the request and gives the rest back to the block layer,
+    /// which dispatches it to `queue_rq` again (`blk_update_request()`, then
+    /// `blk_mq_requeue_request()`): for a driver that could do only part of a request, as the C
+    /// loop driver does after a short read.
+    ///
+    /// Gives the request back unchanged if `this` is not the only [`ARef`] to it, or if `bytes`
+    /// would not leave part of it to do.
+    pub fn requeue_remainder(this: ARef<Self>, bytes: u32) -> Result<(), ARef<Self>> {
+        if bytes == 0 || bytes >= this.bytes() {
+            return Err(this);
+        }
+        let rq = Self::try_set_end(this)?;
+        // SAFETY: `try_set_end` handed us the started request with no `ARef` left to it; it has
+        // more than `bytes` left, so `blk_update_request()` completes part of it and the rest,
+        // still owned by the driver, may be requeued.
+        unsafe {
+            bindings::blk_update_request(rq, bindings::BLK_STS_OK as bindings::blk_status_t, bytes);
+            bindings::blk_mq_requeue_request(rq, true);
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reads and writes of a backing file through a kiocb whose completion ends the request.
+
+use super::{BackingFile, PolledIos};
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings,
+    block::mq::{Operations, ReqOp, Request, RequestSegments},
+    error::{code::*, Error, Result},
+    ffi,
+    fs::File,
+    sync::{
+        aref::ARef,
+        atomic::{Atomic, Full, Release},
+    },
+};
+
+impl BackingFile {
+    /// Carries out a read or write request on the file at byte `pos`, as `mode` says.
+    ///
+    /// The request ends when the I/O does: with an error for a failed or short write, or for a
+    /// read that read nothing (its buffers are zeroed); after a short read the rest of the
+    /// request is queued again ([`Request::requeue_remainder`]), as the C loop driver does.
+    pub fn submit<T: Operations>(
+        &self,
+        rq: ARef<Request<T>>,
+        pos: u64,
+        mode: IoMode<'_, T>,
+    ) -> Result<(), (ARef<Request<T>>, Error)> {
+        let write = match rq.op() {
+            ReqOp::Read => false,
+            ReqOp::Write => true,
+            _ => return Err((rq, EINVAL)),
+        };
+        let pos = match i64::try_from(pos) {
+            Ok(pos) => pos,
+            Err(_) => return Err((rq, EINVAL)),
+        };
+        let segments = match rq.segments(GFP_KERNEL) {
+            Ok(s) => s,
+            Err(e) => return Err((rq, e)),
+        };
+        let slot = match KBox::<FileIo<T>>::new_uninit(GFP_KERNEL) {
+            Ok(slot) => slot,
+            Err(_) => return Err((rq, ENOMEM)),
+        };
+        let io = slot.write(FileIo::<T> {
+            iocb: pin_init::zeroed(),
+            // SAFETY: `iov_iter` is plain data; `iov_iter_bvec` initialises it below.
+            iter: unsafe { core::mem::zeroed() },
+            segments,
+            rq: Some(rq),
+            file: self.file.clone(),
+            refs: Atomic::new(2),
+            done: Atomic::new(false),
+            result: 0,
+            write,
+        });
+        let io = KBox::into_raw(io);
+        let (direct, polled) = match mode {
+            IoMode::Buffered => (false, false),
+            IoMode::Direct => (true, false),
+            // SAFETY: `io` is valid and not yet submitted; its completion is asynchronous.
+            IoMode::Polled(ios) => (true, unsafe { ios.track(io) }),
+        };
+        // SAFETY: `io` is a valid, exclusively owned allocation until both references (ours and
+        // the completion's) are dropped in `FileIo::put`. The file outlives the I/O: `io` holds
+        // a reference on it. The segments stay valid: the request is not ended before `put`.
+        unsafe {
+            let iocb = &raw mut (*io).iocb;
+            (*iocb).ki_filp = (*io).file.as_ptr();
+            (*iocb).ki_pos = pos;
+            (*iocb).ki_ioprio = (*io).rq.as_ref().map_or(0, |rq| rq.ioprio());
+            if direct {
+                (*iocb).ki_flags = bindings::IOCB_DIRECT as ffi::c_int;
+                (*iocb).ki_complete = Some(FileIo::<T>::complete_callback);
+            }
+            if polled {
+                (*iocb).ki_flags |= bindings::IOCB_HIPRI;
+            }
+            let seg = &(*io).segments;
+            bindings::iov_iter_bvec(
+                &raw mut (*io).iter,
+                if write {
+                    bindings::ITER_SOURCE
+                } else {
+                    bindings::ITER_DEST
+                },
+                seg.as_ptr(),
+                seg.len() as ffi::c_ulong,
+                seg.bytes(),
+            );
+            let fop = (*(*io).file.as_ptr()).f_op;
+            let ret = if write {
+                bindings::kiocb_start_write(iocb);
+                match (*fop).write_iter {
+                    Some(f) => f(iocb, &raw mut (*io).iter),
+                    None => -(bindings::EINVAL as isize),
+                }
+            } else {
+                match (*fop).read_iter {
+                    Some(f) => f(iocb, &raw mut (*io).iter),
+                    None => -(bindings::EINVAL as isize),
+                }
+            };
+            FileIo::<T>::put(io);
+            if ret != -(bindings::EIOCBQUEUED as isize) {
+                FileIo::<T>::complete_callback(iocb, ret as ffi::c_long);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How [`BackingFile::submit`] carries out a read or write.
+pub enum IoMode<'a, T: Operations> {
+    /// Through the page cache: done when `submit` returns.
+    Buffered,
+    /// Direct I/O (`IOCB_DIRECT`), bypassing the page cache and completing asynchronously: no
+    /// thread waits for it.
+    Direct,
+    /// Direct I/O submitted for polling (`IOCB_HIPRI`, for requests that arrived polled): the
+    /// backing device completes it only when polled, and the request ends when
+    /// [`PolledIos::poll`] on this set finds it done.
+    Polled(&'a PolledIos<T>),
+}
+
+/// One read or write in flight on a backing file.
+///
+/// Two references: the submitter's, dropped once `read_iter`/`write_iter` has returned (it may
+/// still walk `iter` after the I/O completed), and the completion's. The last one ends the
+/// request and frees this.
+pub(super) struct FileIo<T: Operations> {
+    iocb: bindings::kiocb,
+    iter: bindings::iov_iter,
+    segments: RequestSegments,
+    rq: Option<ARef<Request<T>>>,
+    file: ARef<File>,
+    pub(super) refs: Atomic<u32>,
+    /// Set by the completion, for [`PolledIos`].
+    pub(super) done: Atomic<bool>,
+    result: isize,
+    write: bool,
+}
+
+impl<T: Operations> FileIo<T> {
+    /// `ki_complete`, also called directly for I/O that completed synchronously.
+    ///
+    /// # Safety
+    ///
+    /// `iocb` is the `iocb` of a live `FileIo<T>` whose completion reference is unused.
+    unsafe extern "C" fn complete_callback(iocb: *mut bindings::kiocb, ret: ffi::c_long) {
+        // SAFETY: `iocb` is embedded in a `FileIo<T>` allocated by `BackingFile::submit`.
+        let io = unsafe { crate::container_of!(iocb, FileIo<T>, iocb) };
+        // SAFETY: The completion reference is still held, so `io` is alive; only the completion
+        // writes `result`, and `put` reads it after the last reference is dropped.
+        unsafe { (*io).result = ret };
+        // SAFETY: As above.
+        unsafe { (*io).done.store(true, Release) };
+        // SAFETY: This drops the completion reference.
+        unsafe { Self::put(io) };
+    }
+
+    /// Polls the backing file's device once for `io` (`file_operations.iopoll`); completions it
+    /// finds run `complete_callback` from here.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a reference on `io`.
+    pub(super) unsafe fn iopoll(io: *mut Self) {
+        // SAFETY: `io` is alive (the caller's reference), so are its file and `iocb`; `iopoll`
+        // reads the bio the file stored in `iocb.private` under RCU and never sleeps with
+        // `BLK_POLL_ONESHOT`.
+        unsafe {
+            let file = (*io).file.as_ptr();
+            if let Some(iopoll) = (*(*file).f_op).iopoll {
+                iopoll(
+                    &raw mut (*io).iocb,
+                    core::ptr::null_mut(),
+                    bindings::BLK_POLL_ONESHOT,
+                );
+            }
+        }
+    }
+
+    /// Drops one reference; the last one ends the request and frees `io`.
+    ///
+    /// # Safety
+    ///
+    /// `io` came from `KBox::into_raw` in `BackingFile::submit` and the caller owns one of its
+    /// references.
+    pub(super) unsafe fn put(io: *mut Self) {
+        // SAFETY: The caller owns a reference, so `io` is alive.
+        if unsafe { (*io).refs.fetch_sub(1, Full) } != 1 {
+            return;
+        }
+        // SAFETY: This was the last reference: we own the allocation.
+        let mut io = unsafe { KBox::from_raw(io) };
+        if io.write {
+            // SAFETY: Paired with `kiocb_start_write` in `submit`.
+            unsafe { bindings::kiocb_end_write(&mut io.iocb) };
+        }
+        let Some(mut rq) = io.rq.take() else { return };
+        let bytes = io.segments.bytes() as isize;
+        let (result, write) = (io.result, io.write);
+        drop(io);
+        let status = if result == bytes {
+            Ok(())
+        } else if result < 0 {
+            Err(Error::from_errno(result as i32))
+        } else {
+            if !write && result > 0 {
+                // A short read (the file shrank, or a partial direct read): as the C loop
+                // driver, complete what was read and queue the rest again. `result` is below
+                // the request's length, so it fits.
+                match Request::requeue_remainder(rq, result as u32) {
+                    Ok(()) => return,
+                    Err(back) => rq = back,
+                }
+            }
+            // Nothing read, or a short write: the rest of a read would be stale (zeroed), the
+            // rest of a write is lost.
+            if !write {
+                rq.zero_fill();
+            }
+            Err(EIO)
+        };
+        // The request has a single reference here: nothing else could have cloned it. Were that
+        // ever wrong, the request would never end: say so loudly.
+        crate::warn_on!(Request::end(rq, status).is_err());
+    }
+}
