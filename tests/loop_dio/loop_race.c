@@ -306,7 +306,8 @@ static void *attacher(void *unused)
 	return NULL;
 }
 
-static const int attr_open_errs[] = { ENOENT, 0 };
+/* ENODEV: the file was being removed (kernfs deactivates it before it goes). */
+static const int attr_open_errs[] = { ENOENT, ENODEV, 0 };
 static const int attr_read_errs[] = { ENXIO, ENODEV, ENOENT, 0 };
 
 static int sysfs_detach(void)
@@ -400,8 +401,20 @@ static void *prober(void *arg)
 			}
 		}
 		close(fd);
+		/* udev probes in bursts, not back to back: the last close can come, and detach. */
+		usleep(2000);
 	}
 	return NULL;
+}
+
+/* Waits (up to 2 s) until loop<num> is unbound: its loop/ directory in sysfs is gone. */
+static void wait_unbound(void)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/block/loop%d/loop", num);
+	for (int i = 0; i < 2000 && running() && access(path, F_OK) == 0; i++)
+		usleep(1000);
 }
 
 static void *partscan_attacher(void *unused)
@@ -421,6 +434,8 @@ static void *partscan_attacher(void *unused)
 		usleep(20000);
 		count(&sh->clear, ioctl(fd, LOOP_CLR_FD, 0));
 		count(&sh->close, close(fd));
+		/* The detach happens at the last close, which may be a prober's. */
+		wait_unbound();
 	}
 	if (bfd < 0)
 		perror(file);
