@@ -35,8 +35,18 @@ stat_sum() {
 		END { print s + 0 }' "/sys/block/$1/blk_poll/stats"
 }
 
+# The module built out of tree from this checkout when the guest has it (tools/extmod.sh, which
+# make check runs), else the kernel's own.
+load_blk_poll() {
+	if [ -f /rust44/extmod/blk_poll.ko ]; then
+		insmod /rust44/extmod/blk_poll.ko
+	else
+		modprobe blk_poll
+	fi
+}
+
 module_loads() {
-	modprobe blk_poll || return 1
+	load_blk_poll || return 1
 	[ -d "$CFS" ] || { echo "no $CFS"; return 1; }
 	expect_file_eq "$CFS/features" "size,blocksize,submit_queues,poll_queues,hw_queue_depth,completion_nsec,irqmode,poll_mode,power,stats"
 }
@@ -233,6 +243,120 @@ power_off_under_io() {
 	done
 }
 
+KMEMLEAK=/sys/kernel/debug/kmemleak
+FAILSLAB=/sys/kernel/debug/failslab
+
+# leak_scan OUT: kmemleak scans now; OUT lists the unreferenced objects it knows of.
+leak_scan() {
+	echo scan >"$KMEMLEAK" || return 1
+	grep -o '^unreferenced object 0x[0-9a-f]*' "$KMEMLEAK" | sort >"$1"
+}
+
+# power_on_failing_at N: powers device bpf on with the Nth fault-injection point failing. Run in
+# a process of its own (fail-nth is per task and not inherited): out=$(power_on_failing_at N).
+# Prints any error message, then "= STATUS LEFT", LEFT being what fail-nth has left (0: the fault
+# was injected).
+power_on_failing_at() {
+	exec 7>/proc/self/fail-nth 8</proc/self/fail-nth 2>&1
+	echo "$1" >&7
+	echo 1 >"$CFS/bpf/power"
+	rc=$?
+	read -r -u 8 left
+	echo "= $rc $left"
+}
+
+# Power-on with each allocation in turn failing (the kernel's fail-nth, with failslab counting
+# sleeping allocations too): every refused power-on leaves the device off and nothing behind,
+# and kmemleak finds nothing new after the sweep, a power cycle with I/O and an rmdir of a
+# powered device. Before the fix the timer's Arc kept the first queue alive when creating a
+# later one failed. Needs the debug kernel (fault injection, kmemleak).
+creation_failures_free_everything() {
+	if [ ! -w /proc/self/fail-nth ] || [ ! -d "$FAILSLAB" ] || [ ! -w "$KMEMLEAK" ]; then
+		echo "needs fail-nth, failslab and kmemleak (the debug kernel)"
+		return 4
+	fi
+	wait_gfp=$(cat "$FAILSLAB/ignore-gfp-wait") verbose=$(cat "$FAILSLAB/verbose")
+	creation_sweep
+	rc=$?
+	echo "$wait_gfp" >"$FAILSLAB/ignore-gfp-wait"
+	echo "$verbose" >"$FAILSLAB/verbose"
+	if [ -d "$CFS/bpf" ]; then
+		echo 0 >"$CFS/bpf/power"
+		rmdir "$CFS/bpf"
+	fi
+	return $rc
+}
+
+creation_sweep() {
+	leak_scan /tmp/leaks-before || { echo "kmemleak scan failed"; return 1; }
+	mkdir "$CFS/bpf" || return 1
+	for kv in size=4 submit_queues=1 poll_queues=2 hw_queue_depth=8 irqmode=2 \
+		completion_nsec=20000 poll_mode=hybrid; do
+		echo "${kv#*=}" >"$CFS/bpf/${kv%%=*}" || { echo "cannot set $kv"; return 1; }
+	done
+	echo N >"$FAILSLAB/ignore-gfp-wait"
+	echo 0 >"$FAILSLAB/verbose"
+	n=1 refused=0 tolerated=0 bad=0 finished=0
+	: >/tmp/power-errors
+	while [ $n -le 4000 ]; do
+		out=$(power_on_failing_at $n)
+		# shellcheck disable=SC2046
+		set -- $(echo "$out" | tail -n 1)
+		rc=$2 left=$3
+		err=$(echo "$out" | sed '$d' | sed 's/.*: //')
+		if [ "$rc" = 0 ] && [ "$left" != 0 ]; then
+			finished=1
+			break
+		fi
+		if [ "$left" != 0 ]; then
+			echo "power-on failed at $n without an injected fault: $err"
+			bad=1
+			break
+		fi
+		if [ "$rc" = 0 ]; then
+			tolerated=$((tolerated + 1))
+			echo 0 >"$CFS/bpf/power" || { echo "power off after fault $n failed"; bad=1; break; }
+		else
+			refused=$((refused + 1))
+			echo "${err:-no message}" >>/tmp/power-errors
+			[ "$(cat "$CFS/bpf/power")" = 0 ] || { echo "fault $n: power reads 1 after a refused power-on"; bad=1; }
+		fi
+		[ ! -e /sys/block/bpf ] || { echo "fault $n: /sys/block/bpf left behind"; bad=1; }
+		[ $bad = 0 ] || break
+		n=$((n + 1))
+	done
+	echo Y >"$FAILSLAB/ignore-gfp-wait"
+	echo "$((n - 1)) faults injected: power-on refused $refused times, succeeded $tolerated times despite one"
+	sort /tmp/power-errors | uniq -c
+	[ $bad = 0 ] || return 1
+	[ $finished = 1 ] || { echo "power-on did not get through in $n attempts"; return 1; }
+	[ $refused -gt 0 ] || { echo "no fault refused a power-on"; return 1; }
+	# The last power-on got through: the device works, and powers off and on again.
+	i=0
+	while [ ! -b /dev/bpf ] && [ $i -lt 50 ]; do
+		i=$((i + 1))
+		sleep 0.1
+	done
+	$FIO --name=f --filename=/dev/bpf --direct=1 --ioengine=io_uring --hipri=1 --rw=randwrite \
+		--bs=4k --iodepth=4 --size=4m --io_size=1m --verify=crc32c --verify_fatal=1 \
+		--output=/tmp/fio-f.out || { cat /tmp/fio-f.out; return 1; }
+	echo 0 >"$CFS/bpf/power" && echo 1 >"$CFS/bpf/power" || { echo "power cycle failed"; return 1; }
+	# rmdir of a powered device deletes it.
+	rmdir "$CFS/bpf" || return 1
+	# kmemleak reports objects older than 5 s.
+	sleep 6
+	leak_scan /tmp/leaks-after || return 1
+	grep -vxF -f /tmp/leaks-before /tmp/leaks-after >/tmp/leaks-new
+	new=$(wc -l </tmp/leaks-new)
+	if [ "$new" != 0 ]; then
+		echo "kmemleak: $new new unreferenced objects:"
+		head -n 3 /tmp/leaks-new | while read -r _ _ addr; do
+			awk -v a="$addr" '$0 ~ "^unreferenced object " a { p = 1 } p && /^unreferenced/ && $0 !~ a { p = 0 } p' "$KMEMLEAK" | head -n 30
+		done
+		return 1
+	fi
+}
+
 # configfs pins the module while a device directory exists.
 rmmod_only_without_devices() {
 	if rmmod blk_poll 2>/dev/null; then
@@ -261,5 +385,6 @@ ktap_test timer_mode_counts_time timer_mode_counts_time
 ktap_test classic_poll_honours_latency classic_honours_latency
 ktap_test hybrid_poll_sleeps hybrid_sleeps
 ktap_test power_off_under_io power_off_under_io
+ktap_test creation_failures_free_everything creation_failures_free_everything
 ktap_test rmmod_only_without_devices rmmod_only_without_devices
 ktap_end
