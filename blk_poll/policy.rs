@@ -506,9 +506,11 @@ impl Ring {
 /// It also keeps the running mean of how much longer than asked the sleeps lasted (timer and
 /// wake-up latency) and shortens the sleep by it, so that the poller wakes at half the mean
 /// rather than later. One sample counts for at most [`Self::OVERSLEEP_CAP`] mean completion
-/// times, so that a rare long stall (the task preempted, the vCPU descheduled) does not stop
-/// hybrid polling for long. When the estimate leaves too short a sleep the poller spins
-/// instead, and the estimate decays each time, so that sleeping is tried again now and then.
+/// time: a longer oversleep says only that the task was off the CPU (preempted, the vCPU
+/// descheduled), and so a single stall moves the estimate by at most an eighth of the mean and
+/// hybrid polling goes on sleeping; a run of stalls, or a timer that is always late, stops it.
+/// When the estimate leaves too short a sleep the poller spins instead, and the estimate decays
+/// each time, so that sleeping is tried again now and then.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompletionEstimator {
     mean_ns: u64,
@@ -521,7 +523,7 @@ impl CompletionEstimator {
     /// The weight of a new sample: the mean moves by 1/8 of the difference.
     const SHIFT: u32 = 3;
     /// An oversleep sample counts for at most this many mean completion times.
-    pub const OVERSLEEP_CAP: u64 = 4;
+    pub const OVERSLEEP_CAP: u64 = 1;
     /// A sleep skipped because of the oversleep estimate lowers it by 1/256.
     const DECAY_SHIFT: u32 = 8;
 
