@@ -269,16 +269,37 @@ classic_honours_latency() {
 	[ "$sleeps" = 0 ] || { echo "classic polling slept"; return 1; }
 }
 
-# Power off while fio runs polled and interrupt-driven I/O: no oops, fio ends (with errors).
+# fio_errors FILE: the errno of each "err=" that fio's summary reports, one a line.
+fio_errors() {
+	grep -ho 'err= *[0-9]*' "$@" | tr -dc '0-9\n'
+}
+
+# bpx_fail MESSAGE...: says what was wrong, stops any fio left and removes bpx; returns 1.
+bpx_fail() {
+	echo "$*"
+	kill -9 $p1 $p2 2>/dev/null
+	wait
+	echo 0 >"$CFS/bpx/power" 2>/dev/null
+	rmdir "$CFS/bpx"
+	return 1
+}
+
+# Power off while fio runs polled and interrupt-driven I/O: no oops; both fio jobs end on their
+# own soon after (they were given 60 s) with an error, and every error is one a disk that goes
+# away gives, as with C null_blk: EIO (requests in flight at del_gendisk, or submitted after it
+# marked the disk dead) or ENOSPC (a write at or past the end: del_gendisk set the capacity
+# to 0; reads there return 0 bytes). The device then powers on again, empty and working.
 power_off_under_io() {
 	for mode in "poll_mode=classic" "poll_mode=hybrid irqmode=2 completion_nsec=50000"; do
 		# shellcheck disable=SC2086
 		mkdev bpx size=32 $mode || return 1
 		$FIO --name=p --filename=/dev/bpx --size=32M --direct=1 --ioengine=io_uring --hipri=1 \
-			--rw=randrw --bs=4k --iodepth=8 --time_based --runtime=20 --output=/tmp/fio-p.out &
+			--rw=randrw --bs=4k --iodepth=8 --time_based --runtime=60 --output=/tmp/fio-p.out \
+			2>/tmp/fio-p.err &
 		p1=$!
 		$FIO --name=i --filename=/dev/bpx --size=32M --direct=1 --ioengine=io_uring --rw=randrw \
-			--bs=4k --iodepth=8 --time_based --runtime=20 --output=/tmp/fio-i.out &
+			--bs=4k --iodepth=8 --time_based --runtime=60 --output=/tmp/fio-i.out \
+			2>/tmp/fio-i.err &
 		p2=$!
 		# I/O must be running when the power goes: wait (fio starts slowly on the debug kernel)
 		# until reads have completed (field 1 of stat), then let it run a little.
@@ -287,22 +308,55 @@ power_off_under_io() {
 			i=$((i + 1))
 			sleep 0.1
 		done
-		if [ "$(awk '{print $1}' /sys/block/bpx/stat)" -eq 0 ]; then
-			echo "no I/O ran in 60 s"
-			kill $p1 $p2
-			wait
-			echo 0 >"$CFS/bpx/power"
-			rmdir "$CFS/bpx"
+		[ "$(awk '{print $1}' /sys/block/bpx/stat)" -gt 0 ] || { bpx_fail "no I/O ran in 60 s"; return 1; }
+		sleep 1
+		kill -0 $p1 && kill -0 $p2 || { bpx_fail "fio ended before the power-off"; return 1; }
+		echo 0 >"$CFS/bpx/power" || { bpx_fail "power off failed"; return 1; }
+		[ ! -e /sys/block/bpx ] || { bpx_fail "disk still there"; return 1; }
+		[ "$(cat "$CFS/bpx/power")" = 0 ] || { bpx_fail "power reads 1 after power-off"; return 1; }
+		# Both end within 20 s (the debug kernel is slow), far before their 60 s.
+		i=0
+		while { kill -0 $p1 || kill -0 $p2; } 2>/dev/null && [ $i -lt 200 ]; do
+			i=$((i + 1))
+			sleep 0.1
+		done
+		if kill -0 $p1 2>/dev/null || kill -0 $p2 2>/dev/null; then
+			bpx_fail "fio still running 20 s after power-off ($mode)"
 			return 1
 		fi
-		sleep 1
-		echo 0 >"$CFS/bpx/power" || { echo "power off failed"; kill $p1 $p2; return 1; }
-		[ ! -e /sys/block/bpx ] || { echo "disk still there"; return 1; }
-		# fio sees errors and stops well before its 20 s.
 		wait $p1
+		rc1=$?
 		wait $p2
-		echo "fio after power-off ($mode): $(grep -o 'err=[ 0-9]*' /tmp/fio-p.out /tmp/fio-i.out | tr '\n' ' ')"
-		rmdir "$CFS/bpx" || return 1
+		rc2=$?
+		errs=$(fio_errors /tmp/fio-p.out /tmp/fio-i.out | sort | uniq -c | tr -s ' \n' ' ')
+		echo "fio after power-off ($mode): exit $rc1 and $rc2, errors (count errno): $errs"
+		cat /tmp/fio-p.err /tmp/fio-i.err | sed 's/offset=.*//' | sort | uniq -c | head -n 5
+		for job in p i; do
+			e=$(fio_errors /tmp/fio-$job.out)
+			[ -n "$e" ] || { cat /tmp/fio-$job.out; bpx_fail "fio $job: no error after power-off"; return 1; }
+			for n in $e; do
+				case $n in
+				5 | 28) ;;
+				*) cat /tmp/fio-$job.out; bpx_fail "fio $job: error $n, not EIO or ENOSPC"; return 1 ;;
+				esac
+			done
+		done
+		[ $rc1 != 0 ] && [ $rc2 != 0 ] || { bpx_fail "fio exited 0 after its device powered off"; return 1; }
+		# A power-off under I/O leaves a device that powers on again: empty (the data goes
+		# with the power), working.
+		echo 1 >"$CFS/bpx/power" || { bpx_fail "power on after power-off under I/O failed"; return 1; }
+		i=0
+		while [ ! -b /dev/bpx ] && [ $i -lt 50 ]; do
+			i=$((i + 1))
+			sleep 0.1
+		done
+		dd if=/dev/bpx of=/tmp/z bs=4k count=256 iflag=direct 2>/dev/null || { bpx_fail "read failed"; return 1; }
+		[ "$(tr -d '\0' </tmp/z | wc -c)" = 0 ] || { bpx_fail "the device powered on again is not empty"; return 1; }
+		dd if=/dev/urandom of=/tmp/pat bs=4k count=16 2>/dev/null
+		dd if=/tmp/pat of=/dev/bpx bs=4k seek=100 oflag=direct 2>/dev/null || { bpx_fail "write failed"; return 1; }
+		dd if=/dev/bpx of=/tmp/back bs=4k skip=100 count=16 iflag=direct 2>/dev/null || { bpx_fail "read back failed"; return 1; }
+		cmp /tmp/pat /tmp/back || { bpx_fail "data read back differs"; return 1; }
+		rmdev bpx || return 1
 	done
 }
 
