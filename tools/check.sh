@@ -46,8 +46,11 @@ kunit_expected() {
 # unnoticed, and a name in it that is no suite would fail every boot.
 kunit_list_tap() {
 	local suite in_tree listed problems=()
-	in_tree=$(cd "$TOP" && git ls-files -co --exclude-standard '*.rs' | xargs grep -ho 'kunit_tests(\w*)' |
-		sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
+	# In rust44's Rust files, and added by its patches to the kernel crate's files.
+	in_tree=$(cd "$TOP" && {
+		git ls-files -co --exclude-standard '*.rs' | xargs grep -h 'kunit_tests(\w*)'
+		git ls-files -co --exclude-standard 'rust/patches/*.patch' | xargs grep -h '^+.*kunit_tests(\w*)'
+	} | grep -o 'kunit_tests(\w*)' | sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
 	grep -qx 'CONFIG_RUST_KERNEL_DOCTESTS=y' "$TOP/config/rust44.config" && in_tree="$in_tree rust_doctests_kernel"
 	listed=$(awk '!/^#/ && NF { print $1 }' "$kunit_list")
 	for suite in $in_tree; do
