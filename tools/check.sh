@@ -48,9 +48,9 @@ kunit_list_tap() {
 	local suite in_tree listed problems=()
 	# In rust44's Rust files, and added by its patches to the kernel crate's files.
 	in_tree=$(cd "$TOP" && {
-		git ls-files -co --exclude-standard '*.rs' | xargs grep -h 'kunit_tests(\w*)'
-		git ls-files -co --exclude-standard 'rust/patches/*.patch' | xargs grep -h '^+.*kunit_tests(\w*)'
-	} | grep -o 'kunit_tests(\w*)' | sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
+		git ls-files -co --exclude-standard '*.rs' | xargs -r grep -h 'kunit_tests(\w*)' || true
+		git ls-files -co --exclude-standard 'rust/patches/*.patch' | xargs -r grep -h '^+.*kunit_tests(\w*)' || true
+	} | { grep -o 'kunit_tests(\w*)' || true; } | sed 's/kunit_tests(\(.*\))/\1/' | sort -u)
 	grep -qx 'CONFIG_RUST_KERNEL_DOCTESTS=y' "$TOP/config/rust44.config" && in_tree="$in_tree rust_doctests_kernel"
 	listed=$(awk '!/^#/ && NF { print $1 }' "$kunit_list")
 	for suite in $in_tree; do
