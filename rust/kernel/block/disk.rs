@@ -551,8 +551,8 @@ mod tests {
             len: 0,
         };
         assert_eq!(out.write_bytes(b"/a\xff\xfe"), Ok(()));
-        // Too long for what is left: refused whole.
-        assert_eq!(out.write_bytes(b"xyz"), Err(EOVERFLOW));
+        // Four bytes do not fit in the three left before the NUL: refused whole.
+        assert_eq!(out.write_bytes(b"wxyz"), Err(EOVERFLOW));
         assert_eq!(out.len, 4);
         assert_eq!(&page[..4], b"/a\xff\xfe");
     }
