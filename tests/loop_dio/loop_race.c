@@ -66,6 +66,8 @@ struct shared {
 	struct counts open, status, size, close, remove, add;
 	struct counts attach, clear, attr_open, attr_read;
 	struct counts part_open, part_size, part_read;
+	/* How long attaching (LOOP_CONFIGURE) and the closes after LOOP_CLR_FD took, in us. */
+	struct timing { atomic_ulong n, total, max; } t_attach, t_close;
 	atomic_int stop;
 };
 
@@ -132,6 +134,25 @@ static unsigned long report(const struct counts *c)
 		printf(" none");
 	printf("\n");
 	return bad;
+}
+
+static void timed(struct timing *t, double start)
+{
+	unsigned long us = (now() - start) * 1e6, max = atomic_load(&t->max);
+
+	atomic_fetch_add(&t->n, 1);
+	atomic_fetch_add(&t->total, us);
+	while (us > max && !atomic_compare_exchange_weak(&t->max, &max, us))
+		;
+}
+
+static void report_time(const char *name, struct timing *t)
+{
+	unsigned long n = atomic_load(&t->n);
+
+	if (n)
+		printf("%s: mean %.1f ms, max %.1f ms\n", name,
+		       atomic_load(&t->total) / 1e3 / n, atomic_load(&t->max) / 1e3);
 }
 
 static unsigned long ok(const struct counts *c)
@@ -292,14 +313,19 @@ static void *attacher(void *unused)
 	while (bfd >= 0 && running()) {
 		struct loop_config cfg = { .fd = bfd };
 		int fd = open(node, O_RDWR | O_CLOEXEC);
+		double start;
 
 		count(&sh->open, fd);
 		if (fd < 0)
 			continue;
+		start = now();
 		count(&sh->attach, ioctl(fd, LOOP_CONFIGURE, &cfg));
+		timed(&sh->t_attach, start);
 		count(&sh->clear, ioctl(fd, LOOP_CLR_FD, 0));
 		/* The detach itself happens here, at the last close. */
+		start = now();
 		count(&sh->close, close(fd));
+		timed(&sh->t_close, start);
 	}
 	if (bfd < 0)
 		perror(file);
@@ -347,6 +373,9 @@ static int sysfs_detach(void)
 static int sysfs_detach_verdict(void)
 {
 	unsigned long bad = 0;
+
+	report_time("attach (LOOP_CONFIGURE)", &sh->t_attach);
+	report_time("close after LOOP_CLR_FD (the detach when it is the last)", &sh->t_close);
 
 	bad += report(&sh->open);
 	bad += report(&sh->attach);
@@ -425,15 +454,21 @@ static void *partscan_attacher(void *unused)
 		struct loop_config cfg = { .fd = bfd };
 		int fd = open(node, O_RDONLY | O_CLOEXEC);
 
+		double start;
+
 		cfg.info.lo_flags = LO_FLAGS_PARTSCAN | LO_FLAGS_READ_ONLY;
 		count(&sh->open, fd);
 		if (fd < 0)
 			continue;
+		start = now();
 		count(&sh->attach, ioctl(fd, LOOP_CONFIGURE, &cfg));
+		timed(&sh->t_attach, start);
 		/* Time for the probers to find the new partitions, as udev would. */
 		usleep(20000);
 		count(&sh->clear, ioctl(fd, LOOP_CLR_FD, 0));
+		start = now();
 		count(&sh->close, close(fd));
+		timed(&sh->t_close, start);
 		/* The detach happens at the last close, which may be a prober's. */
 		wait_unbound();
 	}
@@ -488,6 +523,9 @@ static int partscan(void)
 static int partscan_verdict(void)
 {
 	unsigned long bad = 0;
+
+	report_time("attach (LOOP_CONFIGURE)", &sh->t_attach);
+	report_time("close after LOOP_CLR_FD (the detach when it is the last)", &sh->t_close);
 
 	bad += report(&sh->open);
 	bad += report(&sh->attach);
