@@ -165,6 +165,55 @@ impl DiskRef {
         to_result(unsafe { bindings::queue_limits_commit_update_frozen(q, &mut lim.0) })
     }
 
+    /// Like [`DiskRef::update_limits`], but `f` runs with the queue frozen and the limits are
+    /// committed before it unfreezes, so that driver state the I/O path reads changes under the
+    /// same freeze as the limits (the C drivers' `queue_limits_start_update()`,
+    /// `blk_mq_freeze_queue()`, change, `queue_limits_commit_update()`, unfreeze). An error from
+    /// `f` cancels the update.
+    pub fn update_limits_frozen(&self, f: impl FnOnce(&mut QueueLimits) -> Result) -> Result {
+        let q = self.queue();
+        // SAFETY: The queue is valid. `queue_limits_start_update` takes `limits_lock` (before the
+        // freeze, the block layer's lock order), which every path below releases.
+        let mut lim = QueueLimits(unsafe { bindings::queue_limits_start_update(q) });
+        let frozen = self.freeze();
+        if let Err(e) = f(&mut lim) {
+            // SAFETY: `limits_lock` is held since `queue_limits_start_update`.
+            unsafe { bindings::queue_limits_cancel_update(q) };
+            drop(frozen);
+            return Err(e);
+        }
+        // SAFETY: `limits_lock` is held and the queue frozen; the callee commits and unlocks.
+        let ret = to_result(unsafe { bindings::queue_limits_commit_update(q, &mut lim.0) });
+        drop(frozen);
+        ret
+    }
+
+    /// Turns discard and/or write-zeroes off without freezing the queue, for a driver that learns
+    /// from a request in flight that its backing store cannot do them (C `loop_clear_limits()`).
+    ///
+    /// Only turns features off, which requests in flight tolerate, so no freeze is needed; and it
+    /// could not wait for one: the caller's own request holds the queue. For the same reason it
+    /// only tries `limits_lock`: an update that holds it may be freezing the queue, waiting for
+    /// the caller's request. `EBUSY` when it is held; the caller may try again later.
+    pub fn try_disable_discard_write_zeroes(&self, discard: bool, write_zeroes: bool) -> Result {
+        let q = self.queue();
+        // SAFETY: The queue and its `limits_lock` are valid.
+        if unsafe { bindings::mutex_trylock(&raw mut (*q).limits_lock) } == 0 {
+            return Err(EBUSY);
+        }
+        // SAFETY: `limits_lock` is held, so the limits are stable: this is what
+        // `queue_limits_start_update()` does, but without waiting for the lock.
+        let mut lim = QueueLimits(unsafe { (*q).limits });
+        if discard {
+            lim.set_discard(0, 0);
+        }
+        if write_zeroes {
+            lim.set_max_write_zeroes_sectors(0);
+        }
+        // SAFETY: `limits_lock` is held; the callee commits and unlocks.
+        to_result(unsafe { bindings::queue_limits_commit_update(q, &mut lim.0) })
+    }
+
     /// Freezes the queue: waits until no request is in flight and holds new ones back until the
     /// returned guard is dropped.
     pub fn freeze(&self) -> QueueFreeze<'_> {

@@ -8,7 +8,10 @@
 use crate::{
     alloc::{Flags, KVec},
     bindings,
-    block::mq::{HwQueueId, Operations, Request},
+    block::{
+        disk::DiskRef,
+        mq::{HwQueueId, Operations, Request},
+    },
     error::{code::EINVAL, Result},
     sync::aref::ARef,
 };
@@ -227,6 +230,13 @@ impl<T: Operations> Request<T> {
             }
         });
         result
+    }
+
+    /// The disk the request was queued on.
+    pub fn disk(&self) -> &DiskRef {
+        // SAFETY: A request in flight belongs to a live queue of an added disk, which stays
+        // alive at least as long as the request does (`del_gendisk()` drains requests first).
+        unsafe { DiskRef::from_raw((*(*self.raw()).q).disk) }
     }
 
     /// Zero-fills every data buffer of the request, so a failed read hands out no stale data.
