@@ -83,6 +83,10 @@ impl Drop for FlushedLoop {
 /// Every device, and the checked load parameters they are made with (`loop_index_idr`).
 pub(crate) struct Registry {
     pub(crate) entries: KVec<KBox<LoopEntry>>,
+    /// Indexes of devices being removed: their disks are deleted outside the lock, and until
+    /// that is done the name is taken, so the index cannot be added again (as C keeps the index
+    /// allocated, hidden, until `loop_remove()` is done).
+    deleting: KVec<u32>,
     pub(crate) params: Params,
 }
 
@@ -90,8 +94,14 @@ impl Registry {
     const fn new() -> Self {
         Self {
             entries: KVec::new(),
+            deleting: KVec::new(),
             params: Params::DEFAULT,
         }
+    }
+
+    /// Whether `index` is taken: by a device, or by one being removed.
+    fn taken(&self, index: u32) -> bool {
+        self.find(index).is_some() || self.deleting.contains(&index)
     }
 
     pub(crate) fn find(&self, index: u32) -> Option<&LoopEntry> {
@@ -106,10 +116,10 @@ impl Registry {
         let params = self.params;
         let index = match index {
             Some(i) if i >= params.max_devices() => return Err(EINVAL),
-            Some(i) if self.find(i).is_some() => return Err(EEXIST),
+            Some(i) if self.taken(i) => return Err(EEXIST),
             Some(i) => i,
             None => (0..params.max_devices())
-                .find(|i| self.find(*i).is_none())
+                .find(|i| !self.taken(*i))
                 .ok_or(ENOSPC)?,
         };
         let lo = Loop::new(index, &params)?;
@@ -149,13 +159,14 @@ impl Registry {
     }
 
     /// Removes an unbound, closed device (`LOOP_CTL_REMOVE`); returns it so the caller deletes
-    /// the disk outside the registry's lock.
+    /// the disk outside the registry's lock, then calls [`Registry::removed`].
     fn remove(&mut self, index: u32) -> Result<KBox<LoopEntry>> {
         let pos = self
             .entries
             .iter()
             .position(|e| e.lo.number == index)
             .ok_or(ENODEV)?;
+        self.deleting.reserve(1, GFP_KERNEL)?;
         {
             let entry = &self.entries[pos];
             let mut state = entry.lo.state.lock();
@@ -164,7 +175,18 @@ impl Registry {
                 .remove(entry.disk.openers())
                 .map_err(crate::to_error)?;
         }
-        self.entries.remove(pos).map_err(|_| ENODEV)
+        let entry = self.entries.remove(pos).map_err(|_| ENODEV)?;
+        // Room was reserved above.
+        self.deleting
+            .push_within_capacity(index)
+            .map_err(|_| ENOMEM)?;
+        Ok(entry)
+    }
+
+    /// The disk of device `index`, removed with [`Registry::remove`], is deleted: the index is
+    /// free again.
+    fn removed(&mut self, index: u32) {
+        self.deleting.retain(|i| *i != index);
     }
 
     fn first_free(&self) -> Option<u32> {
@@ -222,9 +244,12 @@ impl MiscDevice for LoopControl {
                 if index < 0 {
                     return Err(EINVAL);
                 }
-                let entry = LOOPS.lock().remove(index as u32)?;
-                // del_gendisk() runs here, outside the registry's lock.
+                let index = index as u32;
+                let entry = LOOPS.lock().remove(index)?;
+                // del_gendisk() runs here, outside the registry's lock; until it is done, the
+                // name loopN is taken and the index is not handed out again.
                 drop(entry);
+                LOOPS.lock().removed(index);
                 Ok(0)
             }
             abi::LOOP_CTL_GET_FREE => {
