@@ -6,7 +6,7 @@
 use crate::{
     abi::{self, LoopConfig, LoopInfo64},
     control::{LOOPS, MAX_HW_SECTORS, VALIDATE},
-    io::{IoConfig, LoopOps},
+    io::{IoConfig, LoopOps, Unsupported},
     rules::{self, DirectIo, Params, Status},
     to_error,
 };
@@ -24,7 +24,11 @@ use kernel::{
     new_mutex, new_spinlock,
     prelude::*,
     str::{CStr, CString},
-    sync::{aref::ARef, Arc, Mutex, SpinLock},
+    sync::{
+        aref::ARef,
+        atomic::{Atomic, Relaxed},
+        Arc, Mutex, SpinLock,
+    },
     uaccess::{UserPtr, UserSlice},
     workqueue::{impl_has_work, new_work, OwnedQueue, QueueFlags, Work},
 };
@@ -95,6 +99,9 @@ pub(crate) struct Loop {
     /// never holds the last reference to the device (whose drop destroys this queue, which
     /// must not happen on the queue itself).
     pub(crate) wq: OwnedQueue,
+    /// [`Unsupported`] modes the bound file refused, and those turned off in the limits already.
+    pub(crate) unsupported: Atomic<u32>,
+    pub(crate) limits_off: Atomic<u32>,
 }
 
 impl_has_work! {
@@ -126,6 +133,8 @@ impl Loop {
                 work <- new_work!("Loop::work"),
                 polled_ios <- PolledIos::new(params.poll_tags()),
                 wq: OwnedQueue::new(&name, QueueFlags::UNBOUND | QueueFlags::FREEZABLE, 0)?,
+                unsupported: Atomic::new(0),
+                limits_off: Atomic::new(0),
             }),
             GFP_KERNEL,
         )
@@ -210,8 +219,11 @@ impl Loop {
             BackingKind::BlockDevice(_) => None,
         };
         let max = if granule.is_some() { u32::MAX >> 9 } else { 0 };
-        lim.set_discard(max, granule.unwrap_or(0));
-        lim.set_max_write_zeroes_sectors(max);
+        // What the file refused stays off while it is bound.
+        let unsupported = self.unsupported.load(Relaxed);
+        let unless = |bit: u32| if unsupported & bit != 0 { 0 } else { max };
+        lim.set_discard(unless(Unsupported::PUNCH_HOLE), granule.unwrap_or(0));
+        lim.set_max_write_zeroes_sectors(unless(Unsupported::ZERO_RANGE));
         Ok(())
     }
 
@@ -283,6 +295,9 @@ impl Loop {
         state.dio_mem_align = mem_align;
         state.offset = config.info.offset;
         state.sizelimit = config.info.sizelimit;
+        // A new file: what it can do is learned anew.
+        self.unsupported.store(0, Relaxed);
+        self.limits_off.store(0, Relaxed);
 
         let explicit_dio = flags & abi::FLAG_DIRECT_IO != 0;
         let want_dio = explicit_dio || file.opened_direct();
@@ -515,14 +530,24 @@ impl Loop {
             state.flags & !abi::FLAG_DIRECT_IO
         };
         let mem_align = rules::dma_alignment(on, state.dio_mem_align);
-        disk.update_limits(|lim| {
+        let polls = self.polls(flags, &file);
+        // The mode and the limits it needs change under one freeze: no request is served in
+        // one mode with the alignment of the other.
+        let old_flags = state.flags;
+        let r = disk.update_limits_frozen(|lim| {
             lim.set_dma_alignment(mem_align);
-            lim.set_poll(self.polls(flags, &file));
+            lim.set_poll(polls);
+            state.flags = flags;
+            self.publish_io(&state);
             Ok(())
-        })?;
-        let _frozen = disk.freeze();
-        state.flags = flags;
-        self.publish_io(&state);
+        });
+        if let Err(e) = r {
+            // The limits were refused: back to the mode they fit.
+            let _frozen = disk.freeze();
+            state.flags = old_flags;
+            self.publish_io(&state);
+            return Err(e);
+        }
         Ok(0)
     }
 

@@ -13,7 +13,11 @@ use kernel::{
     },
     prelude::*,
     str::CStr,
-    sync::{aref::ARef, Arc, ArcBorrow},
+    sync::{
+        aref::ARef,
+        atomic::{Atomic, Relaxed},
+        Arc, ArcBorrow,
+    },
     workqueue::WorkItem,
 };
 
@@ -28,6 +32,50 @@ pub(crate) fn end_request(rq: ARef<Request<LoopOps>>, result: Result) {
             rq.sector()
         );
         kernel::warn_on!(true);
+    }
+}
+
+/// Sets `bits` in `a`; returns the value before.
+fn fetch_or(a: &Atomic<u32>, bits: u32) -> u32 {
+    let mut old = a.load(Relaxed);
+    loop {
+        match a.cmpxchg(old, old | bits, Relaxed) {
+            Ok(prev) => return prev,
+            Err(current) => old = current,
+        }
+    }
+}
+
+/// `fallocate()` modes a backing file refused with `EOPNOTSUPP`, as bits.
+pub(crate) struct Unsupported;
+
+impl Unsupported {
+    /// `FALLOC_FL_PUNCH_HOLE`: discard (and write-zeroes that may unmap).
+    pub(crate) const PUNCH_HOLE: u32 = 1;
+    /// `FALLOC_FL_ZERO_RANGE`: write-zeroes that must not unmap.
+    pub(crate) const ZERO_RANGE: u32 = 2;
+
+    fn of(mode: FallocMode) -> u32 {
+        match mode {
+            FallocMode::PunchHole => Self::PUNCH_HOLE,
+            FallocMode::ZeroRange => Self::ZERO_RANGE,
+        }
+    }
+
+    fn what(bit: u32) -> &'static str {
+        if bit == Self::ZERO_RANGE {
+            "zero a range"
+        } else {
+            "punch holes"
+        }
+    }
+
+    fn feature(bit: u32) -> &'static str {
+        if bit == Self::ZERO_RANGE {
+            "write-zeroes"
+        } else {
+            "discard"
+        }
     }
 }
 
@@ -86,25 +134,74 @@ impl Loop {
                 Err(e) if e != EINVAL => Err(EIO),
                 _ => Ok(()),
             },
-            ReqOp::Discard => Self::fallocate(file, FallocMode::PunchHole, pos, &rq),
+            ReqOp::Discard => self.fallocate(file, FallocMode::PunchHole, pos, &rq),
             ReqOp::WriteZeroes => {
                 let mode = if rq.is_nounmap() {
                     FallocMode::ZeroRange
                 } else {
                     FallocMode::PunchHole
                 };
-                Self::fallocate(file, mode, pos, &rq)
+                self.fallocate(file, mode, pos, &rq)
             }
             ReqOp::Other(_) => Err(EIO),
         };
         end_request(rq, result);
     }
 
-    fn fallocate(file: &BackingFile, mode: FallocMode, pos: u64, rq: &Request<LoopOps>) -> Result {
+    /// Discard and write-zeroes (`lo_fallocate()`). A backing file that cannot do `mode`
+    /// (`EOPNOTSUPP`, e.g. zeroing a range on tmpfs) has the feature turned off in the queue
+    /// limits before the request ends, so the block layer falls back (writes zeroes) instead of
+    /// sending it again; the request still fails with `EOPNOTSUPP`, as in C.
+    fn fallocate(
+        &self,
+        file: &BackingFile,
+        mode: FallocMode,
+        pos: u64,
+        rq: &Request<LoopOps>,
+    ) -> Result {
+        let feature = Unsupported::of(mode);
+        if self.unsupported.load(Relaxed) & feature != 0 {
+            // Sent before the limits changed.
+            self.turn_off_unsupported(rq);
+            return Err(EOPNOTSUPP);
+        }
         match file.fallocate(mode, pos, u64::from(rq.bytes())) {
             Ok(()) => Ok(()),
-            Err(e) if e == EOPNOTSUPP || e == EINVAL => Err(e),
+            Err(e) if e == EOPNOTSUPP => {
+                if fetch_or(&self.unsupported, feature) & feature == 0 {
+                    pr_info!(
+                        "loop{}: the backing file cannot {}: {} turned off\n",
+                        self.number,
+                        Unsupported::what(feature),
+                        Unsupported::feature(feature)
+                    );
+                }
+                self.turn_off_unsupported(rq);
+                Err(e)
+            }
+            Err(e) if e == EINVAL => Err(e),
             Err(_) => Err(EIO),
+        }
+    }
+
+    /// Turns off in the queue limits what the backing file turned out not to support (C
+    /// `loop_clear_limits()`). This runs with requests in flight, so the queue is not frozen;
+    /// when its limits are being changed (by a path that freezes it, so waits for this request),
+    /// this gives up and the next such request tries again. Limit updates from the ioctls keep
+    /// the features off themselves.
+    fn turn_off_unsupported(&self, rq: &Request<LoopOps>) {
+        let pending = self.unsupported.load(Relaxed) & !self.limits_off.load(Relaxed);
+        if pending == 0 {
+            return;
+        }
+        let punch = pending & Unsupported::PUNCH_HOLE != 0;
+        let zero = pending & Unsupported::ZERO_RANGE != 0;
+        if rq
+            .disk()
+            .try_disable_discard_write_zeroes(punch, zero)
+            .is_ok()
+        {
+            fetch_or(&self.limits_off, pending);
         }
     }
 }

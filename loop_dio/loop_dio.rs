@@ -129,7 +129,10 @@ impl kernel::InPlaceModule for LoopDioModule {
             // The parameters are checked before anything is registered, and in the registry
             // before a probe can add a device.
             major: {
-                LOOPS.lock().params = checked_params()?;
+                let params = checked_params()?;
+                // Shown rounded, as C exports it, for computing minor numbers.
+                module_parameters::max_part.set_at_init(params.max_part());
+                LOOPS.lock().params = params;
                 Some(
                     BlkdevRegistration::new_with_probe::<LoopProbe>(
                         rules::LOOP_MAJOR,

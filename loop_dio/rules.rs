@@ -143,6 +143,12 @@ impl Params {
         self.part_shift
     }
 
+    /// `max_part` as C exports it once loaded: the partitions a device has room for, `2^n - 1`
+    /// (so that userspace can compute a device's first minor as `index * (max_part + 1)`).
+    pub fn max_part(&self) -> u32 {
+        (1 << self.part_shift) - 1
+    }
+
     /// Whether every device scans its partitions (`max_part` given).
     pub fn partitions_always(&self) -> bool {
         self.part_shift != 0

@@ -7,6 +7,11 @@ use crate::tests::Rng;
 fn partitions_take_minor_bits_up_to_disk_max_parts() {
     let p = |max_part| Params::validate(8, max_part, 128, 1, 4);
     assert_eq!(p(0).unwrap().part_shift(), 0);
+    assert_eq!(p(0).unwrap().max_part(), 0);
+    // Shown rounded up to 2^n - 1, as C exports it.
+    for (given, shown) in [(1, 1), (2, 3), (5, 7), (7, 7), (8, 15), (255, 255)] {
+        assert_eq!(p(given).unwrap().max_part(), shown, "max_part={given}");
+    }
     assert!(!p(0).unwrap().partitions_always());
     // fls(): max_part rounds up to 2^n - 1 minors for partitions.
     for (max_part, shift) in [(1, 1), (3, 2), (4, 3), (15, 4), (16, 5), (255, 8)] {
