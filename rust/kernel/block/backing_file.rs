@@ -23,9 +23,9 @@ use core::pin::Pin;
 mod kiocb;
 mod poll;
 
+use kiocb::FileIo;
 pub use kiocb::IoMode;
 pub use poll::PolledIos;
-use kiocb::FileIo;
 
 /// What kind of object a backing file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -335,12 +335,13 @@ impl BackingFile {
                 );
                 saved
             };
-            restrictions.push_within_capacity(GfpRestriction {
-                mapping: key,
-                guards: 1,
-                saved,
-            })
-            .map_err(|_| ENOMEM)?;
+            restrictions
+                .push_within_capacity(GfpRestriction {
+                    mapping: key,
+                    guards: 1,
+                    saved,
+                })
+                .map_err(|_| ENOMEM)?;
         }
         Ok(PageCacheGfpGuard {
             file: self.file.clone(),

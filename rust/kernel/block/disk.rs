@@ -27,8 +27,8 @@ mod sysfs;
 pub use bdev::{BlockDevice, OpenMode, TemporaryClaim};
 pub use limits::{validate_block_size, QueueLimits};
 pub use registration::{BlkdevProbe, BlkdevRegistration, ModuleRef};
-pub(crate) use sysfs::DiskAttributes;
 use sysfs::show_callback;
+pub(crate) use sysfs::DiskAttributes;
 pub use sysfs::SysfsBuffer;
 
 /// A live `struct gendisk`, as seen from the callbacks of its driver.
@@ -521,7 +521,6 @@ impl<T: Operations> DiskVTable<T> {
         &Self::TABLE
     }
 }
-
 
 #[macros::kunit_tests(rust44_block_disk)]
 mod tests {
