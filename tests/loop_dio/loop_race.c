@@ -18,7 +18,7 @@
  *
  *   loop_race partscan SECONDS FILE
  *     One thread attaches FILE (a partitioned image) with LOOP_CONFIGURE and LO_FLAGS_PARTSCAN
- *     and detaches it again, over and over, while two others do what udev's blkid does with
+ *     and detaches it again, over and over, while six others do what udev's blkid does with
  *     each new disk and partition: open /dev/loopN, /dev/loopNp1, /dev/loopNp2 and read their
  *     first and last 64 KiB (buffered, through the block device's page cache). Reads that fail
  *     are counted, not judged: run.sh compares the kernel log's I/O errors with C loop's
@@ -400,11 +400,11 @@ static int sysfs_detach_verdict(void)
 static void *prober(void *arg)
 {
 	unsigned int i = (uintptr_t)arg;
-	static char buf[2][64 * 1024];
-	char *b = buf[i & 1];
+	const size_t len = 64 * 1024;
+	char *b = malloc(len);
 	char path[64];
 
-	while (running()) {
+	while (b && running()) {
 		uint64_t size;
 		int fd;
 
@@ -423,16 +423,16 @@ static void *prober(void *arg)
 			count(&sh->part_size, -1);
 		} else {
 			count(&sh->part_size, 0);
-			if (size >= sizeof(buf[0])) {
-				count(&sh->part_read, pread(fd, b, sizeof(buf[0]), 0));
-				count(&sh->part_read,
-				      pread(fd, b, sizeof(buf[0]), size - sizeof(buf[0])));
+			if (size >= len) {
+				count(&sh->part_read, pread(fd, b, len, 0));
+				count(&sh->part_read, pread(fd, b, len, size - len));
 			}
 		}
 		close(fd);
 		/* udev probes in bursts, not back to back: the last close can come, and detach. */
 		usleep(2000);
 	}
+	free(b);
 	return NULL;
 }
 
@@ -484,9 +484,11 @@ static const int cycle_attach_errs[] = { EBUSY, 0 };
 static const int cycle_clear_errs[] = { ENXIO, 0 };
 static const int part_read_errs[] = { EIO, 0 };
 
+#define PROBERS 6
+
 static int partscan(void)
 {
-	pthread_t t[3];
+	pthread_t t[PROBERS + 1];
 
 	sh->open = (struct counts){ .name = "open", .allowed = cycle_open_errs };
 	sh->close = (struct counts){ .name = "close" };
@@ -509,10 +511,10 @@ static int partscan(void)
 		return 1;
 	printf("loop%d through %s, backing file %s\n", num, node, file);
 	fflush(stdout);
-	pthread_create(&t[0], NULL, prober, (void *)(uintptr_t)0);
-	pthread_create(&t[1], NULL, prober, (void *)(uintptr_t)1);
-	pthread_create(&t[2], NULL, partscan_attacher, NULL);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < PROBERS; i++)
+		pthread_create(&t[i], NULL, prober, (void *)(uintptr_t)i);
+	pthread_create(&t[PROBERS], NULL, partscan_attacher, NULL);
+	for (int i = 0; i <= PROBERS; i++)
 		pthread_join(t[i], NULL);
 	for (int i = 0; i < 100 && ioctl(ctl, LOOP_CTL_REMOVE, num) && errno == EBUSY; i++)
 		usleep(10000);

@@ -30,13 +30,13 @@ if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
 	FOOTPRINT_MB=8
 	FS_FIO_SIZE=4M
 	WORKER_ROUNDS=5
-	RACE_SECONDS=8
+	RACE_SECONDS=5
 else
 	FIO_SIZE=${FIO_SIZE:-64M}
 	FOOTPRINT_MB=64
 	FS_FIO_SIZE=16M
 	WORKER_ROUNDS=20
-	RACE_SECONDS=4
+	RACE_SECONDS=3
 fi
 # A test that found a task hung in the driver leaves this: nothing after it can unbind safely.
 HUNG=/tmp/loop-hung
