@@ -339,8 +339,11 @@ impl Loop {
 
         disk.force_media_change();
         disk.set_read_only(flags & abi::FLAG_READ_ONLY != 0);
+        // No freeze (as C): the capacity was 0 until here, so no request can be in flight that
+        // the window matters to.
         let sectors = Self::size_sectors(&state);
-        self.set_window(disk, &disk.freeze(), sectors);
+        self.io.lock().sectors = sectors;
+        disk.set_capacity_and_notify(sectors);
         if let Err(e) = disk.show_attributes() {
             pr_warn!("loop{}: no sysfs attributes: {:?}\n", self.number, e);
         }
@@ -373,8 +376,10 @@ impl Loop {
     /// reclaim, which may wait for this queue.
     fn clear(&self, disk: &ReleasedDisk) {
         let binding = {
+            // No freeze (as C): this is the last close, so nothing is open to send I/O; a request
+            // that still comes (through a partition opened before the partitions went) finds no
+            // file, or finishes on the one its batch started with.
             let mut state = self.state.lock();
-            let _frozen = disk.freeze();
             let binding = state.binding.take();
             state.flags = 0;
             state.offset = 0;
@@ -750,12 +755,14 @@ impl Loop {
 
     pub(crate) fn show(&self, name: &CStr, out: &mut SysfsBuffer<'_>) -> Result {
         let state = self.state.lock();
-        let Some(binding) = &state.binding else {
-            return Err(ENXIO);
-        };
         let flag = |f: u32| u8::from(state.flags & f != 0);
+        // While the files exist, reads succeed as in C: a device being detached shows no file
+        // and zeroes.
         let r = match name.to_bytes() {
             b"backing_file" => {
+                let Some(binding) = &state.binding else {
+                    return Ok(());
+                };
                 let mut buf = KVec::from_elem(0u8, 4096, GFP_KERNEL)?;
                 let path = binding.file.path(&mut buf)?;
                 // The bytes as they are, as C prints them: a path need not be UTF-8.

@@ -79,8 +79,9 @@ impl Unsupported {
     }
 }
 
-/// What the I/O path reads per batch: changed only with the queue frozen (no request in
-/// flight), so a snapshot stays right for the requests it serves.
+/// What the I/O path reads per batch: changed with the queue frozen (no request in flight), so
+/// a snapshot stays right for the requests it serves; or, without a freeze, on attach and detach,
+/// when no request can be in flight that depends on the change.
 #[derive(Clone, Default)]
 pub(crate) struct IoConfig {
     pub(crate) file: Option<Arc<BackingFile>>,
