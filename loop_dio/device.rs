@@ -375,11 +375,13 @@ impl Loop {
     /// mutex, then the queue freeze (as everywhere here): allocations under the mutex may enter
     /// reclaim, which may wait for this queue.
     fn clear(&self, disk: &ReleasedDisk) {
-        let binding = {
+        let (binding, polled) = {
             // No freeze (as C): this is the last close, so nothing is open to send I/O; a request
             // that still comes (through a partition opened before the partitions went) finds no
             // file, or finishes on the one its batch started with.
             let mut state = self.state.lock();
+            // The poll limit follows what the I/O path was told (both change together).
+            let polled = self.io.lock().polled;
             let binding = state.binding.take();
             state.flags = 0;
             state.offset = 0;
@@ -387,17 +389,21 @@ impl Loop {
             state.file_name = [0; abi::NAME_SIZE];
             self.publish_io(&state);
             self.io.lock().sectors = 0;
-            binding
+            (binding, polled)
         };
-        if let Err(e) = disk.update_limits(|lim| {
-            lim.set_poll(false);
-            lim.set_block_size(rules::SECTOR_SIZE)
-        }) {
-            pr_warn!(
-                "loop{}: cannot reset the queue limits: {:?}\n",
-                self.number,
-                e
-            );
+        // Back to the defaults; committing limits freezes the queue (an RCU grace period, while
+        // openers wait for this release), so only when something is to change.
+        if polled || disk.logical_block_size() != rules::SECTOR_SIZE {
+            if let Err(e) = disk.update_limits(|lim| {
+                lim.set_poll(false);
+                lim.set_block_size(rules::SECTOR_SIZE)
+            }) {
+                pr_warn!(
+                    "loop{}: cannot reset the queue limits: {:?}\n",
+                    self.number,
+                    e
+                );
+            }
         }
         disk.invalidate();
         disk.hide_attributes();
