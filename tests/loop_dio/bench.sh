@@ -2,9 +2,10 @@
 # each with the backing file under direct I/O (dio on) and through the page cache (dio off).
 # fio (io_uring, O_DIRECT on the loop device) runs 4k random reads and writes at QD1 and QD32
 # and 1 MiB sequential reads against a 256 MiB backing file on ext4 on virtio-blk (vdb).
-# The two drivers alternate (only one can own major 7 at a time: each round loads one, measures
-# every row, unloads it, then the other; the order flips each round), ROUNDS (3) times; each row
-# shows the run with the median IOPS and every run's IOPS, as the host is noisy.
+# Each row runs on the two drivers back to back (only one can own major 7 at a time: each run
+# loads its driver, attaches, measures, detaches and unloads), which one goes first alternating,
+# ROUNDS (3) times; each row shows the run with the median IOPS and every run's IOPS, as the host
+# is noisy.
 # Prints Markdown tables on stdout; a driver whose module is not built gets a row saying so.
 cd /rust44/tests/loop_dio || exit 1
 LOSETUP=/usr/sbin/losetup
@@ -68,7 +69,8 @@ run() {
 	}' >>"$OUT"
 }
 
-# measure DRIVER: loads it, runs every job with direct I/O on and off, unloads it.
+# measure DRIVER DIO JOB: loads the driver, attaches the file with direct I/O DIO, runs job
+# number JOB once, detaches and unloads (the two drivers cannot be loaded at once).
 measure() {
 	drv=$1
 	if ! modprobe "$drv"; then
@@ -76,19 +78,18 @@ measure() {
 		status=1
 		return
 	fi
-	for dio in on off; do
-		DEV=$($LOSETUP -f --show --direct-io=$dio "$FILE") || { status=1; continue; }
+	if DEV=$($LOSETUP -f --show --direct-io="$2" "$FILE"); then
 		want=0
-		[ $dio = on ] && want=1
+		[ "$2" = on ] && want=1
 		if [ "$(cat "/sys/block/${DEV#/dev/}/loop/dio")" != $want ]; then
-			echo "$drv $dio - dio-not-$dio" >>"$OUT"
+			echo "$drv $2 - dio-not-$2" >>"$OUT"
 			status=1
 		fi
-		for j in $(seq "$NJOBS"); do
-			run "$drv" $dio "$j"
-		done
+		run "$drv" "$2" "$3"
 		$LOSETUP -d "$DEV"
-	done
+	else
+		status=1
+	fi
 	$LOSETUP -D
 	rmmod "$drv" || status=1
 }
@@ -109,10 +110,16 @@ for drv in $DRIVERS; do
 	fi
 done
 reversed=$(echo "$present" | tr ' ' '\n' | sed '/^$/d' | sed -n '1!G;h;$p')
+# Every row runs on both drivers back to back, ROUNDS times; which goes first alternates from
+# row to row and, for each row, from round to round.
 for r in $(seq "$ROUNDS"); do
-	if [ $((r % 2)) = 1 ]; then order=$present; else order=$reversed; fi
-	for drv in $order; do
-		measure "$drv"
+	for dio in on off; do
+		for j in $(seq "$NJOBS"); do
+			if [ $(((r + j) % 2)) = 0 ]; then order=$present; else order=$reversed; fi
+			for drv in $order; do
+				measure "$drv" $dio "$j"
+			done
+		done
 	done
 done
 umount "$MNT"
@@ -139,9 +146,10 @@ median() {
 }
 
 echo "Backing file: $SIZE on ext4 on virtio-blk (vdb). fio: io_uring, O_DIRECT on the loop device,"
-echo "${RUNTIME} s per run (after 1 s ramp), caches dropped before each run. The drivers alternate,"
-echo "$ROUNDS rounds (each round loads one driver, runs every row, then the other; the order flips"
-echo "each round); a row is the run with the median IOPS, \"runs\" lists every run's IOPS."
+echo "${RUNTIME} s per run (after 1 s ramp), caches dropped before each run. Each row runs on both"
+echo "drivers back to back (the module loaded, the file attached, one run, detached, unloaded), which"
+echo "goes first alternating, $ROUNDS rounds; a row is the run with the median IOPS, \"runs\" lists"
+echo "every run's IOPS in the order run."
 echo "\"fio CPU\" is the submitting thread's usr/sys; \"system CPU\" is all CPUs busy (the loop workers"
 echo "included, of 2 CPUs). \"Page cache\" is how much of the backing file was resident (mincore) after"
 echo "the run."
