@@ -68,6 +68,8 @@ struct shared {
 	struct counts part_open, part_size, part_read;
 	/* How long attaching (LOOP_CONFIGURE) and the closes after LOOP_CLR_FD took, in us. */
 	struct timing { atomic_ulong n, total, max; } t_attach, t_close;
+	/* The same, alone on the device (no prober): the close after LOOP_CLR_FD is the detach. */
+	struct timing t_quiet_attach, t_quiet_close;
 	atomic_int stop;
 };
 
@@ -442,7 +444,7 @@ static void wait_unbound(void)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/sys/block/loop%d/loop", num);
-	for (int i = 0; i < 2000 && running() && access(path, F_OK) == 0; i++)
+	for (int i = 0; i < 2000 && access(path, F_OK) == 0; i++)
 		usleep(1000);
 }
 
@@ -475,6 +477,41 @@ static void *partscan_attacher(void *unused)
 	if (bfd < 0)
 		perror(file);
 	return NULL;
+}
+
+/*
+ * How long attaching and detaching take with nobody else on the device, QUIET_CYCLES times: the
+ * detach (in the close after LOOP_CLR_FD) holds the disk's open_mutex all along, which is the
+ * window in which a prober can open a partition it looked up before the detach dropped it.
+ */
+#define QUIET_CYCLES 20
+
+static void quiet_cycles(void)
+{
+	int bfd = open(file, O_RDONLY | O_CLOEXEC);
+
+	wait_unbound();
+	for (int i = 0; bfd >= 0 && i < QUIET_CYCLES; i++) {
+		struct loop_config cfg = { .fd = bfd };
+		int fd = open(node, O_RDONLY | O_CLOEXEC);
+		double start;
+
+		if (fd < 0)
+			break;
+		cfg.info.lo_flags = LO_FLAGS_PARTSCAN | LO_FLAGS_READ_ONLY;
+		start = now();
+		if (ioctl(fd, LOOP_CONFIGURE, &cfg)) {
+			close(fd);
+			break;
+		}
+		timed(&sh->t_quiet_attach, start);
+		ioctl(fd, LOOP_CLR_FD, 0);
+		start = now();
+		close(fd);
+		timed(&sh->t_quiet_close, start);
+	}
+	if (bfd >= 0)
+		close(bfd);
 }
 
 static const int part_open_errs[] = { ENOENT, ENXIO, ENODEV, 0 };
@@ -516,6 +553,7 @@ static int partscan(void)
 	pthread_create(&t[PROBERS], NULL, partscan_attacher, NULL);
 	for (int i = 0; i <= PROBERS; i++)
 		pthread_join(t[i], NULL);
+	quiet_cycles();
 	for (int i = 0; i < 100 && ioctl(ctl, LOOP_CTL_REMOVE, num) && errno == EBUSY; i++)
 		usleep(10000);
 	unlink(node);
@@ -528,6 +566,8 @@ static int partscan_verdict(void)
 
 	report_time("attach (LOOP_CONFIGURE)", &sh->t_attach);
 	report_time("close after LOOP_CLR_FD (the detach when it is the last)", &sh->t_close);
+	report_time("alone: attach", &sh->t_quiet_attach);
+	report_time("alone: detach", &sh->t_quiet_close);
 
 	bad += report(&sh->open);
 	bad += report(&sh->attach);
@@ -543,6 +583,11 @@ static int partscan_verdict(void)
 	}
 	if (ok(&sh->attach) < 2 || !ok(&sh->part_read)) {
 		printf("no race: too few attaches or no read succeeded\n");
+		return 1;
+	}
+	if (atomic_load(&sh->t_quiet_close.n) < QUIET_CYCLES) {
+		printf("only %lu of %d attach/detach cycles alone\n",
+		       atomic_load(&sh->t_quiet_close.n), QUIET_CYCLES);
 		return 1;
 	}
 	return 0;
