@@ -366,13 +366,19 @@ power_off_under_io() {
 	done
 }
 
+NL='
+'
 KMEMLEAK=/sys/kernel/debug/kmemleak
 FAILSLAB=/sys/kernel/debug/failslab
 
-# leak_scan OUT: kmemleak scans now; OUT lists the unreferenced objects it knows of.
+# leak_scan OUT: kmemleak scans now; OUT lists the unreferenced objects it knows of (after a
+# first line that is never one: busybox grep -f matches nothing with an empty file).
 leak_scan() {
 	echo scan >"$KMEMLEAK" || return 1
-	grep -o '^unreferenced object 0x[0-9a-f]*' "$KMEMLEAK" | sort >"$1"
+	{
+		echo "kmemleak list"
+		grep -o '^unreferenced object 0x[0-9a-f]*' "$KMEMLEAK" | sort
+	} >"$1"
 }
 
 # power_on_failing_at N: powers device bpf on with the Nth fault-injection point failing. Run in
@@ -422,11 +428,13 @@ creation_sweep() {
 	n=1 refused=0 tolerated=0 bad=0 finished=0
 	: >/tmp/power-errors
 	while [ $n -le 4000 ]; do
+		# One process per attempt, the rest with shell builtins: the sweep is long.
 		out=$(power_on_failing_at $n)
-		# shellcheck disable=SC2046
-		set -- $(echo "$out" | tail -n 1)
-		rc=$2 left=$3
-		err=$(echo "$out" | sed '$d' | sed 's/.*: //')
+		last=${out##*= }
+		rc=${last%% *} left=${last##* }
+		err=${out%= *}
+		err=${err%"$NL"}
+		err=${err##*: }
 		if [ "$rc" = 0 ] && [ "$left" != 0 ]; then
 			finished=1
 			break
@@ -442,7 +450,8 @@ creation_sweep() {
 		else
 			refused=$((refused + 1))
 			echo "${err:-no message}" >>/tmp/power-errors
-			[ "$(cat "$CFS/bpf/power")" = 0 ] || { echo "fault $n: power reads 1 after a refused power-on"; bad=1; }
+			read -r power <"$CFS/bpf/power"
+			[ "$power" = 0 ] || { echo "fault $n: power reads $power after a refused power-on"; bad=1; }
 		fi
 		[ ! -e /sys/block/bpf ] || { echo "fault $n: /sys/block/bpf left behind"; bad=1; }
 		[ $bad = 0 ] || break
