@@ -24,6 +24,13 @@
  *     are counted, not judged: run.sh compares the kernel log's I/O errors with C loop's
  *     (item 12).
  *
+ *   loop_race change-cycle SECONDS FILE_X FILE_Y
+ *     loopA on FILE_X and loopB on FILE_Y (same size, read-only); two threads in lockstep swap
+ *     each onto the other at once, LOOP_CHANGE_FD(A, /dev/loopB) and LOOP_CHANGE_FD(B,
+ *     /dev/loopA), then put X and Y back. Both succeeding would make a cycle of loop devices:
+ *     the backing-file chain check must be serialised with the swap (item 6; C:
+ *     loop_validate_mutex). Fails when both ever succeed.
+ *
  * The races run in a child; the parent waits SECONDS plus a grace period (LOOP_RACE_GRACE, 60 s
  * by default). A child still running then is hung in the kernel: its threads' kernel stacks are
  * printed, sysrq-w dumps the blocked tasks into the kernel log, and the exit status is 2.
@@ -70,6 +77,8 @@ struct shared {
 	struct timing { atomic_ulong n, total, max; } t_attach, t_close;
 	/* The same, alone on the device (no prober): the close after LOOP_CLR_FD is the detach. */
 	struct timing t_quiet_attach, t_quiet_close;
+	/* Rounds of change-cycle in which both devices ended up on each other. */
+	atomic_ulong cycles_made;
 	atomic_int stop;
 };
 
@@ -593,6 +602,136 @@ static int partscan_verdict(void)
 	return 0;
 }
 
+/* --- two LOOP_CHANGE_FD onto each other --- */
+
+static int dev_a = -1, dev_b = -1;
+static const char *file_y;
+static pthread_barrier_t lockstep;
+
+static void *changer(void *arg)
+{
+	int self = (uintptr_t)arg;
+	int fd = self ? dev_b : dev_a;
+	char other[64];
+
+	snprintf(other, sizeof(other), "/dev/loop%d", self ? num : num + 1);
+	for (;;) {
+		int ofd;
+
+		pthread_barrier_wait(&lockstep);
+		if (atomic_load(&sh->stop))
+			break;
+		ofd = open(other, O_RDONLY | O_CLOEXEC);
+		count(&sh->attach, ofd < 0 ? ofd : ioctl(fd, LOOP_CHANGE_FD, ofd));
+		if (ofd >= 0)
+			close(ofd);
+		pthread_barrier_wait(&lockstep);
+	}
+	return NULL;
+}
+
+static int change_cycle(void)
+{
+	int fx = open(file, O_RDONLY | O_CLOEXEC), fy = open(file_y, O_RDONLY | O_CLOEXEC);
+	struct loop_config cfg = { .info.lo_flags = LO_FLAGS_READ_ONLY };
+	char path[64];
+	pthread_t t[2];
+	int a, b;
+
+	sh->attach = (struct counts){ .name = "LOOP_CHANGE_FD onto the other" };
+	sh->clear = (struct counts){ .name = "LOOP_CHANGE_FD back" };
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0 || fx < 0 || fy < 0) {
+		perror("open");
+		return 1;
+	}
+	/* Two consecutive free indexes, so each thread knows the other's name. */
+	for (num = 64; num < 1000; num += 2) {
+		a = ioctl(ctl, LOOP_CTL_ADD, num);
+		if (a < 0)
+			continue;
+		b = ioctl(ctl, LOOP_CTL_ADD, num + 1);
+		if (b >= 0)
+			break;
+		ioctl(ctl, LOOP_CTL_REMOVE, num);
+	}
+	snprintf(path, sizeof(path), "/dev/loop%d", num);
+	for (int i = 0; i < 500 && access(path, F_OK); i++)
+		usleep(10000);
+	dev_a = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/dev/loop%d", num + 1);
+	for (int i = 0; i < 500 && access(path, F_OK); i++)
+		usleep(10000);
+	dev_b = open(path, O_RDONLY | O_CLOEXEC);
+	cfg.fd = fx;
+	if (dev_a < 0 || dev_b < 0 || ioctl(dev_a, LOOP_CONFIGURE, &cfg)) {
+		perror("loopA");
+		return 1;
+	}
+	cfg.fd = fy;
+	if (ioctl(dev_b, LOOP_CONFIGURE, &cfg)) {
+		perror("loopB");
+		return 1;
+	}
+	printf("loop%d on %s, loop%d on %s\n", num, file, num + 1, file_y);
+	fflush(stdout);
+	pthread_barrier_init(&lockstep, NULL, 3);
+	pthread_create(&t[0], NULL, changer, (void *)(uintptr_t)0);
+	pthread_create(&t[1], NULL, changer, (void *)(uintptr_t)1);
+	while (running()) {
+		struct loop_info64 ia, ib;
+		unsigned long before = atomic_load(&sh->attach.n[0]);
+
+		pthread_barrier_wait(&lockstep);	/* go */
+		pthread_barrier_wait(&lockstep);	/* both done */
+		if (atomic_load(&sh->attach.n[0]) - before == 2 ||
+		    (!ioctl(dev_a, LOOP_GET_STATUS64, &ia) && !ioctl(dev_b, LOOP_GET_STATUS64, &ib) &&
+		     major(ia.lo_rdevice) == 7 && major(ib.lo_rdevice) == 7))
+			atomic_fetch_add(&sh->cycles_made, 1);
+		/* A first (it may sit on B), then B. */
+		count(&sh->clear, ioctl(dev_a, LOOP_CHANGE_FD, fx));
+		count(&sh->clear, ioctl(dev_b, LOOP_CHANGE_FD, fy));
+	}
+	atomic_store(&sh->stop, 1);
+	pthread_barrier_wait(&lockstep);
+	pthread_join(t[0], NULL);
+	pthread_join(t[1], NULL);
+	ioctl(dev_a, LOOP_CLR_FD, 0);
+	ioctl(dev_b, LOOP_CLR_FD, 0);
+	close(dev_a);
+	close(dev_b);
+	for (int i = 0; i < 100 && ioctl(ctl, LOOP_CTL_REMOVE, num) && errno == EBUSY; i++)
+		usleep(10000);
+	for (int i = 0; i < 100 && ioctl(ctl, LOOP_CTL_REMOVE, num + 1) && errno == EBUSY; i++)
+		usleep(10000);
+	return 0;
+}
+
+static const int change_errs[] = { EINVAL, EBADF, 0 };
+
+static int change_cycle_verdict(void)
+{
+	unsigned long bad = 0;
+
+	sh->attach.allowed = change_errs;
+	bad += report(&sh->attach);
+	bad += report(&sh->clear);
+	printf("rounds where both swaps succeeded (a cycle): %lu\n", atomic_load(&sh->cycles_made));
+	if (bad) {
+		printf("%lu results outside the expected errnos\n", bad);
+		return 1;
+	}
+	if (atomic_load(&sh->cycles_made)) {
+		printf("loop devices were made to back each other\n");
+		return 1;
+	}
+	if (!ok(&sh->attach)) {
+		printf("no race: no swap succeeded\n");
+		return 1;
+	}
+	return 0;
+}
+
 /* --- the watchdog --- */
 
 /* Prints the kernel stack of every thread of @pid. */
@@ -634,12 +773,17 @@ int main(int argc, char **argv)
 		run = sysfs_detach;
 		verdict = sysfs_detach_verdict;
 		file = argv[3];
+	} else if (argc >= 5 && !strcmp(argv[1], "change-cycle")) {
+		run = change_cycle;
+		verdict = change_cycle_verdict;
+		file = argv[3];
+		file_y = argv[4];
 	} else if (argc >= 4 && !strcmp(argv[1], "partscan")) {
 		run = partscan;
 		verdict = partscan_verdict;
 		file = argv[3];
 	} else {
-		fprintf(stderr, "usage: loop_race open-remove SECONDS | sysfs-detach SECONDS FILE | partscan SECONDS FILE\n");
+		fprintf(stderr, "usage: loop_race open-remove SECONDS | sysfs-detach SECONDS FILE | partscan SECONDS FILE | change-cycle SECONDS FILE_X FILE_Y\n");
 		return 2;
 	}
 	seconds = atoi(argv[2]);

@@ -526,6 +526,17 @@ t_sysfs_vs_detach() {
 	race_result sysfs-detach $rc
 }
 
+# Item 6: two devices swapped onto each other at once with LOOP_CHANGE_FD (read-only, same size):
+# never both (a cycle of loop devices); the chain check is serialised with the swap.
+t_change_fd_cycle() {
+	x=$(new_file "$VDB" x.img 1M fill) || return 1
+	y=$(new_file "$VDB" y.img 1M fill) || return 1
+	./loop_race change-cycle "$RACE_SECONDS" "$x" "$y" >/tmp/loop-t/race.out 2>&1
+	rc=$?
+	cat /tmp/loop-t/race.out
+	race_result change-cycle $rc
+}
+
 # Failed requests (the block_rq_error tracepoint: every one, where the kernel log's reports are
 # rate-limited and their "N callbacks suppressed" lines may belong to an earlier test).
 TRACE=/sys/kernel/tracing
@@ -1000,6 +1011,7 @@ for DRV in $DRIVERS; do
 	lt "${DRV}_open_vs_remove" t t_open_vs_remove
 	lt "${DRV}_sysfs_vs_detach" t t_sysfs_vs_detach
 	lt "${DRV}_partscan_probers" t t_partscan_probers
+	lt "${DRV}_change_fd_cycle" t t_change_fd_cycle
 	lt "${DRV}_tmpfs_write_zeroes" t t_tmpfs_write_zeroes
 	lt "${DRV}_fio_verify_buffered_vdb" t t_fio_verify_buffered_vdb
 	if [ -z "$LIGHT" ]; then
