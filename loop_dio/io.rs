@@ -108,12 +108,21 @@ impl Loop {
             end_request(rq, Err(EIO));
             return;
         }
-        let data = !matches!(op, ReqOp::Flush | ReqOp::Other(_));
-        if data && !rules::within_window(rq.sector(), u64::from(rq.bytes() >> 9), io.sectors) {
-            end_request(rq, Err(EIO));
+        // A flush carries no position (the block layer leaves it at `-1`): it is served before
+        // one is computed.
+        if op == ReqOp::Flush {
+            let result = match file.fsync() {
+                Err(e) if e != EINVAL => Err(EIO),
+                _ => Ok(()),
+            };
+            end_request(rq, result);
             return;
         }
-        let pos = (rq.sector() << 9) + io.offset;
+        let sectors = u64::from(rq.bytes() >> 9);
+        let Some(pos) = rules::file_position(rq.sector(), sectors, io.sectors, io.offset) else {
+            end_request(rq, Err(EIO));
+            return;
+        };
         let result = match op {
             ReqOp::Read | ReqOp::Write => {
                 let mode = if io.polled && rq.is_polled() {
@@ -131,10 +140,6 @@ impl Loop {
                     }
                 }
             }
-            ReqOp::Flush => match file.fsync() {
-                Err(e) if e != EINVAL => Err(EIO),
-                _ => Ok(()),
-            },
             ReqOp::Discard => self.fallocate(file, FallocMode::PunchHole, pos, &rq),
             ReqOp::WriteZeroes => {
                 let mode = if rq.is_nounmap() {
@@ -144,7 +149,7 @@ impl Loop {
                 };
                 self.fallocate(file, mode, pos, &rq)
             }
-            ReqOp::Other(_) => Err(EIO),
+            ReqOp::Flush | ReqOp::Other(_) => Err(EIO),
         };
         end_request(rq, result);
     }

@@ -295,6 +295,19 @@ pub fn within_window(sector: u64, sectors: u64, capacity: u64) -> bool {
         .is_some_and(|end| end <= capacity)
 }
 
+/// The backing file's byte position of a request for `sectors` sectors at `sector`, or `None`
+/// when the request does not lie inside a device of `capacity` sectors or its position overflows
+/// (an offset near the end of the range of `loff_t`).
+pub fn file_position(sector: u64, sectors: u64, capacity: u64, offset: u64) -> Option<u64> {
+    if !within_window(sector, sectors, capacity) {
+        return None;
+    }
+    sector
+        .checked_mul(u64::from(SECTOR_SIZE))?
+        .checked_add(offset)
+        .filter(|&pos| pos <= i64::MAX as u64)
+}
+
 /// Where a device is in its life (`Lo_*` in C).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

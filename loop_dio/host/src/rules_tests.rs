@@ -143,6 +143,19 @@ fn window() {
 }
 
 #[test]
+fn file_positions() {
+    assert_eq!(file_position(0, 8, 8, 0), Some(0));
+    assert_eq!(file_position(2, 8, 16, 4096), Some(1024 + 4096));
+    assert_eq!(file_position(1, 8, 8, 0), None);
+    // A flush's sector is -1: never a position, whatever the offset.
+    assert_eq!(file_position(u64::MAX, 0, u64::MAX, 4096), None);
+    assert_eq!(file_position(u64::MAX >> 9, 0, u64::MAX, 512), None);
+    // Beyond loff_t.
+    assert_eq!(file_position(1, 0, 8, i64::MAX as u64), None);
+    assert_eq!(file_position(0, 0, 8, i64::MAX as u64), Some(i64::MAX as u64));
+}
+
+#[test]
 fn attach_and_detach() {
     use Status::*;
     assert_eq!(Unbound.may_attach(), Ok(()));
