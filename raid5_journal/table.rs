@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rust44-raid5 table line and status lines. Only `core`: the kernel module and the host
+//! tests (`raid5_journal/host`) build this same file.
+//!
+//! Table: `<chunk_sectors> <ndevs> <dev>...` with exactly `ndevs` devices (3 to 16), each named
+//! as `dm_get_device()` takes it, none twice, in array slot order; `chunk_sectors` is a power of
+//! two from 8 (4 KiB) to 2048 (1 MiB).
+
+use crate::layout::{valid_chunk_sectors, valid_members, MAX_MEMBERS};
+use core::fmt;
+
+/// One table argument as bytes. Implemented for the usual string types; the kernel side
+/// implements it for its own C string type if that is not `core::ffi::CStr`.
+pub trait TableArg {
+    /// The argument's bytes (without a terminating NUL).
+    fn arg_bytes(&self) -> &[u8];
+}
+
+impl TableArg for [u8] {
+    fn arg_bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl TableArg for str {
+    fn arg_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl TableArg for core::ffi::CStr {
+    fn arg_bytes(&self) -> &[u8] {
+        self.to_bytes()
+    }
+}
+
+impl<T: TableArg + ?Sized> TableArg for &T {
+    fn arg_bytes(&self) -> &[u8] {
+        (**self).arg_bytes()
+    }
+}
+
+/// Why a table line is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableError {
+    /// Fewer than the two numbers.
+    TooFewArgs,
+    /// `chunk_sectors` is not a number, not a power of two, or out of bounds.
+    ChunkSectors,
+    /// `ndevs` is not a number or out of bounds.
+    DeviceCount,
+    /// The number of devices listed differs from `ndevs`.
+    DeviceCountMismatch,
+    /// A device is named twice.
+    DuplicateDevice {
+        /// The later of the two positions (0-based among the devices).
+        slot: u32,
+    },
+    /// A device name is empty.
+    EmptyDevice {
+        /// Its position (0-based among the devices).
+        slot: u32,
+    },
+}
+
+impl TableError {
+    /// A message suitable for the device-mapper error string.
+    pub fn message(&self) -> &'static str {
+        match self {
+            Self::TooFewArgs => "rust44-raid5: expected <chunk_sectors> <ndevs> <dev>...",
+            Self::ChunkSectors => {
+                "rust44-raid5: chunk_sectors must be a power of two between 8 and 2048"
+            }
+            Self::DeviceCount => "rust44-raid5: ndevs must be between 3 and 16",
+            Self::DeviceCountMismatch => {
+                "rust44-raid5: the number of devices listed does not match ndevs"
+            }
+            Self::DuplicateDevice { .. } => "rust44-raid5: a device is listed twice",
+            Self::EmptyDevice { .. } => "rust44-raid5: empty device name",
+        }
+    }
+}
+
+/// A checked table line. The devices are `args[Table::FIRST_DEVICE..]`, in slot order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// Chunk size in sectors.
+    pub chunk_sectors: u32,
+    /// Number of devices (members).
+    pub members: u32,
+}
+
+/// Parses a decimal `u32`: digits only, no sign, no leading or trailing space.
+pub fn parse_u32(s: &[u8]) -> Option<u32> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u32::from(c - b'0'))?;
+    }
+    Some(v)
+}
+
+impl Table {
+    /// Position of the first device among the arguments.
+    pub const FIRST_DEVICE: usize = 2;
+
+    /// Checks the table arguments (`argv` of the constructor).
+    pub fn parse<T: TableArg>(args: &[T]) -> Result<Self, TableError> {
+        let (Some(chunk), Some(ndevs)) = (args.first(), args.get(1)) else {
+            return Err(TableError::TooFewArgs);
+        };
+        let chunk_sectors = parse_u32(chunk.arg_bytes())
+            .filter(|&c| valid_chunk_sectors(c))
+            .ok_or(TableError::ChunkSectors)?;
+        let members = parse_u32(ndevs.arg_bytes())
+            .filter(|&n| valid_members(n))
+            .ok_or(TableError::DeviceCount)?;
+        let devices = args.get(Self::FIRST_DEVICE..).unwrap_or(&[]);
+        if u32::try_from(devices.len()).ok() != Some(members) {
+            return Err(TableError::DeviceCountMismatch);
+        }
+        for (slot, dev) in (0u32..).zip(devices) {
+            let name = dev.arg_bytes();
+            if name.is_empty() {
+                return Err(TableError::EmptyDevice { slot });
+            }
+            if devices
+                .iter()
+                .take(slot as usize)
+                .any(|other| other.arg_bytes() == name)
+            {
+                return Err(TableError::DuplicateDevice { slot });
+            }
+        }
+        Ok(Self {
+            chunk_sectors,
+            members,
+        })
+    }
+
+    /// The device arguments of `args` (those after the two numbers).
+    pub fn devices<T>(args: &[T]) -> &[T] {
+        args.get(Self::FIRST_DEVICE..).unwrap_or(&[])
+    }
+}
+
+/// A member's health, as dm-raid prints it in its status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Alive and in sync: `A`.
+    InSync,
+    /// Alive, not in sync (being rebuilt): `a`.
+    Rebuilding,
+    /// Dead (failed): `D`.
+    Failed,
+}
+
+impl Health {
+    /// dm-raid's character for it.
+    pub fn as_char(self) -> char {
+        match self {
+            Self::InSync => 'A',
+            Self::Rebuilding => 'a',
+            Self::Failed => 'D',
+        }
+    }
+}
+
+/// Writes one health character per member (dm-raid's `<health_chars>`).
+pub fn write_health(w: &mut impl fmt::Write, members: &[Health]) -> fmt::Result {
+    for h in members.iter().take(MAX_MEMBERS as usize) {
+        w.write_char(h.as_char())?;
+    }
+    Ok(())
+}
+
+/// The background work a status reports (dm-raid's `<sync_action>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncAction {
+    /// Nothing to do.
+    Idle,
+    /// Parity resync.
+    Resync,
+    /// Rebuild of a member.
+    Recover,
+    /// Waiting (a failed member and no replacement, or stopped).
+    Frozen,
+}
+
+impl SyncAction {
+    /// dm-raid's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Resync => "resync",
+            Self::Recover => "recover",
+            Self::Frozen => "frozen",
+        }
+    }
+}
+
+/// Writes the info status line, dm-raid's shape:
+/// `raid5_ls <ndevs> <health_chars> <done>/<total> <sync_action> <mismatch_cnt>`.
+/// `done`/`total` are member data sectors of the running resync or rebuild (`total/total` when
+/// none runs).
+pub fn write_info(
+    w: &mut impl fmt::Write,
+    members: &[Health],
+    done: u64,
+    total: u64,
+    action: SyncAction,
+    mismatches: u64,
+) -> fmt::Result {
+    write!(w, "raid5_ls {} ", members.len().min(MAX_MEMBERS as usize))?;
+    write_health(w, members)?;
+    write!(w, " {}/{} {} {}", done, total, action.as_str(), mismatches)
+}
+
+/// Writes the start of the table status line, `<chunk_sectors> <ndevs>`; the caller appends
+/// ` <major:minor>` for each device.
+pub fn write_table_prefix(w: &mut impl fmt::Write, table: &Table) -> fmt::Result {
+    write!(w, "{} {}", table.chunk_sectors, table.members)
+}
