@@ -70,9 +70,10 @@ build_initramfs() {
 				die "building $prog failed"
 		done
 		# More test programs (e.g. upstream kselftests from the tree): tests/<suite>/build.sh runs
-		# on the host with SRC (the prepared tree) and OUT (the suite's directory in the image).
+		# on the host with SRC (the prepared tree), OUT (the suite's directory in the image) and
+		# ROOT (the image's tree, for the libraries of programs it brings, at their host paths).
 		if [ -f "$suite/build.sh" ]; then
-			SRC="$SRC" OUT="$root/rust44/tests/$(basename "$suite")" sh "$suite/build.sh" ||
+			SRC="$SRC" OUT="$root/rust44/tests/$(basename "$suite")" ROOT="$root" sh "$suite/build.sh" ||
 				die "$suite/build.sh failed"
 		fi
 		if [ -f "$suite/host-programs" ]; then

@@ -1,0 +1,467 @@
+# raid5_journal: RAID5 behaviour asserted on each implementation in ${RAID5_IMPLS:-dmraid md rust44}
+# in one boot: dm-raid's raid5_ls (md raid5 under device-mapper, driven by dmsetup) and md raid5
+# through mdadm first, as the reference, then rust44's rust44-raid5 target (raid5_journal.ko from
+# /rust44/extmod; every rust44 test is skipped with the reason while it is not built).
+# Members and layout: see lib.sh. Test names start with the implementation: dmraid_*, md_*,
+# rust44_*. Each test starts from zeroed members and a fresh 4-member array and tears it down.
+# R5_ONLY (shell patterns, space-separated) runs only the tests whose names match one.
+. /rust44/ktap.sh
+cd /rust44/tests/raid5_journal || exit 1
+. ./lib.sh
+
+IMPLS=${RAID5_IMPLS:-dmraid md rust44}
+# The debug kernel (KASAN, lockdep) is many times slower: less data, same paths.
+if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
+	IO_MB=8
+	SUSPEND_ROUNDS=3
+else
+	IO_MB=32
+	SUSPEND_ROUNDS=5
+fi
+
+# fio_job NAME ARGS...: fio on the array with O_DIRECT, libaio, crc32c verification that stops at
+# the first bad block. Prints fio's errors on failure.
+fio_job() {
+	local n=$1 out=/tmp/r5-fio.out
+	shift
+	$FIO --name="$n" --filename="$DEV" --direct=1 --ioengine=libaio --verify=crc32c \
+		--verify_fatal=1 "$@" >$out 2>&1 || {
+		echo "fio $n failed:"
+		grep -E 'err=|error|verify|bad' $out | head -n 20
+		return 1
+	}
+	grep -q 'err= 0' $out || { tail -n 30 $out; return 1; }
+}
+
+# setup: a fresh array of the implementation; DEV is its block device.
+setup() {
+	DEV=$(impl_dev "$IMPL")
+	impl_create "$IMPL" || { echo "creating the array failed"; return 1; }
+	wait_for 60 impl_in_sync "$IMPL" || {
+		echo "not in sync after creation: health $(impl_health "$IMPL") progress $(impl_progress "$IMPL")"
+		return 1
+	}
+}
+
+# t FUNCTION: a test body on a fresh array, cleanup after it whatever happened; kernel reports
+# (WARN, BUG, Oops, traces) during the test fail it (the harness also fails the suite on them).
+t() {
+	local mark r
+	mark=$(log_lines)
+	setup && "$@"
+	r=$?
+	cleanup || { echo "cleanup failed (array left, or members not zeroed)"; r=1; }
+	if kernel_reports_since "$mark"; then
+		echo "the kernel reported the above during this test"
+		r=1
+	fi
+	return $r
+}
+
+# tb FUNCTION: as t, on blank members (no array made first).
+tb() {
+	local mark r
+	mark=$(log_lines)
+	DEV=/dev/mapper/r5
+	"$@"
+	r=$?
+	cleanup || { echo "cleanup failed (array left, or members not zeroed)"; r=1; }
+	if kernel_reports_since "$mark"; then
+		echo "the kernel reported the above during this test"
+		r=1
+	fi
+	return $r
+}
+
+# --- the common behaviour, on every implementation ---
+
+t_created_in_sync() {
+	local sz want
+	sz=$($BLOCKDEV --getsz "$DEV")
+	echo "array: $sz sectors, health $(impl_health "$IMPL"), progress $(impl_progress "$IMPL")"
+	# md reserves its data offset out of each member: at least 3 x 120 MiB remain everywhere.
+	[ "$sz" -ge $((3 * 120 * MIB_SECTORS)) ] && [ "$sz" -le $((3 * DATA_SECTORS)) ] ||
+		{ echo "size $sz sectors is not 3 members' worth"; return 1; }
+	expect_eq health "$(impl_health "$IMPL")" AAAA || return 1
+	# A fresh array over zeroed members reads zeroes.
+	expect_eq "first MiB" "$(region_sum "$DEV" 0 1)" "$(dd if=/dev/zero bs=1M count=1 2>/dev/null | md5sum | cut -d' ' -f1)"
+}
+
+t_fio_verify_sequential() {
+	fio_job seq --rw=write --bs=1M --iodepth=8 --size=$((IO_MB * 2))M --do_verify=1
+}
+
+t_fio_verify_random() {
+	fio_job rand --rw=randwrite --bs=4k --iodepth=32 --size=$((IO_MB * 4))M \
+		--io_size=${IO_MB}M --do_verify=1
+}
+
+# parity_holds SLOT-INDEX OFFSET_MB LEN_MB: the region reads the same after the member at
+# SLOT-INDEX fails (its chunks now come from parity), so the parity written was right.
+parity_holds() {
+	local before after
+	before=$(region_sum "$DEV" "$2" "$3")
+	impl_fail "$IMPL" "$1" || { echo "failing member $1 failed: health $(impl_health "$IMPL")"; return 1; }
+	after=$(region_sum "$DEV" "$2" "$3")
+	echo "health $(impl_health "$IMPL"); region ${2}+${3} MiB $before -> $after"
+	expect_eq "region read degraded" "$after" "$before"
+}
+
+# Writes of 512 bytes to 130 KiB at any 512-byte boundary: partial stripes, chunk- and
+# stripe-crossing, read-modify-write and reconstruct-write; then the parity is checked by
+# failing each of two members in turn (only one at a time is possible: the second on a fresh copy
+# would need a rebuild, so one here, the other in concurrent_writers).
+t_partial_unaligned_writes() {
+	fio_job partial --rw=randwrite --bsrange=512-130k --blockalign=512 --iodepth=16 \
+		--size=${IO_MB}M --do_verify=1 || return 1
+	# Single sectors at the edges of chunks and stripes.
+	local off
+	for off in 1 127 128 255 383 384 385 767 768; do
+		dd if=/dev/urandom of="$DEV" bs=512 seek=$off count=1 oflag=direct conv=notrunc 2>/dev/null ||
+			{ echo "512-byte write at sector $off failed"; return 1; }
+	done
+	dd if=/dev/urandom of=/tmp/r5-odd bs=512 count=3 2>/dev/null
+	dd if=/tmp/r5-odd of="$DEV" bs=512 seek=1023 oflag=direct conv=notrunc 2>/dev/null || return 1
+	expect_eq "3 sectors across a chunk boundary read back" \
+		"$(dd if="$DEV" bs=512 skip=1023 count=3 iflag=direct 2>/dev/null | md5sum)" "$(md5sum </tmp/r5-odd)" || return 1
+	parity_holds 0 0 "$IO_MB" || return 1
+	fio_job partial --rw=randwrite --bsrange=512-130k --blockalign=512 --iodepth=16 \
+		--size=${IO_MB}M --verify_only
+}
+
+# 8 writers at once, each writing every 8th 4 KiB block of the same region: all of them are in
+# every stripe at once. Each verifies its blocks; then the parity is checked.
+t_concurrent_writers_same_stripes() {
+	fio_job conc --rw=write:28k --bs=4k --iodepth=4 --numjobs=8 --offset_increment=4k \
+		--size=$((IO_MB / 2))M --do_verify=1 || return 1
+	parity_holds 2 0 $((IO_MB / 2))
+}
+
+# Failing one member: the array reads what was written (from parity), takes writes, and the
+# status shows that member, and only it, failed.
+t_degraded_read_write() {
+	fio_job before --rw=write --bs=64k --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
+	parity_holds 1 0 "$IO_MB" || return 1
+	expect_eq health "$(impl_health "$IMPL")" ADAA || return 1
+	fio_job before --rw=write --bs=64k --iodepth=8 --size=${IO_MB}M --verify_only || return 1
+	fio_job degraded --rw=randwrite --bsrange=4k-192k --iodepth=8 --offset=${IO_MB}M \
+		--size=${IO_MB}M --do_verify=1 || return 1
+	fio_job degraded_rewrite --rw=randwrite --bs=4k --iodepth=16 --size=${IO_MB}M --do_verify=1
+}
+
+# Rebuild onto a spare: data written before the failure and while degraded survives it, and
+# the rebuilt member holds the right data (another member fails after the rebuild: reads must
+# not change).
+t_rebuild_onto_spare() {
+	local a b start secs seen_rebuild=""
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
+	impl_fail "$IMPL" 1 || { echo "failing member 1 failed"; return 1; }
+	fio_job b --rw=randwrite --bs=16k --iodepth=8 --offset=${IO_MB}M --size=${IO_MB}M --do_verify=1 || return 1
+	a=$(region_sum "$DEV" 0 "$IO_MB")
+	b=$(region_sum "$DEV" "$IO_MB" "$IO_MB")
+	start=$(date +%s)
+	impl_replace "$IMPL" 1 $SPARE || { echo "replacing member 1 with the spare failed"; return 1; }
+	# Seen while rebuilding (too quick to catch every time): the member is 'a', the rest 'A'.
+	case "$(impl_health "$IMPL")" in AaAA) seen_rebuild=" (seen rebuilding: AaAA $(impl_progress "$IMPL"))" ;; esac
+	wait_for 600 impl_in_sync "$IMPL" ||
+		{ echo "not in sync: health $(impl_health "$IMPL") progress $(impl_progress "$IMPL")"; return 1; }
+	secs=$(($(date +%s) - start))
+	echo "rebuilt in about $secs s$seen_rebuild"
+	expect_eq "region a after the rebuild" "$(region_sum "$DEV" 0 "$IO_MB")" "$a" || return 1
+	expect_eq "region b after the rebuild" "$(region_sum "$DEV" "$IO_MB" "$IO_MB")" "$b" || return 1
+	# Member 2 fails: member 1's chunks are read from the rebuilt spare, 2's from parity.
+	impl_fail "$IMPL" 2 || { echo "failing member 2 failed"; return 1; }
+	expect_eq health "$(impl_health "$IMPL")" AADA || return 1
+	expect_eq "region a with member 2 failed" "$(region_sum "$DEV" 0 "$IO_MB")" "$a" || return 1
+	expect_eq "region b with member 2 failed" "$(region_sum "$DEV" "$IO_MB" "$IO_MB")" "$b" || return 1
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --verify_only
+}
+
+# I/O errors under one member (dm-flakey, every I/O fails): that member is failed, the array
+# is not: it keeps reading what was written and takes writes.
+t_member_io_errors() {
+	local a mark
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
+	a=$(region_sum "$DEV" 0 "$IO_MB")
+	mark=$(log_lines)
+	member_errors 2 on || return 1
+	# Reads and writes over every member.
+	fio_job c --rw=randwrite --bs=64k --iodepth=8 --offset=${IO_MB}M --size=${IO_MB}M --do_verify=1 ||
+		{ echo "I/O failed on the array with one failing member: health $(impl_health "$IMPL")"; return 1; }
+	wait_for 20 health_is_down "$IMPL" 2 || { echo "member 2 not failed: health $(impl_health "$IMPL")"; return 1; }
+	expect_eq health "$(impl_health "$IMPL")" AADA || return 1
+	expect_eq "region a" "$(region_sum "$DEV" 0 "$IO_MB")" "$a" || return 1
+	echo "kernel log: $(since_mark "$mark" | grep -ciE 'error|fail') lines about errors"
+}
+
+# Two failed members: I/O fails (EIO), nothing crashes, and the array can still be removed.
+t_two_failed_members() {
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
+	impl_fail "$IMPL" 1 || { echo "failing member 1 failed"; return 1; }
+	member_errors 3 on || return 1
+	if dd if="$DEV" of=/dev/null bs=768k count=4 iflag=direct 2>/tmp/r5-dd.err; then
+		echo "a read across every member succeeded with two members failed"
+		return 1
+	fi
+	echo "read: $(tail -n1 /tmp/r5-dd.err)"
+	if dd if=/dev/zero of="$DEV" bs=768k count=4 oflag=direct conv=fsync 2>/tmp/r5-dd.err; then
+		echo "a write across every member succeeded with two members failed"
+		return 1
+	fi
+	echo "write: $(tail -n1 /tmp/r5-dd.err); health $(impl_health "$IMPL")"
+	impl_remove "$IMPL" || { echo "cannot remove the failed array"; return 1; }
+	! impl_exists "$IMPL" || { echo "the array is still there"; return 1; }
+}
+
+# suspend/resume (device-mapper) while fio writes and verifies: no error, no lost write.
+t_suspend_resume_under_io() {
+	local pid i r=0
+	fio_job susp --rw=randwrite --bs=16k --iodepth=16 --size=${IO_MB}M --do_verify=1 \
+		--time_based --runtime=$((SUSPEND_ROUNDS * 2 + 2)) --verify_backlog=256 &
+	pid=$!
+	sleep 1
+	for i in $(seq "$SUSPEND_ROUNDS"); do
+		dm suspend r5 || { echo "suspend $i failed"; r=1; }
+		dm info r5 | grep -q SUSPENDED || { echo "not suspended"; r=1; }
+		sleep 0.5
+		dm resume r5 || { echo "resume $i failed"; r=1; }
+		sleep 1
+	done
+	wait $pid || { echo "fio failed across suspend/resume"; r=1; }
+	return $r
+}
+
+# Removing (stopping) the array while it is open is refused, and the array keeps working.
+t_remove_while_open_refused() {
+	exec 7<"$DEV"
+	if impl_remove "$IMPL" 2>&1; then
+		exec 7<&-
+		echo "removed while open"
+		return 1
+	fi
+	exec 7<&-
+	impl_exists "$IMPL" || { echo "the array went"; return 1; }
+	fio_job after --rw=write --bs=64k --size=4M --do_verify=1 || return 1
+	impl_remove "$IMPL" || { echo "cannot remove once closed"; return 1; }
+}
+
+t_rmmod_refused_while_used() {
+	local mod
+	mod=$(impl_module "$IMPL")
+	if rmmod "$mod" 2>&1; then
+		echo "rmmod $mod succeeded with an array using it"
+		impl_load "$IMPL"
+		return 1
+	fi
+	[ -d "/sys/module/$mod" ] && impl_exists "$IMPL"
+}
+
+# --- rust44-raid5 only: its table, its refusals, its status ---
+
+# refused WHAT REGEX TABLE...: 'dmsetup create r5' with the table fails, no r5 is left, the
+# kernel log has rust44-raid5's message matching REGEX, and the heads of every slice are as they
+# were.
+refused() {
+	local what=$1 re=$2 tbl=$3 before mark msg
+	before=$(heads_sum $ALL_SLOTS)
+	mark=$(log_lines)
+	if dm create r5 --table "$tbl" 2>/tmp/r5-dm.err; then
+		echo "$what: accepted: $tbl"
+		dm remove r5
+		return 1
+	fi
+	! dm info r5 >/dev/null 2>&1 || { echo "$what: r5 exists after the refusal"; dm remove r5; return 1; }
+	msg=$(since_mark "$mark" | grep 'rust44-raid5: ' | tail -n1)
+	echo "$what: dmsetup: $(tail -n1 /tmp/r5-dm.err); kernel: ${msg:-nothing}"
+	echo "$msg" | grep -qiE "$re" || { echo "$what: no rust44-raid5 message matching /$re/"; return 1; }
+	expect_eq "$what: member heads" "$(heads_sum $ALL_SLOTS)" "$before"
+}
+
+# (No fresh array: these run on blank members.)
+t_bad_tables_refused() {
+	local r=0 m0 m1 m2 m3
+	m0=$(member 0) m1=$(member 1) m2=$(member 2) m3=$(member 3)
+	refused "two members" 'member|device' "0 $(array_sectors rust44 2) rust44-raid5 $CHUNK 2 $m0 $m1" || r=1
+	refused "17 members" 'member|device' "0 $(array_sectors rust44 17) rust44-raid5 $CHUNK 17$(for i in $(seq 17); do printf ' %s' "$m0"; done)" || r=1
+	refused "chunk 0" chunk "$(rust44_table 0)" || r=1
+	refused "chunk 100 (not a power of two)" chunk "$(rust44_table 100)" || r=1
+	refused "chunk 4 (below a page)" chunk "$(rust44_table 4)" || r=1
+	refused "chunk abc" chunk "$(rust44_table abc)" || r=1
+	refused "4 members, 3 listed" 'member|device|argument' "0 $(array_sectors rust44) rust44-raid5 $CHUNK 4 $m0 $m1 $m2" || r=1
+	refused "4 members, 5 listed" 'member|device|argument' "0 $(array_sectors rust44) rust44-raid5 $CHUNK 4 $m0 $m1 $m2 $m3 $(member 4)" || r=1
+	refused "a device twice" 'twice|duplicate|more than once|listed|same' "$(rust44_table $CHUNK 0 1 0 3)" || r=1
+	refused "longer than the members hold" 'length|size|long|capacity|sector' \
+		"0 $(($(array_sectors rust44) + 3 * CHUNK)) rust44-raid5 $CHUNK 4 $m0 $m1 $m2 $m3" || r=1
+	refused "a missing device" 'device|lookup|open|find' "$(rust44_table $CHUNK 0 1 2 3 | sed 's|r5m3|r5nothing|')" || r=1
+	return $r
+}
+
+# A member held by another dm device (claimed) is refused; once free, the same table works.
+t_device_in_use_refused() {
+	dm create r5hold --table "0 8 linear $(member 3) 0" || return 1
+	refused "a member in use" 'use|busy|claim|device|open' "$(rust44_table)" || { dm remove r5hold; return 1; }
+	dm remove r5hold || return 1
+	dm create r5 --table "$(rust44_table)" || { echo "refused once the member was free"; return 1; }
+}
+
+rust44_wait_sync() {
+	wait_for 600 impl_in_sync rust44 ||
+		{ echo "not in sync: $(dm status r5)"; return 1; }
+}
+
+# Members named in another order, on reload or on a new create, are refused; in the right
+# order the array comes back with its data.
+t_reordered_members_refused() {
+	local a mark
+	dm create r5 --table "$(rust44_table)" && rust44_wait_sync || return 1
+	DEV=/dev/mapper/r5
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
+	a=$(region_sum "$DEV" 0 "$IO_MB")
+	mark=$(log_lines)
+	if dm load r5 --table "$(rust44_table $CHUNK 1 0 2 3)" 2>/dev/null; then
+		echo "a reload with members 0 and 1 swapped was accepted"
+		return 1
+	fi
+	since_mark "$mark" | grep 'rust44-raid5: ' | tail -n1
+	since_mark "$mark" | grep 'rust44-raid5: ' | grep -qiE 'order|position|slot|index|member' ||
+		{ echo "no rust44-raid5 message about the order"; return 1; }
+	expect_eq "live table" "$(dm table r5 | cut -d' ' -f1-5)" "0 $(array_sectors rust44) rust44-raid5 $CHUNK 4" || return 1
+	expect_eq "data after the refused reload" "$(region_sum "$DEV" 0 "$IO_MB")" "$a" || return 1
+	dm remove r5 || return 1
+	refused "members swapped" 'order|position|slot|index|member' "$(rust44_table $CHUNK 0 1 3 2)" || return 1
+	dm create r5 --table "$(rust44_table)" || { echo "the members in their order were refused"; return 1; }
+	rust44_wait_sync || return 1
+	expect_eq "data after re-creating" "$(region_sum "$DEV" 0 "$IO_MB")" "$a" || return 1
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --verify_only
+}
+
+# A blank device, a member of another array, or the same members under another geometry (chunk,
+# member count) are refused where this array's member is expected.
+t_foreign_members_refused() {
+	dm create r5 --table "$(rust44_table)" && rust44_wait_sync || return 1
+	dm remove r5 || return 1
+	dm create r5 --table "$(rust44_table $CHUNK e0 e1 e2)" || { echo "cannot create the other array"; return 1; }
+	wait_for 600 sh -c "$DMSETUP status r5 | grep -qE ' AAA [0-9]+/' " || true
+	dm remove r5 || return 1
+	local r=0
+	refused "a blank device as member 3" 'superblock|blank|member|foreign|array' "$(rust44_table $CHUNK 0 1 2 4)" || r=1
+	refused "another array's member as member 3" 'superblock|foreign|member|array|uuid' "$(rust44_table $CHUNK 0 1 2 e0)" || r=1
+	refused "another chunk size" 'chunk|geometry|superblock' "$(rust44_table 256)" || r=1
+	refused "3 of the 4 members" 'member|device|geometry|superblock' "$(rust44_table $CHUNK 0 1 2)" || r=1
+	dm create r5 --table "$(rust44_table)" || { echo "the right table was refused after all that"; return 1; }
+	return $r
+}
+
+# 'dmsetup table' prints the table back (devices as major:minor), and loading what it printed
+# is accepted and changes nothing.
+t_table_round_trip() {
+	local want s tbl
+	want="0 $(array_sectors rust44) rust44-raid5 $CHUNK $NDEVS"
+	for s in 0 1 2 3; do
+		want="$want $(dm info -c --noheadings -o major,minor "r5m$s" | tr -d ' ')"
+	done
+	tbl=$(dm table r5)
+	expect_eq "dmsetup table" "$tbl" "$want" || return 1
+	dm load r5 --table "$tbl" || { echo "reloading the printed table failed"; return 1; }
+	dm resume r5 || return 1
+	expect_eq "dmsetup table after reloading it" "$(dm table r5)" "$want" || return 1
+	fio_job rt --rw=write --bs=64k --size=4M --do_verify=1
+}
+
+# 'dmsetup status': "0 <len> rust44-raid5 <ndevs> <health> <done>/<total>" (dm-raid's health
+# characters); a failed member shows D; 'fail' with a bad index or a second failure is refused.
+t_status_format() {
+	local st re
+	st=$(dm status r5)
+	echo "status: $st"
+	re="^0 $(array_sectors rust44) rust44-raid5 $NDEVS AAAA ([0-9]+)/([0-9]+)"
+	echo "$st" | grep -qE "$re" || { echo "does not match /$re/"; return 1; }
+	set -- $(echo "$st" | sed -E "s|$re.*|\1 \2|")
+	[ "$1" = "$2" ] && [ "$2" -gt 0 ] || { echo "in sync but progress $1/$2"; return 1; }
+	for bad in 4 -1 x 99; do
+		if dm message r5 0 fail "$bad" 2>/dev/null; then echo "'fail $bad' accepted"; return 1; fi
+	done
+	if dm message r5 0 frobnicate 2>/dev/null; then echo "an unknown message accepted"; return 1; fi
+	expect_eq "health after refused messages" "$(impl_health rust44)" AAAA || return 1
+	dm message r5 0 fail 2 || { echo "'fail 2' refused"; return 1; }
+	st=$(dm status r5)
+	echo "after 'fail 2': $st"
+	echo "$st" | grep -qE "^0 $(array_sectors rust44) rust44-raid5 $NDEVS AADA [0-9]+/[0-9]+" ||
+		{ echo "member 2 is not shown failed"; return 1; }
+	# A second failure would lose data: refused (the array stays degraded, not dead).
+	if dm message r5 0 fail 0 2>/dev/null; then
+		echo "failing a second member was accepted: $(dm status r5)"
+		return 1
+	fi
+	expect_eq health "$(impl_health rust44)" AADA
+}
+
+# --- the run ---
+
+wanted() {
+	[ -n "${R5_ONLY:-}" ] || return 0
+	set -f
+	for _p in $R5_ONLY; do
+		# shellcheck disable=SC2254
+		case "$1" in $_p) set +f; return 0 ;; esac
+	done
+	set +f
+	return 1
+}
+
+rt() {
+	wanted "$1" || return 0
+	ktap_test "$@"
+}
+
+ktap_begin
+modprobe dm_flakey
+make_slices || echo "# cannot make the member slices"
+zero_members || echo "# cannot zero the member slices"
+for IMPL in $IMPLS; do
+	if [ "$IMPL" = rust44 ] && [ ! -e "$RAID5_KO" ]; then
+		SKIP="raid5_journal.ko not built"
+	else
+		SKIP=""
+		ktap_test "${IMPL}_loads" impl_load "$IMPL"
+		[ -d "/sys/module/$(impl_module "$IMPL")" ] || SKIP="$(impl_module "$IMPL") did not load"
+	fi
+	for tn in created_in_sync fio_verify_sequential fio_verify_random partial_unaligned_writes \
+		concurrent_writers_same_stripes degraded_read_write rebuild_onto_spare member_io_errors \
+		two_failed_members suspend_resume_under_io remove_while_open_refused rmmod_refused_while_used; do
+		wanted "${IMPL}_$tn" || continue
+		if [ -n "$SKIP" ]; then
+			ktap_skip "${IMPL}_$tn" "$SKIP"
+		elif [ $tn = suspend_resume_under_io ] && ! impl_has_suspend "$IMPL"; then
+			ktap_skip "${IMPL}_$tn" "md has no suspend (device-mapper only)"
+		else
+			ktap_test "${IMPL}_$tn" t "t_$tn"
+		fi
+	done
+	[ "$IMPL" = rust44 ] || continue
+	for tn in bad_tables_refused device_in_use_refused reordered_members_refused foreign_members_refused; do
+		wanted "${IMPL}_$tn" || continue
+		if [ -n "$SKIP" ]; then
+			ktap_skip "${IMPL}_$tn" "$SKIP"
+		else
+			ktap_test "${IMPL}_$tn" tb "t_$tn"
+		fi
+	done
+	for tn in table_round_trip status_format; do
+		wanted "${IMPL}_$tn" || continue
+		if [ -n "$SKIP" ]; then
+			ktap_skip "${IMPL}_$tn" "$SKIP"
+		else
+			ktap_test "${IMPL}_$tn" t "t_$tn"
+		fi
+	done
+	if wanted rust44_rmmod; then
+		if [ -n "$SKIP" ]; then
+			ktap_skip rust44_rmmod "$SKIP"
+		else
+			ktap_test rust44_rmmod rmmod raid5_journal
+		fi
+	fi
+done
+cleanup
+ktap_end
