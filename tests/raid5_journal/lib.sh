@@ -5,6 +5,7 @@
 # only, for its superblock and bitmap) followed by a 128 MiB data slice r5m<k>:
 #   slot 0: vda  at   0 MiB     slot 1: vdb  at   0 MiB     slot 2: nvme at   0 MiB
 #   slot 3: vda  at 160 MiB     slot 4: vdb  at 160 MiB (the spare)
+#   (each 132 MiB: 4 MiB metadata + 128 MiB data; slots 160 MiB apart)
 #   e0: vda at 320 MiB, e1: vdb at 320 MiB, e2: nvme at 160 MiB (another array, for the
 #   foreign-member tests)
 # An array is 4 members (slots 0-3), chunk 64 KiB (128 sectors), left-symmetric; members are
@@ -27,7 +28,7 @@ RAID5_KO=${RAID5_KO:-/rust44/extmod/raid5_journal.ko}
 
 MIB_SECTORS=2048
 META_MB=4
-DATA_MB=128
+DATA_MB=${DATA_MB:-128}
 DATA_SECTORS=$((DATA_MB * MIB_SECTORS))
 CHUNK=128
 NDEVS=4
@@ -48,21 +49,23 @@ nvme_dev() {
 	fi
 }
 
-# slot_base NAME: "disk offset-in-MiB" of a slot.
+# slot_base NAME: "disk offset-in-MiB" of a slot. Slots are STRIDE MiB apart on a disk (bench.sh
+# uses 256 MiB members and slots 0-4 only).
+STRIDE=${STRIDE:-$((META_MB + DATA_MB + 28))}
 slot_base() {
 	case "$1" in
 	0) echo "/dev/vda 0" ;;
 	1) echo "/dev/vdb 0" ;;
 	2) echo "$(nvme_dev) 0" ;;
-	3) echo "/dev/vda 160" ;;
-	4) echo "/dev/vdb 160" ;;
-	e0) echo "/dev/vda 320" ;;
-	e1) echo "/dev/vdb 320" ;;
-	e2) echo "$(nvme_dev) 160" ;;
+	3) echo "/dev/vda $STRIDE" ;;
+	4) echo "/dev/vdb $STRIDE" ;;
+	e0) echo "/dev/vda $((2 * STRIDE))" ;;
+	e1) echo "/dev/vdb $((2 * STRIDE))" ;;
+	e2) echo "$(nvme_dev) $STRIDE" ;;
 	esac
 }
 
-ALL_SLOTS="0 1 2 3 4 e0 e1 e2"
+ALL_SLOTS=${ALL_SLOTS:-0 1 2 3 4 e0 e1 e2}
 
 # linear_table SLOT: the data slice's table (also what member_errors off restores).
 linear_table() {
@@ -91,7 +94,7 @@ member_errors() {
 	local s=$1 tbl
 	if [ "$2" = on ]; then
 		set -- $(slot_base "$s")
-		tbl="0 $DATA_SECTORS flakey $1 $((($2 + META_MB) * MIB_SECTORS)) 0 1"
+		tbl="0 $DATA_SECTORS flakey $1 $((($2 + META_MB) * MIB_SECTORS)) 0 1 2 error_reads error_writes"
 	else
 		tbl=$(linear_table "$s")
 	fi
@@ -102,8 +105,8 @@ member_errors() {
 zero_members() {
 	local s
 	for s in $ALL_SLOTS; do
-		$BLKDISCARD -f -z "/dev/mapper/r5meta$s" || return 1
-		$BLKDISCARD -f -z "/dev/mapper/r5m$s" || return 1
+		$BLKDISCARD -f -z "/dev/mapper/r5meta$s" 2>/dev/null || return 1
+		$BLKDISCARD -f -z "/dev/mapper/r5m$s" 2>/dev/null || return 1
 	done
 }
 

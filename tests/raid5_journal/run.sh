@@ -114,17 +114,17 @@ parity_holds() {
 t_partial_unaligned_writes() {
 	fio_job partial --rw=randwrite --bsrange=512-130k --blockalign=512 --iodepth=16 \
 		--size=${IO_MB}M --do_verify=1 || return 1
-	# Single sectors at the edges of chunks and stripes.
-	local off
+	# Single sectors at the edges of chunks and stripes, past fio's region (base: sector b).
+	local off b=$((IO_MB * MIB_SECTORS))
 	for off in 1 127 128 255 383 384 385 767 768; do
-		dd if=/dev/urandom of="$DEV" bs=512 seek=$off count=1 oflag=direct conv=notrunc 2>/dev/null ||
-			{ echo "512-byte write at sector $off failed"; return 1; }
+		dd if=/dev/urandom of="$DEV" bs=512 seek=$((b + off)) count=1 oflag=direct conv=notrunc 2>/dev/null ||
+			{ echo "512-byte write at sector $((b + off)) failed"; return 1; }
 	done
 	dd if=/dev/urandom of=/tmp/r5-odd bs=512 count=3 2>/dev/null
-	dd if=/tmp/r5-odd of="$DEV" bs=512 seek=1023 oflag=direct conv=notrunc 2>/dev/null || return 1
+	dd if=/tmp/r5-odd of="$DEV" bs=512 seek=$((b + 1023)) oflag=direct conv=notrunc 2>/dev/null || return 1
 	expect_eq "3 sectors across a chunk boundary read back" \
-		"$(dd if="$DEV" bs=512 skip=1023 count=3 iflag=direct 2>/dev/null | md5sum)" "$(md5sum </tmp/r5-odd)" || return 1
-	parity_holds 0 0 "$IO_MB" || return 1
+		"$(dd if="$DEV" bs=512 skip=$((b + 1023)) count=3 iflag=direct 2>/dev/null | md5sum)" "$(md5sum </tmp/r5-odd)" || return 1
+	parity_holds 0 0 $((IO_MB + 1)) || return 1
 	fio_job partial --rw=randwrite --bsrange=512-130k --blockalign=512 --iodepth=16 \
 		--size=${IO_MB}M --verify_only
 }
@@ -195,22 +195,39 @@ t_member_io_errors() {
 }
 
 # Two failed members: I/O fails (EIO), nothing crashes, and the array can still be removed.
+# The second member fails by I/O errors under it (dm-flakey); a write reaches it first.
+# (Reading first is not asserted on the C references: dm-raid's raid5 retries a read whose last
+# copy errors forever: 'read error not correctable' some 170000 times a second, the reader in D
+# state; rust44 has it as a test of its own, two_failed_read_first.)
 t_two_failed_members() {
 	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
 	impl_fail "$IMPL" 1 || { echo "failing member 1 failed"; return 1; }
 	member_errors 3 on || return 1
-	if dd if="$DEV" of=/dev/null bs=768k count=4 iflag=direct 2>/tmp/r5-dd.err; then
-		echo "a read across every member succeeded with two members failed"
-		return 1
-	fi
-	echo "read: $(tail -n1 /tmp/r5-dd.err)"
-	if dd if=/dev/zero of="$DEV" bs=768k count=4 oflag=direct conv=fsync 2>/tmp/r5-dd.err; then
+	if timeout 120 dd if=/dev/zero of="$DEV" bs=768k count=4 oflag=direct conv=fsync 2>/tmp/r5-dd.err; then
 		echo "a write across every member succeeded with two members failed"
 		return 1
 	fi
 	echo "write: $(tail -n1 /tmp/r5-dd.err); health $(impl_health "$IMPL")"
+	two_failed_reads_fail
+}
+
+two_failed_reads_fail() {
+	if timeout 120 dd if="$DEV" of=/dev/null bs=768k count=4 iflag=direct 2>/tmp/r5-dd.err; then
+		echo "a read across every member succeeded with two members failed"
+		return 1
+	fi
+	echo "read: $(tail -n1 /tmp/r5-dd.err); health $(impl_health "$IMPL")"
 	impl_remove "$IMPL" || { echo "cannot remove the failed array"; return 1; }
 	! impl_exists "$IMPL" || { echo "the array is still there"; return 1; }
+}
+
+# rust44 only: the second member's read errors come first (no write to it before): reads fail
+# with EIO within 2 minutes (no endless retry, as dm-raid's), and the array can be removed.
+t_two_failed_read_first() {
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
+	impl_fail "$IMPL" 1 || { echo "failing member 1 failed"; return 1; }
+	member_errors 3 on || return 1
+	two_failed_reads_fail
 }
 
 # suspend/resume (device-mapper) while fio writes and verifies: no error, no lost write.
@@ -447,7 +464,7 @@ for IMPL in $IMPLS; do
 			ktap_test "${IMPL}_$tn" tb "t_$tn"
 		fi
 	done
-	for tn in table_round_trip status_format; do
+	for tn in table_round_trip status_format two_failed_read_first; do
 		wanted "${IMPL}_$tn" || continue
 		if [ -n "$SKIP" ]; then
 			ktap_skip "${IMPL}_$tn" "$SKIP"
