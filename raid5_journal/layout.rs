@@ -17,6 +17,9 @@
 //! `data_offset` (the sectors before it hold the superblock). md's `raid5_compute_sector` gives
 //! the same numbers relative to its `rdev->data_offset`.
 
+use core::ffi::CStr;
+use core::num::NonZeroU64;
+
 /// Fewest members of an array.
 pub const MIN_MEMBERS: u32 = 3;
 /// Most members of an array (the superblock records the state of this many).
@@ -47,15 +50,13 @@ pub enum GeometryError {
 
 impl GeometryError {
     /// A message suitable for the device-mapper error string.
-    pub fn message(&self) -> &'static str {
+    pub fn message(&self) -> &'static CStr {
         match self {
-            Self::Members => "rust44-raid5: the number of devices must be between 3 and 16",
-            Self::ChunkSectors => {
-                "rust44-raid5: chunk_sectors must be a power of two between 8 and 2048"
-            }
-            Self::DataOffset => "rust44-raid5: the data offset must be a multiple of 8 sectors",
-            Self::TooSmall => "rust44-raid5: devices too small to hold one stripe",
-            Self::Overflow => "rust44-raid5: device sizes overflow",
+            Self::Members => c"the number of devices must be between 3 and 16",
+            Self::ChunkSectors => c"chunk_sectors must be a power of two between 8 and 2048",
+            Self::DataOffset => c"the data offset must be a multiple of 8 sectors",
+            Self::TooSmall => c"devices too small to hold one stripe",
+            Self::Overflow => c"device sizes overflow",
         }
     }
 }
@@ -159,6 +160,17 @@ impl Layout {
         Self::new(members, chunk_sectors, data_offset, data)
     }
 
+    /// The number of members, for divisions that cannot be by zero (a `Layout` has at least
+    /// [`MIN_MEMBERS`]).
+    fn members_nz(&self) -> NonZeroU64 {
+        NonZeroU64::new(u64::from(self.members)).unwrap_or(NonZeroU64::MIN)
+    }
+
+    /// The number of data members, likewise never zero.
+    fn data_members_nz(&self) -> NonZeroU64 {
+        NonZeroU64::new(u64::from(self.data_members())).unwrap_or(NonZeroU64::MIN)
+    }
+
     /// Number of members.
     pub fn members(&self) -> u32 {
         self.members
@@ -208,9 +220,8 @@ impl Layout {
 
     /// The member holding the parity of `stripe`.
     pub fn parity_member(&self, stripe: u64) -> u32 {
-        let n = u64::from(self.members);
-        // `stripe % n < n <= 16`: the conversion and the subtraction cannot fail.
-        self.data_members() - (stripe % n) as u32
+        // `stripe % members < members <= 16`: the conversion and the subtraction cannot fail.
+        self.data_members() - (stripe % self.members_nz()) as u32
     }
 
     /// The member holding data slot `data_index` of `stripe`; `None` when `data_index` is not a
@@ -219,7 +230,7 @@ impl Layout {
         if data_index >= self.data_members() {
             return None;
         }
-        Some((self.parity_member(stripe) + 1 + data_index) % self.members)
+        Some((u64::from(self.parity_member(stripe) + 1 + data_index) % self.members_nz()) as u32)
     }
 
     /// The data slot `member` holds in `stripe`; `None` for the parity member or a member
@@ -230,7 +241,7 @@ impl Layout {
             return None;
         }
         // Distance going right from the parity member, minus the parity itself.
-        Some((member + self.members - parity - 1) % self.members)
+        Some((u64::from(member + self.members - parity - 1) % self.members_nz()) as u32)
     }
 
     /// Where array sector `sector` lives; `None` past the end of the array.
@@ -241,12 +252,12 @@ impl Layout {
         let chunk = sector >> self.chunk_shift;
         // Lower bits of a u64 below `chunk_sectors` (a u32).
         let chunk_offset = (sector & u64::from(self.chunk_sectors - 1)) as u32;
-        let dm = u64::from(self.data_members());
+        let dm = self.data_members_nz();
         let stripe = chunk / dm;
         // `chunk % dm < dm <= 15`.
         let data_index = (chunk % dm) as u32;
         let parity = self.parity_member(stripe);
-        let member = (parity + 1 + data_index) % self.members;
+        let member = (u64::from(parity + 1 + data_index) % self.members_nz()) as u32;
         let data_sector = (stripe << self.chunk_shift) | u64::from(chunk_offset);
         Some(Location {
             stripe,

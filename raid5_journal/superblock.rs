@@ -30,6 +30,7 @@
 //! `crc32c(b"123456789") == 0xe3069283`); the kernel's `crc32c(~0, p, len) ^ ~0` gives the same.
 
 use crate::layout::{Layout, ALGORITHM_LEFT_SYMMETRIC, MAX_MEMBERS};
+use core::ffi::CStr;
 
 /// Bytes of a superblock.
 pub const SIZE: usize = 4096;
@@ -140,14 +141,14 @@ pub enum SuperblockError {
 
 impl SuperblockError {
     /// A message suitable for the device-mapper error string.
-    pub fn message(&self) -> &'static str {
+    pub fn message(&self) -> &'static CStr {
         match self {
-            Self::BadMagic => "rust44-raid5: no superblock",
-            Self::BadChecksum => "rust44-raid5: superblock checksum mismatch",
-            Self::BadVersion => "rust44-raid5: unsupported superblock version",
-            Self::BadGeometry => "rust44-raid5: superblock geometry invalid",
-            Self::BadMemberIndex => "rust44-raid5: superblock member index invalid",
-            Self::BadState => "rust44-raid5: superblock member state invalid",
+            Self::BadMagic => c"no superblock",
+            Self::BadChecksum => c"superblock checksum mismatch",
+            Self::BadVersion => c"unsupported superblock version",
+            Self::BadGeometry => c"superblock geometry invalid",
+            Self::BadMemberIndex => c"superblock member index invalid",
+            Self::BadState => c"superblock member state invalid",
         }
     }
 }
@@ -433,25 +434,17 @@ pub enum AssemblyError {
 
 impl AssemblyError {
     /// A message suitable for the device-mapper error string.
-    pub fn message(&self) -> &'static str {
+    pub fn message(&self) -> &'static CStr {
         match self {
-            Self::WrongDeviceCount => "rust44-raid5: number of devices does not match ndevs",
+            Self::WrongDeviceCount => c"number of devices does not match ndevs",
             Self::BadSuperblock { error, .. } => error.message(),
-            Self::ForeignDevice { .. } => "rust44-raid5: device belongs to another array",
-            Self::GeometryMismatch { .. } => {
-                "rust44-raid5: device superblock geometry does not match the table"
-            }
-            Self::IndexMismatch { .. } => {
-                "rust44-raid5: device listed at another position than its array slot"
-            }
-            Self::DeviceTooSmall { .. } => "rust44-raid5: device too small for the array",
-            Self::UnexpectedBlank { .. } => {
-                "rust44-raid5: blank device in place of an active member"
-            }
-            Self::TooManyFailed => "rust44-raid5: more than one member failed, cannot run",
-            Self::DirtyDegraded => {
-                "rust44-raid5: array not stopped cleanly and degraded, cannot run"
-            }
+            Self::ForeignDevice { .. } => c"device belongs to another array",
+            Self::GeometryMismatch { .. } => c"device superblock geometry does not match the table",
+            Self::IndexMismatch { .. } => c"device listed at another position than its array slot",
+            Self::DeviceTooSmall { .. } => c"device too small for the array",
+            Self::UnexpectedBlank { .. } => c"blank device in place of an active member",
+            Self::TooManyFailed => c"more than one member failed, cannot run",
+            Self::DirtyDegraded => c"array not stopped cleanly and degraded, cannot run",
             Self::Geometry(e) => e.message(),
         }
     }

@@ -8,6 +8,7 @@
 //! two from 8 (4 KiB) to 2048 (1 MiB).
 
 use crate::layout::{valid_chunk_sectors, valid_members, MAX_MEMBERS};
+use core::ffi::CStr;
 use core::fmt;
 
 /// One table argument as bytes. Implemented for the usual string types; the kernel side
@@ -66,18 +67,14 @@ pub enum TableError {
 
 impl TableError {
     /// A message suitable for the device-mapper error string.
-    pub fn message(&self) -> &'static str {
+    pub fn message(&self) -> &'static CStr {
         match self {
-            Self::TooFewArgs => "rust44-raid5: expected <chunk_sectors> <ndevs> <dev>...",
-            Self::ChunkSectors => {
-                "rust44-raid5: chunk_sectors must be a power of two between 8 and 2048"
-            }
-            Self::DeviceCount => "rust44-raid5: ndevs must be between 3 and 16",
-            Self::DeviceCountMismatch => {
-                "rust44-raid5: the number of devices listed does not match ndevs"
-            }
-            Self::DuplicateDevice { .. } => "rust44-raid5: a device is listed twice",
-            Self::EmptyDevice { .. } => "rust44-raid5: empty device name",
+            Self::TooFewArgs => c"expected <chunk_sectors> <ndevs> <dev>...",
+            Self::ChunkSectors => c"chunk_sectors must be a power of two between 8 and 2048",
+            Self::DeviceCount => c"ndevs must be between 3 and 16",
+            Self::DeviceCountMismatch => c"the number of devices listed does not match ndevs",
+            Self::DuplicateDevice { .. } => c"a device is listed twice",
+            Self::EmptyDevice { .. } => c"empty device name",
         }
     }
 }

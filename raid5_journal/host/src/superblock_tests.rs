@@ -200,7 +200,10 @@ fn invalid_contents_with_a_good_checksum_are_refused() {
         "member without a state"
     );
     assert_eq!(Superblock::probe(&[0; SIZE]), Ok(None));
-    assert!(SuperblockError::BadChecksum.message().contains("checksum"));
+    assert!(SuperblockError::BadChecksum
+        .message()
+        .to_str()
+        .is_ok_and(|m| m.contains("checksum")));
 }
 
 #[test]
@@ -351,7 +354,7 @@ fn refusals() {
             error: SuperblockError::BadChecksum
         }
     );
-    assert_eq!(e.message(), "rust44-raid5: superblock checksum mismatch");
+    assert_eq!(e.message(), c"superblock checksum mismatch");
 }
 
 #[test]
@@ -453,7 +456,11 @@ fn every_refusal_has_a_message() {
     ];
     let mut seen = std::collections::HashSet::new();
     for e in all {
-        assert!(e.message().starts_with("rust44-raid5: "), "{e:?}");
+        assert!(
+            !e.message().to_bytes().is_empty()
+                && !e.message().to_bytes().starts_with(b"rust44-raid5"),
+            "{e:?}"
+        );
         assert!(seen.insert(e.message()), "{e:?}");
     }
 }

@@ -59,11 +59,14 @@ fn refuses_bad_tables() {
     ];
     for (args, e) in cases {
         assert_eq!(Table::parse(args), Err(*e), "{args:?}");
-        assert!(e.message().starts_with("rust44-raid5: "));
+        assert!(
+            !e.message().to_bytes().is_empty()
+                && !e.message().to_bytes().starts_with(b"rust44-raid5")
+        );
     }
     assert_eq!(
         TableError::ChunkSectors.message(),
-        "rust44-raid5: chunk_sectors must be a power of two between 8 and 2048"
+        c"chunk_sectors must be a power of two between 8 and 2048"
     );
 }
 

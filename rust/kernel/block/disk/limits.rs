@@ -33,6 +33,7 @@ use crate::{
 /// # Ok::<(), Error>(())
 /// ```
 #[derive(Clone)]
+#[repr(transparent)]
 pub struct QueueLimits(pub(super) bindings::queue_limits);
 
 impl Default for QueueLimits {
@@ -112,6 +113,26 @@ impl QueueLimits {
         } else {
             self.0.features &= !feature;
         }
+    }
+
+    /// Sets the minimum I/O size (`io_min`) in bytes: smaller I/O costs a read-modify-write.
+    pub fn set_io_min(&mut self, bytes: u32) {
+        self.0.io_min = bytes;
+    }
+
+    /// Sets the optimal I/O size (`io_opt`) in bytes, e.g. a RAID array's full stripe.
+    pub fn set_io_opt(&mut self, bytes: u32) {
+        self.0.io_opt = bytes;
+    }
+
+    /// The limits behind a raw pointer, as a stacking driver is handed them to adjust.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for reads and writes and not accessed otherwise for `'a`.
+    pub(crate) unsafe fn from_raw_mut<'a>(ptr: *mut bindings::queue_limits) -> &'a mut Self {
+        // SAFETY: `QueueLimits` is a transparent wrapper; the caller promises exclusive access.
+        unsafe { &mut *ptr.cast() }
     }
 
     pub(crate) fn as_raw_mut(&mut self) -> &mut bindings::queue_limits {

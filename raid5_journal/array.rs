@@ -1,0 +1,965 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The array behind a `rust44-raid5` table: its members, the engine that serves writes,
+//! degraded reads and flushes, and the background resync and rebuild.
+//!
+//! Healthy reads go straight to their member as clones (see [`Array::map`]). Everything that
+//! needs parity runs on one worker, the engine, one 4 KiB row at a time: a row is the page at
+//! the same offset in every member's chunk of a stripe. One engine means no two writes ever
+//! update one row's parity at the same time, so it needs no stripe locks; writes queued
+//! together are grouped by row, so writes that together cover a whole row cost no reads.
+
+use crate::{
+    layout::{Layout, MAX_MEMBERS},
+    parity::{plan_write, Coverage, MemberSet, Strategy},
+    superblock::{self, Assembled, Role, Superblock, NONE},
+};
+use kernel::{
+    block::{
+        bio::{Bio, BioList, BioSet, CloneOwner, IoBatch, IoBuffer, IO_BUFFER_SIZE},
+        mq::ReqOp,
+    },
+    device_mapper::{DmDev, MapResult},
+    new_mutex, new_spinlock_irq,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, Mutex, SpinLockIrq,
+    },
+    workqueue::{impl_has_work, new_work, OwnedQueue, QueueFlags, Work, WorkItem},
+    xor::xor_into,
+};
+
+/// Sectors in a row's page.
+const ROW_SECTORS: u64 = (IO_BUFFER_SIZE / 512) as u64;
+/// Where the data starts on every member of a new array: 1 MiB, past the superblock, so data
+/// is aligned for any chunk size.
+pub(crate) const DATA_OFFSET: u64 = 2048;
+/// Rows the background resync or rebuild does per run of the worker, between queued I/O.
+const ROWS_PER_STEP: u64 = 64;
+/// Writes served together (grouped by row).
+const WRITES_PER_GROUP: usize = 128;
+
+/// One row-page of one write bio.
+#[derive(Clone, Copy)]
+struct Unit {
+    stripe: u64,
+    page: u32,
+    member: u32,
+    /// First sector within the page written, and one past the last.
+    first: u8,
+    end: u8,
+    bio: u16,
+    /// Byte offset of the unit's data in its bio.
+    offset: u32,
+}
+
+/// The worker's state: buffers (one per member) and the array's recorded state.
+struct Engine {
+    bufs: KVec<IoBuffer>,
+    meta: Assembled,
+}
+
+/// Counters shown by `dmsetup status`.
+struct Counters {
+    full_stripe: Atomic<u64>,
+    read_modify_write: Atomic<u64>,
+    reconstruct_write: Atomic<u64>,
+    degraded_reads: Atomic<u64>,
+}
+
+#[pin_data]
+pub(crate) struct Array {
+    pub(crate) layout: Layout,
+    /// The target's first sector in the mapped device.
+    begin: u64,
+    pub(crate) members: KVec<DmDev>,
+    #[pin]
+    bio_set: BioSet,
+    /// Members that failed: bit `m` for member `m`.
+    failed: Atomic<u32>,
+    /// The member being rebuilt (`u32::MAX`: none) and how far (member data sector).
+    rebuilding: Atomic<u32>,
+    rebuild_pos: Atomic<u64>,
+    /// Parity is trusted below this member data sector (`NONE`: everywhere).
+    resync_pos: Atomic<u64>,
+    /// The recorded state must be written to the superblocks before more writes are answered.
+    meta_dirty: Atomic<bool>,
+    /// Background work runs only while the table is live.
+    running: Atomic<bool>,
+    counters: Counters,
+    /// Bios for the engine; also filled from bio completions (interrupt context).
+    #[pin]
+    pending: SpinLockIrq<BioList>,
+    #[pin]
+    engine: Mutex<Engine>,
+    #[pin]
+    work: Work<Array>,
+    wq: OwnedQueue,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Array { self.work }
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialised by `init_live_arrays` in the module's initialiser, before any table.
+    unsafe(uninit) static LIVE: Mutex<KVec<[u8; 16]>> = KVec::new();
+}
+
+/// Sets up the registry of arrays with a table loaded.
+pub(crate) fn init_live_arrays() {
+    // SAFETY: Called once, from the module's initialiser, before any target can be built.
+    unsafe { LIVE.init() };
+}
+
+/// The arrays (by UUID) that have a table loaded in this module, once per table. A new table
+/// for one of them (`dmsetup reload`, e.g. to replace a failed member) finds it not stopped
+/// cleanly because it is running, not because it crashed.
+fn is_live(uuid: &[u8; 16]) -> bool {
+    LIVE.lock().iter().any(|u| u == uuid)
+}
+
+/// What went wrong while building an array, for `dmsetup`.
+pub(crate) struct Refused(pub(crate) Error, pub(crate) &'static CStr);
+
+impl Array {
+    /// Reads the members' superblocks, decides with [`superblock::assemble`] whether they make
+    /// this array (or a new one), and records the decision on every usable member.
+    pub(crate) fn assemble(
+        members: KVec<DmDev>,
+        chunk_sectors: u32,
+        begin: u64,
+        len: u64,
+    ) -> Result<Arc<Self>, Refused> {
+        let n = members.len();
+        let nomem = |_| Refused(ENOMEM, c"out of memory");
+        let nomem_e = |_: Error| Refused(ENOMEM, c"out of memory");
+        let mut bufs = KVec::with_capacity(n, GFP_KERNEL).map_err(nomem)?;
+        for _ in 0..n {
+            bufs.push(IoBuffer::new(GFP_KERNEL).map_err(nomem)?, GFP_KERNEL)
+                .map_err(nomem)?;
+        }
+        let bio_set = KBox::pin_init(BioSet::new(4), GFP_KERNEL)
+            .map_err(|e| Refused(e, c"cannot allocate a bio set"))?;
+        // Every member's superblock, read together.
+        let (submitted, outcome) = IoBatch::run(&bio_set, |batch| -> Result {
+            for (dev, buf) in members.iter().zip(bufs.iter_mut()) {
+                batch.read(dev.bdev(), 0, buf)?;
+            }
+            Ok(())
+        })
+        .map_err(nomem_e)?;
+        if submitted.is_err() || outcome.result.is_err() {
+            return Err(Refused(EIO, c"cannot read a member's superblock"));
+        }
+        let mut found = KVec::with_capacity(n, GFP_KERNEL).map_err(nomem)?;
+        let mut sizes = KVec::with_capacity(n, GFP_KERNEL).map_err(nomem)?;
+        for (dev, buf) in members.iter().zip(bufs.iter()) {
+            let sb = <&[u8; superblock::SIZE]>::try_from(&buf[..superblock::SIZE])
+                .map_err(|_| Refused(EINVAL, c"superblock buffer"))?;
+            found
+                .push(Superblock::probe(sb), GFP_KERNEL)
+                .map_err(nomem)?;
+            sizes
+                .push(dev.bdev().sectors(), GFP_KERNEL)
+                .map_err(nomem)?;
+        }
+        let running = found.iter().any(|sb| matches!(sb, Ok(Some(sb)) if is_live(&sb.uuid)));
+        let decision = superblock::assemble(&superblock::AssemblyInput {
+            members: n as u32,
+            chunk_sectors,
+            data_offset: DATA_OFFSET,
+            superblocks: &found,
+            device_sectors: &sizes,
+            allow_dirty_degraded: running,
+        })
+        .map_err(|e| Refused(EINVAL, e.message()))?;
+        let meta = match decision {
+            superblock::Decision::Create(layout) => {
+                let mut uuid = [0u8; 16];
+                kernel::random::fill_bytes(&mut uuid);
+                let mut roles = [Role::Absent; MAX_MEMBERS as usize];
+                for r in roles.iter_mut().take(n) {
+                    *r = Role::InSync;
+                }
+                pr_info!(
+                    "rust44-raid5: new array of {} members, {} KiB chunks: parity resync starts\n",
+                    n,
+                    chunk_sectors / 2
+                );
+                Assembled {
+                    uuid,
+                    layout,
+                    events: 0,
+                    clean: false,
+                    resync_from: 0,
+                    rebuild_from: NONE,
+                    roles,
+                }
+            }
+            superblock::Decision::Assemble(a) => a,
+        };
+        let layout = meta.layout;
+        if begin.checked_add(len).is_none() || len > layout.array_sectors() {
+            return Err(Refused(
+                EINVAL,
+                c"the table is longer than the array the members hold",
+            ));
+        }
+        let mut failed = 0u32;
+        let mut rebuilding = u32::MAX;
+        for (m, role) in (0u32..).zip(meta.roles.iter()) {
+            match role {
+                Role::Failed => failed |= 1 << m,
+                Role::Rebuild => rebuilding = m,
+                _ => {}
+            }
+        }
+        let wq = OwnedQueue::new(c"rust44-raid5", QueueFlags::UNBOUND, 1)
+            .map_err(|e| Refused(e, c"cannot allocate a workqueue"))?;
+        let rebuild_pos = meta.rebuild_from;
+        let resync_pos = meta.resync_from;
+        let array = Arc::pin_init(
+            try_pin_init!(Self {
+                layout,
+                begin,
+                members,
+                bio_set <- BioSet::new(64),
+                failed: Atomic::new(failed),
+                rebuilding: Atomic::new(rebuilding),
+                rebuild_pos: Atomic::new(rebuild_pos),
+                resync_pos: Atomic::new(resync_pos),
+                meta_dirty: Atomic::new(false),
+                running: Atomic::new(false),
+                counters: Counters {
+                    full_stripe: Atomic::new(0),
+                    read_modify_write: Atomic::new(0),
+                    reconstruct_write: Atomic::new(0),
+                    degraded_reads: Atomic::new(0),
+                },
+                pending <- new_spinlock_irq!(BioList::new()),
+                engine <- new_mutex!(Engine { bufs, meta }),
+                work <- new_work!("Array::work"),
+                wq,
+            }),
+            GFP_KERNEL,
+        )
+        .map_err(|e| Refused(e, c"out of memory"))?;
+        // Nothing was written before every check passed: a refused table changes no device.
+        {
+            let mut engine = array.engine.lock();
+            engine.meta.clean = false;
+            if let Err(e) = array.write_superblocks(&mut engine) {
+                return Err(Refused(e, c"cannot write the superblocks"));
+            }
+        }
+        LIVE.lock()
+            .push(layout_uuid(&array), GFP_KERNEL)
+            .map_err(|_| Refused(ENOMEM, c"out of memory"))?;
+        Ok(array)
+    }
+
+    /// The members that cannot be read or written in the row at member data sector `row`:
+    /// failed ones, and the member being rebuilt where the rebuild has not reached.
+    fn unavailable(&self, row: u64) -> MemberSet {
+        let mut set = MemberSet(self.failed.load(Relaxed) as u16);
+        let r = self.rebuilding.load(Relaxed);
+        if r != u32::MAX && row >= self.rebuild_pos.load(Relaxed) {
+            set = set.with(r);
+        }
+        set
+    }
+
+    /// Marks `member` failed (from any context); the engine records it on the other members.
+    pub(crate) fn fail_member(&self, member: u32, why: Error) {
+        if member >= self.layout.members() {
+            return;
+        }
+        let bit = 1u32 << member;
+        let mut seen = self.failed.load(Relaxed);
+        loop {
+            if seen & bit != 0 {
+                return;
+            }
+            match self.failed.cmpxchg(seen, seen | bit, Relaxed) {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        }
+        self.meta_dirty.store(true, Relaxed);
+        pr_err!(
+            "rust44-raid5: member {} ({}) failed ({:?}): {}\n",
+            member,
+            self.members.get(member as usize).map_or(c"?", |d| d.name()),
+            why,
+            if (seen | bit).count_ones() > 1 {
+                "two members lost, the array fails I/O"
+            } else {
+                "running degraded"
+            }
+        );
+    }
+
+    /// Health of each member for the status line.
+    pub(crate) fn health(&self, out: &mut [crate::table::Health; MAX_MEMBERS as usize]) -> usize {
+        let failed = self.failed.load(Relaxed);
+        let r = self.rebuilding.load(Relaxed);
+        let n = self.layout.members() as usize;
+        for (m, h) in (0u32..).zip(out.iter_mut().take(n)) {
+            *h = if failed & (1 << m) != 0 {
+                crate::table::Health::Failed
+            } else if m == r {
+                crate::table::Health::Rebuilding
+            } else {
+                crate::table::Health::InSync
+            };
+        }
+        n
+    }
+
+    /// Progress of the background work: done, total (member data sectors) and what runs.
+    pub(crate) fn progress(&self) -> (u64, u64, crate::table::SyncAction) {
+        use crate::table::SyncAction;
+        let total = self.layout.member_data_sectors();
+        if self.rebuilding.load(Relaxed) != u32::MAX {
+            return (
+                self.rebuild_pos.load(Relaxed).min(total),
+                total,
+                SyncAction::Recover,
+            );
+        }
+        let resync = self.resync_pos.load(Relaxed);
+        if resync != NONE {
+            return (resync.min(total), total, SyncAction::Resync);
+        }
+        if self.failed.load(Relaxed) != 0 {
+            return (total, total, SyncAction::Frozen);
+        }
+        (total, total, SyncAction::Idle)
+    }
+
+    /// `full_stripe`, `read_modify_write`, `reconstruct_write`, `degraded_reads`.
+    pub(crate) fn counters(&self) -> [u64; 4] {
+        let c = &self.counters;
+        [
+            c.full_stripe.load(Relaxed),
+            c.read_modify_write.load(Relaxed),
+            c.reconstruct_write.load(Relaxed),
+            c.degraded_reads.load(Relaxed),
+        ]
+    }
+
+    /// Maps a bio: healthy reads go to their member; everything else goes to the engine.
+    pub(crate) fn map(this: &Arc<Self>, bio: Bio) -> MapResult {
+        let Some(sector) = bio.sector().checked_sub(this.begin) else {
+            return MapResult::Kill(bio);
+        };
+        match bio.op() {
+            ReqOp::Read => {
+                let Some(at) = this.layout.locate(sector) else {
+                    return MapResult::Kill(bio);
+                };
+                if this.unavailable(at.data_sector).contains(at.member) {
+                    Self::queue(this, bio);
+                    return MapResult::Submitted;
+                }
+                match bio.submit_clone(this.clone(), |a| {
+                    (a.members[at.member as usize].bdev(), at.device_sector)
+                }) {
+                    Ok(()) => {}
+                    Err((bio, _)) => Self::queue(this, bio),
+                }
+                MapResult::Submitted
+            }
+            ReqOp::Write | ReqOp::Flush => {
+                Self::queue(this, bio);
+                MapResult::Submitted
+            }
+            // Discard and write-zeroes are not offered (their bio counts are 0).
+            _ => MapResult::Kill(bio),
+        }
+    }
+
+    fn queue(this: &Arc<Self>, bio: Bio) {
+        this.pending.lock().push(bio);
+        Self::kick(this);
+    }
+
+    fn kick(this: &Arc<Self>) {
+        // Already queued is fine: the worker takes every pending bio before it finishes.
+        let _ = this.wq.enqueue(this.clone());
+    }
+
+    /// Lets the background resync or rebuild run (the table is live).
+    pub(crate) fn start(this: &Arc<Self>) {
+        this.running.store(true, Relaxed);
+        Self::kick(this);
+    }
+
+    /// Forgets the array in the registry of loaded tables (the table goes).
+    pub(crate) fn unload(&self) {
+        let uuid = self.engine.lock().meta.uuid;
+        let mut live = LIVE.lock();
+        if let Some(i) = live.iter().position(|u| *u == uuid) {
+            let _ = live.remove(i);
+        }
+    }
+
+    /// Stops the background work and waits for the engine to be idle.
+    pub(crate) fn stop(&self) {
+        self.running.store(false, Relaxed);
+        self.wq.flush();
+    }
+
+    /// Writes failures marked since the last update to the superblocks.
+    pub(crate) fn record_failures(&self) {
+        let mut engine = self.engine.lock();
+        if self.meta_dirty.load(Relaxed) {
+            let _ = self.write_superblocks(&mut engine);
+        }
+    }
+
+    /// Records the array as stopped cleanly (no I/O in flight: after a suspend).
+    pub(crate) fn mark_clean(&self, clean: bool) {
+        let mut engine = self.engine.lock();
+        engine.meta.clean = clean;
+        let _ = self.write_superblocks(&mut engine);
+    }
+
+    /// Writes the recorded state, one event newer, to every member that can take it.
+    fn write_superblocks(&self, engine: &mut Engine) -> Result {
+        let failed = self.failed.load(Relaxed);
+        let n = self.layout.members();
+        for m in 0..n {
+            if failed & (1 << m) != 0 {
+                engine.meta.roles[m as usize] = Role::Failed;
+            }
+        }
+        engine.meta.resync_from = self.resync_pos.load(Relaxed);
+        let r = self.rebuilding.load(Relaxed);
+        if r == u32::MAX {
+            engine.meta.rebuild_from = NONE;
+        } else {
+            engine.meta.rebuild_from = self.rebuild_pos.load(Relaxed);
+        }
+        engine.meta.events += 1;
+        let Engine { bufs, meta } = engine;
+        for (m, buf) in (0u32..).zip(bufs.iter_mut()) {
+            if failed & (1 << m) == 0 {
+                let sb = <&mut [u8; superblock::SIZE]>::try_from(&mut buf[..superblock::SIZE])
+                    .map_err(|_| EINVAL)?;
+                meta.superblock(m, meta.events, meta.clean).encode(sb);
+            }
+        }
+        let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
+            for (m, (dev, buf)) in (0u32..).zip(self.members.iter().zip(bufs.iter())) {
+                if failed & (1 << m) == 0 {
+                    batch.write(dev.bdev(), 0, buf, true)?;
+                }
+            }
+            Ok(())
+        })?;
+        submitted?;
+        self.meta_dirty.store(false, Relaxed);
+        let mut index = 0;
+        for m in 0..n {
+            if failed & (1 << m) == 0 {
+                if outcome.failed & (1 << index) != 0 {
+                    self.fail_member(m, EIO);
+                }
+                index += 1;
+            }
+        }
+        outcome.result
+    }
+
+    /// Whether the array can still serve I/O (at most one member lost).
+    fn alive(&self) -> bool {
+        self.failed.load(Relaxed).count_ones() <= 1
+    }
+
+    fn serve(&self, engine: &mut Engine, mut list: BioList) {
+        let mut writes = KVec::new();
+        while let Some(bio) = list.pop() {
+            if bio.op() == ReqOp::Write && writes.len() < WRITES_PER_GROUP {
+                if let Err((bio, e)) = push(&mut writes, bio) {
+                    bio.end(Err(e));
+                }
+                continue;
+            }
+            // Anything else is served after the writes queued before it.
+            self.write_group(engine, &mut writes);
+            match bio.op() {
+                ReqOp::Write => {
+                    if let Err((bio, e)) = push(&mut writes, bio) {
+                        bio.end(Err(e));
+                    }
+                }
+                ReqOp::Flush => self.flush(engine, bio),
+                _ => self.degraded_read(engine, bio),
+            }
+        }
+        self.write_group(engine, &mut writes);
+    }
+
+    fn flush(&self, engine: &mut Engine, bio: Bio) {
+        let failed = self.failed.load(Relaxed);
+        for (m, dev) in (0u32..).zip(self.members.iter()) {
+            if failed & (1 << m) == 0 {
+                if let Err(e) = dev.bdev().flush() {
+                    self.fail_member(m, e);
+                }
+            }
+        }
+        if self.meta_dirty.load(Relaxed) {
+            let _ = self.write_superblocks(engine);
+        }
+        bio.end(if self.alive() { Ok(()) } else { Err(EIO) });
+    }
+
+    /// A read of a member that cannot serve it: rebuilt page by page from the others.
+    fn degraded_read(&self, engine: &mut Engine, mut bio: Bio) {
+        let Some(start) = bio.sector().checked_sub(self.begin) else {
+            bio.end(Err(EIO));
+            return;
+        };
+        let end = start + u64::from(bio.sectors());
+        let mut at = start;
+        let mut result = Ok(());
+        while at < end && result.is_ok() {
+            let page_end = ((at / ROW_SECTORS) + 1) * ROW_SECTORS;
+            let to = page_end.min(end);
+            result = self.read_page(engine, at).and_then(|member| {
+                let from = ((at % ROW_SECTORS) * 512) as usize;
+                let len = ((to - at) * 512) as usize;
+                let page = &engine.bufs[member as usize];
+                bio.copy_from_slice(((at - start) * 512) as usize, &page[from..from + len])
+            });
+            at = to;
+        }
+        if self.meta_dirty.load(Relaxed) {
+            let _ = self.write_superblocks(engine);
+        }
+        bio.end(result);
+    }
+
+    /// Reads the page holding array sector `sector` into the buffer of its member, rebuilding
+    /// it from the other members when its own cannot be read. Returns the member.
+    fn read_page(&self, engine: &mut Engine, sector: u64) -> Result<u32> {
+        let at = self.layout.locate(sector).ok_or(EIO)?;
+        let row = at.data_sector - at.data_sector % ROW_SECTORS;
+        let device_sector = self.layout.data_offset() + row;
+        let m = at.member;
+        for _ in 0..2 {
+            let unavailable = self.unavailable(row);
+            if !self.alive() {
+                return Err(EIO);
+            }
+            let wanted = if unavailable.contains(m) {
+                MemberSet::first(self.layout.members()).without(m)
+            } else {
+                MemberSet::single(m)
+            };
+            if !wanted.intersection(unavailable).is_empty() {
+                return Err(EIO);
+            }
+            let failed = self.read_members(engine, wanted, device_sector)?;
+            if !failed.is_empty() {
+                continue;
+            }
+            if unavailable.contains(m) {
+                self.counters.degraded_reads.fetch_add(1, Relaxed);
+                rebuild_into(&mut engine.bufs, m, wanted)?;
+            }
+            return Ok(m);
+        }
+        Err(EIO)
+    }
+
+    /// Reads the row at `device_sector` of each member of `set` into its buffer. Returns the
+    /// members whose read failed (now marked failed).
+    fn read_members(
+        &self,
+        engine: &mut Engine,
+        set: MemberSet,
+        device_sector: u64,
+    ) -> Result<MemberSet> {
+        let mut order = [0u32; MAX_MEMBERS as usize];
+        let mut count = 0;
+        let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
+            for (m, (dev, buf)) in (0u32..).zip(self.members.iter().zip(engine.bufs.iter_mut())) {
+                if set.contains(m) {
+                    batch.read(dev.bdev(), device_sector, buf)?;
+                    order[count] = m;
+                    count += 1;
+                }
+            }
+            Ok(())
+        })?;
+        submitted?;
+        Ok(self.failed_of(&order[..count], outcome.failed))
+    }
+
+    fn failed_of(&self, order: &[u32], mask: u64) -> MemberSet {
+        let mut failed = MemberSet::EMPTY;
+        for (i, &m) in order.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                self.fail_member(m, EIO);
+                failed = failed.with(m);
+            }
+        }
+        failed
+    }
+
+    /// Serves queued writes, grouped by row, then answers them.
+    fn write_group(&self, engine: &mut Engine, writes: &mut KVec<(Bio, Result)>) {
+        if writes.is_empty() {
+            return;
+        }
+        let mut units = KVec::new();
+        let mut fua = false;
+        for (i, (bio, result)) in writes.iter_mut().enumerate() {
+            fua |= bio.is_fua();
+            if let Err(e) = self.units_of(bio, i, &mut units) {
+                *result = Err(e);
+            }
+        }
+        units.sort_unstable_by_key(|u: &Unit| (u.stripe, u.page));
+        let mut first = 0;
+        while first < units.len() {
+            let key = (units[first].stripe, units[first].page);
+            let mut last = first + 1;
+            while last < units.len() && (units[last].stripe, units[last].page) == key {
+                last += 1;
+            }
+            let row = &units[first..last];
+            if let Err(e) = self.write_row(engine, row, writes, fua) {
+                for u in row {
+                    writes[u.bio as usize].1 = Err(e);
+                }
+            }
+            first = last;
+        }
+        // A failure met on the way is on the other members before any write is answered.
+        if self.meta_dirty.load(Relaxed) {
+            let _ = self.write_superblocks(engine);
+        }
+        for (bio, result) in writes.drain_all() {
+            bio.end(result);
+        }
+    }
+
+    /// Splits a write into its row-pages.
+    fn units_of(&self, bio: &Bio, index: usize, units: &mut KVec<Unit>) -> Result {
+        let start = bio.sector().checked_sub(self.begin).ok_or(EIO)?;
+        let pieces = self
+            .layout
+            .pieces(start, u64::from(bio.sectors()))
+            .ok_or(EIO)?;
+        let mut offset = 0u32;
+        for piece in pieces {
+            let mut chunk_at = u64::from(piece.location.chunk_offset);
+            let chunk_end = chunk_at + u64::from(piece.sectors);
+            while chunk_at < chunk_end {
+                let page_end = (chunk_at / ROW_SECTORS + 1) * ROW_SECTORS;
+                let to = page_end.min(chunk_end);
+                units.push(
+                    Unit {
+                        stripe: piece.location.stripe,
+                        page: (chunk_at / ROW_SECTORS) as u32,
+                        member: piece.location.member,
+                        first: (chunk_at % ROW_SECTORS) as u8,
+                        end: (to - (page_end - ROW_SECTORS)) as u8,
+                        bio: index as u16,
+                        offset,
+                    },
+                    GFP_NOIO,
+                )?;
+                offset += ((to - chunk_at) * 512) as u32;
+                chunk_at = to;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one row: plans it, reads what the plan needs, computes parity, writes.
+    fn write_row(
+        &self,
+        engine: &mut Engine,
+        units: &[Unit],
+        writes: &mut KVec<(Bio, Result)>,
+        fua: bool,
+    ) -> Result {
+        let first = units.first().ok_or(EINVAL)?;
+        let n = self.layout.members();
+        let parity = self.layout.parity_member(first.stripe);
+        let row = first.stripe * u64::from(self.layout.chunk_sectors())
+            + u64::from(first.page) * ROW_SECTORS;
+        let device_sector = self.layout.data_offset() + row;
+        let mut masks = [0u8; MAX_MEMBERS as usize];
+        for u in units {
+            for s in u.first..u.end {
+                masks[u.member as usize] |= 1 << s;
+            }
+        }
+        let mut coverage = Coverage::default();
+        for (m, &mask) in (0u32..).zip(masks.iter()) {
+            if mask == 0xff {
+                coverage.full = coverage.full.with(m);
+            } else if mask != 0 {
+                coverage.partial = coverage.partial.with(m);
+            }
+        }
+        for _ in 0..3 {
+            let unavailable = self.unavailable(row);
+            let trusted = row < self.resync_pos.load(Relaxed);
+            let plan = plan_write(n, parity, coverage, unavailable, trusted).map_err(|_| EIO)?;
+            let read = plan.read.union(coverage.partial.minus(unavailable));
+            if !self.read_members(engine, read, device_sector)?.is_empty() {
+                // A member failed under us: plan again without it.
+                continue;
+            }
+            let bufs = &mut engine.bufs;
+            if let Some(lost) = plan.rebuild {
+                rebuild_into(bufs, lost, read)?;
+            }
+            match plan.strategy {
+                Strategy::ReadModifyWrite => {
+                    self.counters.read_modify_write.fetch_add(1, Relaxed);
+                    for d in coverage.written().iter() {
+                        let (p, data) = pair(bufs, parity, d)?;
+                        xor_into(p, &[&data[..]])?;
+                        merge(data, d, units, writes)?;
+                        xor_into(p, &[&data[..]])?;
+                    }
+                }
+                Strategy::ReconstructWrite | Strategy::FullStripe => {
+                    if plan.strategy == Strategy::FullStripe {
+                        self.counters.full_stripe.fetch_add(1, Relaxed);
+                    } else {
+                        self.counters.reconstruct_write.fetch_add(1, Relaxed);
+                    }
+                    for d in coverage.written().iter() {
+                        merge(&mut bufs[d as usize], d, units, writes)?;
+                    }
+                    parity_of(bufs, parity)?;
+                }
+                Strategy::DataOnly => {
+                    for d in coverage.written().iter() {
+                        merge(&mut bufs[d as usize], d, units, writes)?;
+                    }
+                }
+            }
+            let mut order = [0u32; MAX_MEMBERS as usize];
+            let mut count = 0;
+            let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
+                for (m, (dev, buf)) in (0u32..).zip(self.members.iter().zip(bufs.iter())) {
+                    if plan.write.contains(m) {
+                        batch.write(dev.bdev(), device_sector, buf, fua)?;
+                        order[count] = m;
+                        count += 1;
+                    }
+                }
+                Ok(())
+            })?;
+            // Bios not submitted (no memory) leave the row as it was on their members only if
+            // none went out; report the write failed either way.
+            submitted?;
+            self.failed_of(&order[..count], outcome.failed);
+            // A member lost while writing leaves the row readable through the others, unless
+            // it was the second one.
+            return if self.alive() { Ok(()) } else { Err(EIO) };
+        }
+        Err(EIO)
+    }
+
+    /// One step of the background work: resync parity, or rebuild a member.
+    fn background(&self, engine: &mut Engine) -> bool {
+        let total = self.layout.member_data_sectors();
+        let r = self.rebuilding.load(Relaxed);
+        let resync = self.resync_pos.load(Relaxed);
+        let (pos, rebuild) = if r != u32::MAX && self.failed.load(Relaxed) == 0 {
+            (self.rebuild_pos.load(Relaxed), Some(r))
+        } else if resync != NONE && self.failed.load(Relaxed) == 0 {
+            (resync, None)
+        } else {
+            return false;
+        };
+        let mut row = pos;
+        let end = total.min(pos.saturating_add(ROWS_PER_STEP * ROW_SECTORS));
+        while row < end {
+            let stripe = row >> self.layout.chunk_sectors().trailing_zeros();
+            let parity = self.layout.parity_member(stripe);
+            let target = rebuild.unwrap_or(parity);
+            let sources = MemberSet::first(self.layout.members()).without(target);
+            let device_sector = self.layout.data_offset() + row;
+            match self.read_members(engine, sources, device_sector) {
+                Ok(f) if f.is_empty() => {}
+                _ => return false,
+            }
+            if rebuild_into(&mut engine.bufs, target, sources).is_err() {
+                return false;
+            }
+            let dev = &self.members[target as usize];
+            let buf = &engine.bufs[target as usize];
+            match IoBatch::run(&self.bio_set, |batch| {
+                batch.write(dev.bdev(), device_sector, buf, false)
+            }) {
+                Ok((Ok(_), o)) if o.result.is_ok() => {}
+                _ => {
+                    self.fail_member(target, EIO);
+                    return false;
+                }
+            }
+            row += ROW_SECTORS;
+        }
+        let done = row >= total;
+        match rebuild {
+            Some(r) => {
+                self.rebuild_pos
+                    .store(if done { NONE } else { row }, Relaxed);
+                if done {
+                    engine.meta.roles[r as usize] = Role::InSync;
+                    self.rebuilding.store(u32::MAX, Relaxed);
+                    pr_info!("rust44-raid5: member {} rebuilt\n", r);
+                    self.meta_dirty.store(true, Relaxed);
+                }
+            }
+            None => {
+                self.resync_pos
+                    .store(if done { NONE } else { row }, Relaxed);
+                if done {
+                    pr_info!("rust44-raid5: parity resync done\n");
+                    self.meta_dirty.store(true, Relaxed);
+                }
+            }
+        }
+        if self.meta_dirty.load(Relaxed) {
+            let _ = self.write_superblocks(engine);
+        }
+        // A finished rebuild may leave a resync to do.
+        !done || self.resync_pos.load(Relaxed) != NONE
+    }
+}
+
+fn layout_uuid(array: &Array) -> [u8; 16] {
+    array.engine.lock().meta.uuid
+}
+
+fn push(writes: &mut KVec<(Bio, Result)>, bio: Bio) -> Result<(), (Bio, Error)> {
+    if writes.reserve(1, GFP_NOIO).is_err() {
+        return Err((bio, ENOMEM));
+    }
+    // Reserved above.
+    writes
+        .push_within_capacity((bio, Ok(())))
+        .map_err(|e| (e.0 .0, ENOMEM))
+}
+
+/// Copies what the writes put in member `member`'s page of the row into `page`.
+fn merge(
+    page: &mut IoBuffer,
+    member: u32,
+    units: &[Unit],
+    writes: &mut KVec<(Bio, Result)>,
+) -> Result {
+    for u in units.iter().filter(|u| u.member == member) {
+        let (from, to) = (usize::from(u.first) * 512, usize::from(u.end) * 512);
+        let (bio, _) = writes.get(u.bio as usize).ok_or(EINVAL)?;
+        bio.copy_to_slice(u.offset as usize, &mut page[from..to])?;
+    }
+    Ok(())
+}
+
+/// Two distinct buffers, mutably.
+fn pair(bufs: &mut [IoBuffer], a: u32, b: u32) -> Result<(&mut IoBuffer, &mut IoBuffer)> {
+    let (a, b) = (a as usize, b as usize);
+    if a == b || a.max(b) >= bufs.len() {
+        return Err(EINVAL);
+    }
+    if a < b {
+        let (lo, hi) = bufs.split_at_mut(b);
+        Ok((&mut lo[a], &mut hi[0]))
+    } else {
+        let (lo, hi) = bufs.split_at_mut(a);
+        Ok((&mut hi[0], &mut lo[b]))
+    }
+}
+
+/// `bufs[target]` = XOR of the buffers of `sources`.
+fn rebuild_into(bufs: &mut [IoBuffer], target: u32, sources: MemberSet) -> Result {
+    let t = target as usize;
+    if t >= bufs.len() {
+        return Err(EINVAL);
+    }
+    let (lo, rest) = bufs.split_at_mut(t);
+    let (dest, hi) = rest.split_first_mut().ok_or(EINVAL)?;
+    dest.fill(0);
+    let mut srcs: [&[u8]; MAX_MEMBERS as usize] = [&[]; MAX_MEMBERS as usize];
+    let mut count = 0;
+    let below = (0u32..).zip(lo.iter());
+    let above = (target + 1..).zip(hi.iter());
+    for (m, buf) in Iterator::chain(below, above) {
+        if sources.contains(m) {
+            srcs[count] = &buf[..];
+            count += 1;
+        }
+    }
+    xor_into(dest, &srcs[..count])
+}
+
+/// Parity of a row from all its data buffers.
+fn parity_of(bufs: &mut [IoBuffer], parity: u32) -> Result {
+    let all = MemberSet::first(bufs.len() as u32);
+    rebuild_into(bufs, parity, all.without(parity))
+}
+
+impl WorkItem for Array {
+    type Pointer = Arc<Array>;
+
+    fn run(this: Arc<Array>) {
+        let mut engine = this.engine.lock();
+        loop {
+            let list = this.pending.lock().take();
+            if list.is_empty() {
+                break;
+            }
+            this.serve(&mut engine, list);
+        }
+        let more = this.running.load(Relaxed) && this.background(&mut engine);
+        drop(engine);
+        if more {
+            Self::kick(&this);
+        }
+    }
+}
+
+impl CloneOwner for Array {
+    fn bio_set(&self) -> &BioSet {
+        &self.bio_set
+    }
+
+    fn clone_done(this: Arc<Self>, parent: Bio, result: Result) {
+        match result {
+            Ok(()) => {
+                // The array must not be dropped here, in interrupt context: let go of it before
+                // the bio ends (which may let its table go).
+                drop(this);
+                parent.end(Ok(()));
+            }
+            Err(e) => {
+                // The member failed: the engine rebuilds the data from the others.
+                let member = parent
+                    .sector()
+                    .checked_sub(this.begin)
+                    .and_then(|s| this.layout.locate(s))
+                    .map(|at| at.member);
+                if let Some(m) = member {
+                    this.fail_member(m, e);
+                }
+                Self::queue(&this, parent);
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `rust44-raid5`: a device-mapper RAID5 target.
+//!
+//! `dmsetup create r5 --table "0 <sectors> rust44-raid5 <chunk_sectors> <ndevs> <dev>..."`
+//! stripes data with left-symmetric rotating parity (md's and dm-raid's `raid5_ls`) over 3 to 16
+//! members. Every member starts with a superblock naming the array, its geometry and each
+//! member's state; data starts 1 MiB in. A new array is made of blank devices and resyncs its
+//! parity in the background. A member that fails (an I/O error, or `dmsetup message r5 0 fail
+//! <index>`) is recorded on the others and the array runs degraded; a blank device listed in its
+//! place on the next load is rebuilt in the background.
+
+use kernel::{
+    block::{bio::Bio, disk::QueueLimits},
+    device_mapper::{
+        Ctr, CtrError, DeviceVisitor, MapResult, Registration, StatusType, StatusWriter, Target,
+        VisitStop,
+    },
+    prelude::*,
+    sync::Arc,
+};
+
+mod array;
+pub mod layout;
+pub mod parity;
+pub mod superblock;
+pub mod table;
+
+use array::{Array, Refused};
+use core::fmt::Write;
+use table::{Health, Table};
+
+module! {
+    type: Raid5Module,
+    name: "raid5_journal",
+    authors: ["rust44"],
+    description: "Device-mapper RAID5 target (rust44-raid5)",
+    license: "GPL",
+}
+
+struct Raid5 {
+    array: Arc<Array>,
+    table: Table,
+}
+
+impl Drop for Raid5 {
+    fn drop(&mut self) {
+        // Device-mapper calls the destructor once no bio is in flight; the background work
+        // stops here, before the devices are put.
+        self.array.stop();
+        self.array.unload();
+    }
+}
+
+#[vtable]
+impl Target for Raid5 {
+    const NAME: &'static CStr = c"rust44-raid5";
+    const VERSION: [u32; 3] = [1, 0, 0];
+
+    fn new(ctr: &mut Ctr<'_>, args: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError> {
+        let table = Table::parse(args).map_err(|e| CtrError::invalid(e.message()))?;
+        let mut members = KVec::new();
+        for path in Table::devices(args) {
+            let dev = ctr
+                .get_device(path)
+                .map_err(|e| CtrError::new(e, c"cannot open a member device"))?;
+            members
+                .push(dev, GFP_KERNEL)
+                .map_err(|_| CtrError::new(ENOMEM, c"out of memory"))?;
+        }
+        let array = Array::assemble(members, table.chunk_sectors, ctr.begin(), ctr.len())
+            .map_err(|Refused(e, why)| CtrError::new(e, why))?;
+        ctr.set_max_io_len(table.chunk_sectors)
+            .map_err(|e| CtrError::new(e, c"cannot set the chunk size"))?;
+        // One empty flush bio per flush; discard and write-zeroes are not offered.
+        ctr.set_num_flush_bios(1);
+        KBox::pin(Self { array, table }, GFP_KERNEL)
+            .map_err(|_| CtrError::new(ENOMEM, c"out of memory"))
+    }
+
+    fn map(&self, bio: Bio) -> MapResult {
+        Array::map(&self.array, bio)
+    }
+
+    fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>) {
+        let _ = match kind {
+            StatusType::Info => self.info(out),
+            StatusType::Table => self.table_line(out),
+            StatusType::Ima => write!(out, "raid_type=raid5_ls"),
+        };
+    }
+
+    fn message(&self, args: &[&CStr], _out: &mut StatusWriter<'_>) -> Result {
+        match args {
+            [verb, member] if verb.to_bytes() == b"fail" => {
+                let m = table::parse_u32(member.to_bytes())
+                    .filter(|&m| m < self.array.layout.members())
+                    .ok_or(EINVAL)?;
+                pr_info!("rust44-raid5: failing member {} on request\n", m);
+                self.array.fail_member(m, EIO);
+                self.array.record_failures();
+                Ok(())
+            }
+            _ => {
+                pr_err!("rust44-raid5: unknown message (expected: fail <member index>)\n");
+                Err(EINVAL)
+            }
+        }
+    }
+
+    fn iterate_devices(&self, visitor: &mut DeviceVisitor<'_>) -> Result<(), VisitStop> {
+        let len = self.array.layout.member_device_sectors();
+        for dev in self.array.members.iter() {
+            visitor.visit(dev, 0, len)?;
+        }
+        Ok(())
+    }
+
+    fn io_hints(&self, limits: &mut QueueLimits) {
+        let chunk = self.table.chunk_sectors * 512;
+        limits.set_io_min(chunk);
+        limits.set_io_opt(chunk * self.array.layout.data_members());
+    }
+
+    fn presuspend(&self) {
+        self.array.stop();
+    }
+
+    fn postsuspend(&self) {
+        self.array.mark_clean(true);
+    }
+
+    fn resume(&self) {
+        self.array.mark_clean(false);
+        Array::start(&self.array);
+    }
+}
+
+impl Raid5 {
+    /// `raid5_ls <ndevs> <health> <done>/<total> <action> <mismatches>`, then the engine's
+    /// counters.
+    fn info(&self, out: &mut StatusWriter<'_>) -> core::fmt::Result {
+        let mut health = [Health::InSync; layout::MAX_MEMBERS as usize];
+        let n = self.array.health(&mut health);
+        let (done, total, action) = self.array.progress();
+        table::write_info(out, &health[..n], done, total, action, 0)?;
+        let [full, rmw, rcw, degraded] = self.array.counters();
+        write!(
+            out,
+            " full_stripe={} rmw={} rcw={} degraded_reads={}",
+            full, rmw, rcw, degraded
+        )
+    }
+
+    /// The table line that builds this target again.
+    fn table_line(&self, out: &mut StatusWriter<'_>) -> core::fmt::Result {
+        table::write_table_prefix(out, &self.table)?;
+        for dev in self.array.members.iter() {
+            write!(out, " {}", dev.name().to_str().unwrap_or("?"))?;
+        }
+        Ok(())
+    }
+}
+
+#[pin_data]
+struct Raid5Module {
+    #[pin]
+    registration: Registration<Raid5>,
+}
+
+impl kernel::InPlaceModule for Raid5Module {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        array::init_live_arrays();
+        try_pin_init!(Self {
+            registration <- Registration::new(module),
+        })
+    }
+}

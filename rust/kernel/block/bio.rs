@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Bios: the block layer's unit of I/O below the request queue.
+//!
+//! C header: [`include/linux/bio.h`](srctree/include/linux/bio.h)
+//!
+//! Three things a stacking driver (a device-mapper target) does with bios:
+//!
+//! - [`Bio`]: a bio it was handed and owes an answer: it reads its operation, position and
+//!   data, then ends it ([`Bio::end`]) or gives it back remapped. A `Bio` dropped unanswered ends
+//!   with an I/O error, so a request is never lost.
+//! - [`IoBatch`]: I/O of its own to the devices below, into and out of [`IoBuffer`]s, submitted
+//!   together and waited for together. The batch is scoped (like `std::thread::scope`): every bio
+//!   has completed before [`IoBatch::run`] returns, so buffers are borrowed, not given away.
+//! - [`Bdev`]: the block devices below, as the driver opened them.
+
+use super::mq::ReqOp;
+use crate::{
+    alloc::{AllocError, Flags, KBox},
+    bindings,
+    error::{code::*, to_result, Error, Result},
+    ffi::c_void,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Full, Relaxed},
+        Arc, Completion,
+    },
+    types::Opaque,
+};
+use core::{marker::PhantomData, ptr::NonNull};
+
+/// The size of an [`IoBuffer`]: one page.
+pub const IO_BUFFER_SIZE: usize = bindings::PAGE_SIZE;
+
+const SECTOR_SHIFT: u32 = 9;
+
+/// An open block device below the driver.
+///
+/// # Invariants
+///
+/// `self.0` is a valid `struct block_device` that stays open for as long as the reference to
+/// this `Bdev` is valid.
+#[repr(transparent)]
+pub struct Bdev(Opaque<bindings::block_device>);
+
+impl Bdev {
+    /// # Safety
+    ///
+    /// `ptr` must be a block device that stays open for `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::block_device) -> &'a Self {
+        // SAFETY: Transparent wrapper; the caller promises validity for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The raw `struct block_device`.
+    pub fn as_raw(&self) -> *mut bindings::block_device {
+        self.0.get()
+    }
+
+    /// The device's capacity in 512-byte sectors (`bdev_nr_sectors()`).
+    pub fn sectors(&self) -> u64 {
+        // SAFETY: By the type invariant the block device is open.
+        unsafe { bindings::bdev_nr_sectors(self.as_raw()) }
+    }
+
+    /// The device's logical block size in bytes.
+    pub fn logical_block_size(&self) -> u32 {
+        // SAFETY: By the type invariant the block device is open.
+        unsafe { bindings::bdev_logical_block_size(self.as_raw()) }
+    }
+
+    /// The device number (`bd_dev`).
+    pub fn devt(&self) -> u32 {
+        // SAFETY: By the type invariant the block device is valid; `bd_dev` never changes.
+        unsafe { (*self.as_raw()).bd_dev }
+    }
+
+    /// Flushes the device's volatile write cache and waits (`blkdev_issue_flush()`).
+    pub fn flush(&self) -> Result {
+        crate::task::might_sleep();
+        // SAFETY: By the type invariant the block device is open.
+        to_result(unsafe { bindings::blkdev_issue_flush(self.as_raw()) })
+    }
+}
+
+fn status_of(result: Result) -> bindings::blk_status_t {
+    match result {
+        Ok(()) => bindings::BLK_STS_OK as bindings::blk_status_t,
+        Err(e) => e.to_blk_status(),
+    }
+}
+
+fn result_of(status: bindings::blk_status_t) -> Result {
+    if status == bindings::BLK_STS_OK as bindings::blk_status_t {
+        return Ok(());
+    }
+    // SAFETY: Pure conversion function.
+    let errno = unsafe { bindings::blk_status_to_errno(status) };
+    Err(Error::from_errno(errno))
+}
+
+/// A bio the driver was handed and has to answer.
+///
+/// # Invariants
+///
+/// `self.ptr` is a valid bio that the block layer handed to the driver and that nobody else
+/// ends: it stays valid until this `Bio` ends it or gives it back.
+pub struct Bio {
+    ptr: NonNull<bindings::bio>,
+}
+
+// SAFETY: A bio may be ended or remapped from any thread.
+unsafe impl Send for Bio {}
+// SAFETY: `&Bio` only reads fields that do not change while the driver owns the bio.
+unsafe impl Sync for Bio {}
+
+impl Bio {
+    /// Takes over a bio.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid bio handed to the caller to answer, and nothing else may end it.
+    pub unsafe fn from_raw(ptr: NonNull<bindings::bio>) -> Self {
+        // INVARIANT: The caller hands the bio over.
+        Self { ptr }
+    }
+
+    /// Gives the bio back without ending it; the caller answers it.
+    pub fn into_raw(self) -> NonNull<bindings::bio> {
+        let ptr = self.ptr;
+        core::mem::forget(self);
+        ptr
+    }
+
+    fn raw(&self) -> &bindings::bio {
+        // SAFETY: By the type invariant the bio is valid and owned by `self`.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    fn raw_mut(&mut self) -> &mut bindings::bio {
+        // SAFETY: By the type invariant the bio is valid and owned by `self`.
+        unsafe { self.ptr.as_mut() }
+    }
+
+    /// The operation (`bio_op()`; the encoding is a request's).
+    pub fn op(&self) -> ReqOp {
+        ReqOp::from_cmd_flags(self.raw().bi_opf)
+    }
+
+    fn has_flag(&self, bit: u32) -> bool {
+        self.raw().bi_opf & (1 << bit) != 0
+    }
+
+    /// Whether the bio carries `REQ_FUA`: the data must be on stable storage when it ends.
+    pub fn is_fua(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_FUA)
+    }
+
+    /// Whether the bio carries `REQ_PREFLUSH`: earlier writes must be stable before it runs.
+    pub fn is_preflush(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_PREFLUSH)
+    }
+
+    /// The first sector.
+    pub fn sector(&self) -> u64 {
+        self.raw().bi_iter.bi_sector
+    }
+
+    /// The size in bytes.
+    pub fn size(&self) -> u32 {
+        self.raw().bi_iter.bi_size
+    }
+
+    /// The size in sectors.
+    pub fn sectors(&self) -> u32 {
+        self.size() >> SECTOR_SHIFT
+    }
+
+    /// Points the bio at `bdev` from `sector`, to be given back to the block layer and sent on
+    /// there (a remap).
+    ///
+    /// `bdev` must stay open until the bio ends; a device-mapper target's devices do.
+    pub fn remap(mut self, bdev: &Bdev, sector: u64) -> Remapped {
+        // SAFETY: The bio is owned by `self`; `bdev` is open.
+        unsafe { bindings::bio_set_dev(self.ptr.as_ptr(), bdev.as_raw()) };
+        self.raw_mut().bi_iter.bi_sector = sector;
+        Remapped(self.into_raw())
+    }
+
+    /// Calls `f` with each piece of the bio's data, in order, mapped: its offset in the bio and
+    /// the pointer to and length of its bytes (at most one page).
+    fn for_each_piece(&self, mut f: impl FnMut(usize, *mut u8, usize)) {
+        let mut iter = self.raw().bi_iter;
+        let mut done = 0usize;
+        while iter.bi_size > 0 {
+            // SAFETY: The bio is valid and `iter` is within it.
+            let bv = unsafe { bindings::bio_iter_iovec(self.ptr.as_ptr(), iter) };
+            let len = bv.bv_len as usize;
+            // SAFETY: `bv_page` is a page of the bio, valid until the bio ends.
+            let addr = unsafe { bindings::kmap_local_page(bv.bv_page) }.cast::<u8>();
+            // SAFETY: The piece lies within the mapped page (`bio_iter_iovec` splits at pages).
+            f(done, unsafe { addr.add(bv.bv_offset as usize) }, len);
+            // SAFETY: Mapped just above, unmapped in reverse order.
+            unsafe { bindings::kunmap_local(addr.cast()) };
+            done += len;
+            // SAFETY: `len` is at most what remains in `iter`.
+            unsafe { bindings::bio_advance_iter_single(self.ptr.as_ptr(), &mut iter, bv.bv_len) };
+        }
+    }
+
+    /// Copies the bio's data from byte `offset` into `dst` (a write's payload).
+    ///
+    /// Fails with `EINVAL` when `offset + dst.len()` is past the bio's size.
+    pub fn copy_to_slice(&self, offset: usize, dst: &mut [u8]) -> Result {
+        let end = offset.checked_add(dst.len()).ok_or(EINVAL)?;
+        if end > self.size() as usize {
+            return Err(EINVAL);
+        }
+        self.for_each_piece(|at, ptr, len| {
+            let (from, to) = (at.max(offset), (at + len).min(end));
+            if from < to {
+                // SAFETY: `ptr` maps `len` bytes of the bio from `at`; the range is inside both
+                // the piece and `dst`. The bytes may be changed concurrently (as in C, where a
+                // writer's buffer is not locked); they are only copied.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        ptr.add(from - at),
+                        dst.as_mut_ptr().add(from - offset),
+                        to - from,
+                    )
+                };
+            }
+        });
+        Ok(())
+    }
+
+    /// Copies `src` into the bio's data from byte `offset` (a read's answer).
+    ///
+    /// Fails with `EINVAL` when `offset + src.len()` is past the bio's size.
+    pub fn copy_from_slice(&mut self, offset: usize, src: &[u8]) -> Result {
+        let end = offset.checked_add(src.len()).ok_or(EINVAL)?;
+        if end > self.size() as usize {
+            return Err(EINVAL);
+        }
+        self.for_each_piece(|at, ptr, len| {
+            let (from, to) = (at.max(offset), (at + len).min(end));
+            if from < to {
+                // SAFETY: As in `copy_to_slice`, with the bio's pages as the destination; the
+                // driver owns the bio, so the block layer does not read them yet.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        src.as_ptr().add(from - offset),
+                        ptr.add(from - at),
+                        to - from,
+                    )
+                };
+            }
+        });
+        Ok(())
+    }
+
+    /// Ends the bio with `result` (`bio_endio()`).
+    pub fn end(self, result: Result) {
+        let ptr = self.into_raw();
+        // SAFETY: The bio is ours to end, once: `into_raw` gave up ownership.
+        unsafe {
+            (*ptr.as_ptr()).bi_status = status_of(result);
+            bindings::bio_endio(ptr.as_ptr());
+        }
+    }
+}
+
+impl Drop for Bio {
+    fn drop(&mut self) {
+        // An unanswered bio fails rather than hangs its submitter.
+        // SAFETY: The bio is ours to end and is not used again.
+        unsafe {
+            (*self.ptr.as_ptr()).bi_status = EIO.to_blk_status();
+            bindings::bio_endio(self.ptr.as_ptr());
+        }
+    }
+}
+
+/// A queue of bios the driver owns, in order (`struct bio_list`, linked through the bios
+/// themselves, so queueing never allocates).
+///
+/// # Invariants
+///
+/// Every bio on `list` is owned by the list, as a [`Bio`] would own it.
+pub struct BioList {
+    list: bindings::bio_list,
+}
+
+// SAFETY: The list owns its bios, which may be ended from any thread.
+unsafe impl Send for BioList {}
+
+impl Default for BioList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BioList {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self {
+            list: bindings::bio_list {
+                head: core::ptr::null_mut(),
+                tail: core::ptr::null_mut(),
+            },
+        }
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.list.head.is_null()
+    }
+
+    /// Queues `bio` at the tail.
+    pub fn push(&mut self, bio: Bio) {
+        // SAFETY: The list is valid; the bio's ownership moves into it (type invariant).
+        unsafe { bindings::bio_list_add(&mut self.list, bio.into_raw().as_ptr()) };
+    }
+
+    /// Takes the bio at the head.
+    pub fn pop(&mut self) -> Option<Bio> {
+        // SAFETY: The list is valid.
+        let bio = NonNull::new(unsafe { bindings::bio_list_pop(&mut self.list) })?;
+        // SAFETY: The list owned the bio (type invariant) and hands it over.
+        Some(unsafe { Bio::from_raw(bio) })
+    }
+
+    /// Moves every bio of `self` to a new list, leaving `self` empty.
+    pub fn take(&mut self) -> BioList {
+        core::mem::take(self)
+    }
+}
+
+impl Drop for BioList {
+    fn drop(&mut self) {
+        // Bios still queued end with an error, as a dropped `Bio` does.
+        while self.pop().is_some() {}
+    }
+}
+
+/// A bio pointed at another device by [`Bio::remap`], ready to be given back.
+pub struct Remapped(NonNull<bindings::bio>);
+
+impl Remapped {
+    /// The bio, for the block layer to send on.
+    pub fn into_raw(self) -> NonNull<bindings::bio> {
+        self.0
+    }
+}
+
+/// A page of memory for I/O: naturally aligned, physically contiguous, in the kernel's linear
+/// mapping (so a bio can point at it), and at least 64-byte aligned (so XOR can run on it).
+pub struct IoBuffer(KBox<[u8; IO_BUFFER_SIZE]>);
+
+impl IoBuffer {
+    /// A zeroed buffer.
+    pub fn new(flags: Flags) -> Result<Self, AllocError> {
+        // kmalloc of a power-of-two size is aligned to that size.
+        Ok(Self(KBox::new([0u8; IO_BUFFER_SIZE], flags)?))
+    }
+
+    fn as_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+}
+
+impl core::ops::Deref for IoBuffer {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0[..]
+    }
+}
+
+impl core::ops::DerefMut for IoBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0[..]
+    }
+}
+
+/// A pool the driver allocates its own bios from (`struct bio_set`), so that I/O makes progress
+/// under memory pressure.
+///
+/// # Invariants
+///
+/// `self.inner` was initialised by `bioset_init()` and is exited on drop.
+#[pin_data(PinnedDrop)]
+pub struct BioSet {
+    #[pin]
+    inner: Opaque<bindings::bio_set>,
+}
+
+// SAFETY: A bio_set is used from any thread; its mempools lock internally.
+unsafe impl Send for BioSet {}
+// SAFETY: As above.
+unsafe impl Sync for BioSet {}
+
+/// What a bio of a [`BioSet`] carries in front of it (`front_pad`): who to tell when it ends.
+#[repr(C)]
+struct BioPad {
+    /// The batch's state, or the clone's context.
+    owner: *const c_void,
+    /// The index of the bio in its batch, or the bio a clone was made of.
+    token: usize,
+}
+
+const PAD: usize = core::mem::size_of::<BioPad>();
+
+/// The pad in front of `bio`.
+///
+/// # Safety
+///
+/// `bio` must have been allocated from a [`BioSet`] (which reserves the pad).
+unsafe fn pad_of(bio: *mut bindings::bio) -> *mut BioPad {
+    // SAFETY: The bio set places `PAD` bytes, aligned like the bio, right before each bio.
+    unsafe { bio.cast::<u8>().sub(PAD).cast() }
+}
+
+impl BioSet {
+    /// A pool that keeps `pool_size` bios in reserve.
+    pub fn new(pool_size: u32) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            inner <- Opaque::try_ffi_init(|slot: *mut bindings::bio_set| {
+                let flags = bindings::BIOSET_NEED_BVECS as i32;
+                // SAFETY: `slot` is valid for writes; bioset_init() expects it zeroed.
+                to_result(unsafe {
+                    slot.write_bytes(0, 1);
+                    bindings::bioset_init(slot, pool_size, PAD as u32, flags)
+                })
+            }),
+        })
+    }
+
+    fn as_raw(&self) -> *mut bindings::bio_set {
+        self.inner.get()
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for BioSet {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Initialised by `new`; every bio of the set was freed (batches wait for theirs).
+        unsafe { bindings::bioset_exit(self.as_raw()) };
+    }
+}
+
+/// What a batch counts while its bios are in flight.
+///
+/// # Invariants
+///
+/// `pending` counts the bios submitted and not yet completed, plus one held by the batch until
+/// it waits; `done` is completed when it drops to zero.
+#[pin_data]
+struct BatchState {
+    pending: Atomic<u32>,
+    first_error: Atomic<i32>,
+    failed: Atomic<u64>,
+    #[pin]
+    done: Completion,
+}
+
+/// I/O to devices below, submitted together and waited for together.
+///
+/// Only [`IoBatch::run`] makes one, and it waits for every bio before it returns: the buffers and
+/// devices a batch borrows for `'env` outlive its I/O.
+pub struct IoBatch<'env> {
+    state: Pin<KBox<BatchState>>,
+    set: &'env BioSet,
+    submitted: usize,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+/// How a batch's I/O went.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchOutcome {
+    /// The first error of any bio of the batch.
+    pub result: Result,
+    /// Bit `i` is set when the bio with index `i` (the `i`th submitted, for `i < 64`) failed.
+    pub failed: u64,
+}
+
+impl<'env> IoBatch<'env> {
+    /// Runs `f` with a new batch, then waits for all I/O it submitted. Returns what `f` returned
+    /// and how the I/O went.
+    ///
+    /// Fails with `ENOMEM` (without calling `f`) when the batch's state cannot be allocated.
+    pub fn run<T>(
+        set: &'env BioSet,
+        f: impl FnOnce(&mut IoBatch<'env>) -> T,
+    ) -> Result<(T, BatchOutcome)> {
+        crate::task::might_sleep();
+        let state = KBox::pin_init(
+            pin_init!(BatchState {
+                pending: Atomic::new(1),
+                first_error: Atomic::new(0),
+                failed: Atomic::new(0),
+                done <- Completion::new(),
+            }),
+            GFP_NOIO,
+        )?;
+        let mut batch = IoBatch {
+            state,
+            set,
+            submitted: 0,
+            _env: PhantomData,
+        };
+        let value = f(&mut batch);
+        batch.put();
+        batch.state.done.wait_for_completion();
+        let errno = batch.state.first_error.load(Relaxed);
+        let result = if errno == 0 {
+            Ok(())
+        } else {
+            Err(Error::from_errno(errno))
+        };
+        let failed = batch.state.failed.load(Relaxed);
+        Ok((value, BatchOutcome { result, failed }))
+    }
+
+    fn put(&self) {
+        if self.state.pending.fetch_sub(1, Full) == 1 {
+            self.state.done.complete_all();
+        }
+    }
+
+    /// Reads `buf.len()` bytes from `bdev` at `sector` into `buf`. Returns the bio's index in
+    /// the batch.
+    pub fn read(
+        &mut self,
+        bdev: &'env Bdev,
+        sector: u64,
+        buf: &'env mut IoBuffer,
+    ) -> Result<usize> {
+        let ptr = buf.as_ptr().cast_mut();
+        self.submit(bdev, bindings::req_op_REQ_OP_READ, sector, ptr)
+    }
+
+    /// Writes `buf` to `bdev` at `sector`; with `fua`, stable when the batch ends. Returns the
+    /// bio's index in the batch.
+    pub fn write(
+        &mut self,
+        bdev: &'env Bdev,
+        sector: u64,
+        buf: &'env IoBuffer,
+        fua: bool,
+    ) -> Result<usize> {
+        let mut opf = bindings::req_op_REQ_OP_WRITE;
+        if fua {
+            opf |= 1 << bindings::req_flag_bits___REQ_FUA;
+        }
+        self.submit(bdev, opf, sector, buf.as_ptr().cast_mut())
+    }
+
+    fn submit(&mut self, bdev: &'env Bdev, opf: u32, sector: u64, data: *mut u8) -> Result<usize> {
+        // SAFETY: `bdev` is open and the bio set initialised; GFP_NOIO may sleep, we may too.
+        let bio = unsafe {
+            bindings::bio_alloc_bioset(bdev.as_raw(), 1, opf, GFP_NOIO.as_raw(), self.set.as_raw())
+        };
+        let bio = NonNull::new(bio).ok_or(ENOMEM)?;
+        let state: *const BatchState = &*self.state;
+        // SAFETY: A fresh bio with one vector; `data` is an `IoBuffer` borrowed for `'env`, which
+        // outlives the bio (`run` waits for it); the batch state outlives it for the same reason.
+        unsafe {
+            let raw = bio.as_ptr();
+            (*raw).bi_iter.bi_sector = sector;
+            bindings::bio_add_virt_nofail(raw, data.cast(), IO_BUFFER_SIZE as u32);
+            pad_of(raw).write(BioPad {
+                owner: state.cast(),
+                token: self.submitted,
+            });
+            (*raw).bi_end_io = Some(batch_end_io);
+        }
+        let index = self.submitted;
+        self.submitted += 1;
+        self.state.pending.fetch_add(1, Relaxed);
+        // SAFETY: The bio is complete; it is the block layer's until `batch_end_io`.
+        unsafe { bindings::submit_bio(bio.as_ptr()) };
+        Ok(index)
+    }
+}
+
+unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
+    // SAFETY: Set up by `IoBatch::submit`: the pad names the batch state, alive until the batch's
+    // count reaches zero, which this bio's completion is part of.
+    let (state, index, status) = unsafe {
+        let pad = &*pad_of(bio);
+        (
+            &*pad.owner.cast::<BatchState>(),
+            pad.token,
+            (*bio).bi_status,
+        )
+    };
+    if let Err(e) = result_of(status) {
+        let _ = state.first_error.cmpxchg(0, e.to_errno(), Relaxed);
+        if index < 64 {
+            let mut seen = state.failed.load(Relaxed);
+            while let Err(now) = state.failed.cmpxchg(seen, seen | (1 << index), Relaxed) {
+                seen = now;
+            }
+        }
+    }
+    // SAFETY: Our bio, done with.
+    unsafe { bindings::bio_put(bio) };
+    if state.pending.fetch_sub(1, Full) == 1 {
+        state.done.complete_all();
+    }
+}
+
+/// Context for [`Bio::submit_clone`]: what owns the bio set clones come from, and what to do
+/// when a clone ends.
+pub trait CloneOwner: Send + Sync + Sized {
+    /// The set clones are allocated from.
+    fn bio_set(&self) -> &BioSet;
+
+    /// Called when the clone of `parent` ended with `result`, from the completion context of the
+    /// device below (possibly an interrupt: no sleeping). Ends `parent`, or queues it for another
+    /// try.
+    fn clone_done(this: Arc<Self>, parent: Bio, result: Result);
+}
+
+impl Bio {
+    /// Sends a clone of this bio (same data, same operation and flags) to a device below, chosen
+    /// by `route` from the owner (which keeps it open: the clone holds a reference on `owner`
+    /// until it ends), at the sector it names. When the clone ends, [`CloneOwner::clone_done`] gets
+    /// this bio back with the clone's result.
+    ///
+    /// When no clone can be allocated, returns this bio with `ENOMEM`.
+    pub fn submit_clone<T: CloneOwner>(
+        self,
+        owner: Arc<T>,
+        route: impl FnOnce(&T) -> (&Bdev, u64),
+    ) -> Result<(), (Bio, Error)> {
+        let (bdev, sector) = route(&owner);
+        // SAFETY: `self` owns a valid bio; `bdev` is open (it is reachable from `owner`, which the
+        // clone keeps alive); the set is initialised. GFP_NOIO never fails for a bio set that
+        // has a reserve, but may sleep, as a map function may.
+        let clone = unsafe {
+            bindings::bio_alloc_clone(
+                bdev.as_raw(),
+                self.ptr.as_ptr(),
+                GFP_NOIO.as_raw(),
+                owner.bio_set().as_raw(),
+            )
+        };
+        let Some(clone) = NonNull::new(clone) else {
+            return Err((self, ENOMEM));
+        };
+        let parent = self.into_raw();
+        // SAFETY: A fresh clone of a set with the pad; the pad takes over the parent bio and
+        // one reference on `owner`, both handed back in `clone_end_io`.
+        unsafe {
+            let raw = clone.as_ptr();
+            (*raw).bi_iter.bi_sector = sector;
+            pad_of(raw).write(BioPad {
+                owner: Arc::into_raw(owner).cast(),
+                token: parent.as_ptr() as usize,
+            });
+            (*raw).bi_end_io = Some(clone_end_io::<T>);
+            bindings::submit_bio(raw);
+        }
+        Ok(())
+    }
+}
+
+unsafe extern "C" fn clone_end_io<T: CloneOwner>(clone: *mut bindings::bio) {
+    // SAFETY: Set up by `submit_clone`: the pad holds a reference on the owner (taken back here,
+    // once) and the parent bio, owned by the clone until now.
+    let (owner, parent, status) = unsafe {
+        let pad = pad_of(clone).read();
+        (
+            Arc::from_raw(pad.owner.cast::<T>()),
+            Bio::from_raw(NonNull::new_unchecked(pad.token as *mut bindings::bio)),
+            (*clone).bi_status,
+        )
+    };
+    // SAFETY: The clone is ours and done with; its set outlives it (the owner holds the set).
+    unsafe { bindings::bio_put(clone) };
+    T::clone_done(owner, parent, result_of(status));
+}
