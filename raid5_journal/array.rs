@@ -165,7 +165,9 @@ impl Array {
                 .push(dev.bdev().sectors(), GFP_KERNEL)
                 .map_err(nomem)?;
         }
-        let running = found.iter().any(|sb| matches!(sb, Ok(Some(sb)) if is_live(&sb.uuid)));
+        let running = found
+            .iter()
+            .any(|sb| matches!(sb, Ok(Some(sb)) if is_live(&sb.uuid)));
         let decision = superblock::assemble(&superblock::AssemblyInput {
             members: n as u32,
             chunk_sectors,
