@@ -152,7 +152,10 @@ fn file_positions() {
     assert_eq!(file_position(u64::MAX >> 9, 0, u64::MAX, 512), None);
     // Beyond loff_t.
     assert_eq!(file_position(1, 0, 8, i64::MAX as u64), None);
-    assert_eq!(file_position(0, 0, 8, i64::MAX as u64), Some(i64::MAX as u64));
+    assert_eq!(
+        file_position(0, 0, 8, i64::MAX as u64),
+        Some(i64::MAX as u64)
+    );
 }
 
 #[test]
