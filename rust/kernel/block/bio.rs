@@ -208,55 +208,51 @@ impl Bio {
         }
     }
 
+    /// Calls `f(bio_bytes, slice_offset, len)` for each part of the bio's data from byte `offset`
+    /// for `len` bytes, mapped. Fails with `EINVAL` when the range is past the bio's size.
+    fn for_each_range(
+        &self,
+        offset: usize,
+        len: usize,
+        mut f: impl FnMut(*mut u8, usize, usize),
+    ) -> Result {
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        if end > self.size() as usize {
+            return Err(EINVAL);
+        }
+        self.for_each_piece(|at, ptr, piece| {
+            let (from, to) = (at.max(offset), (at + piece).min(end));
+            if from < to {
+                // SAFETY: `ptr` maps `piece` bytes of the bio from `at`, and `from - at` is
+                // within them.
+                f(unsafe { ptr.add(from - at) }, from - offset, to - from);
+            }
+        });
+        Ok(())
+    }
+
     /// Copies the bio's data from byte `offset` into `dst` (a write's payload).
     ///
     /// Fails with `EINVAL` when `offset + dst.len()` is past the bio's size.
     pub fn copy_to_slice(&self, offset: usize, dst: &mut [u8]) -> Result {
-        let end = offset.checked_add(dst.len()).ok_or(EINVAL)?;
-        if end > self.size() as usize {
-            return Err(EINVAL);
-        }
-        self.for_each_piece(|at, ptr, len| {
-            let (from, to) = (at.max(offset), (at + len).min(end));
-            if from < to {
-                // SAFETY: `ptr` maps `len` bytes of the bio from `at`; the range is inside both
-                // the piece and `dst`. The bytes may be changed concurrently (as in C, where a
-                // writer's buffer is not locked); they are only copied.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        ptr.add(from - at),
-                        dst.as_mut_ptr().add(from - offset),
-                        to - from,
-                    )
-                };
-            }
-        });
-        Ok(())
+        let dst_ptr = dst.as_mut_ptr();
+        self.for_each_range(offset, dst.len(), |bio_bytes, at, len| {
+            // SAFETY: `bio_bytes` maps `len` bytes of the bio and `at + len <= dst.len()`. The
+            // bytes may be changed concurrently (as in C, where a writer's buffer is not
+            // locked); they are only copied.
+            unsafe { core::ptr::copy_nonoverlapping(bio_bytes, dst_ptr.add(at), len) };
+        })
     }
 
     /// Copies `src` into the bio's data from byte `offset` (a read's answer).
     ///
     /// Fails with `EINVAL` when `offset + src.len()` is past the bio's size.
     pub fn copy_from_slice(&mut self, offset: usize, src: &[u8]) -> Result {
-        let end = offset.checked_add(src.len()).ok_or(EINVAL)?;
-        if end > self.size() as usize {
-            return Err(EINVAL);
-        }
-        self.for_each_piece(|at, ptr, len| {
-            let (from, to) = (at.max(offset), (at + len).min(end));
-            if from < to {
-                // SAFETY: As in `copy_to_slice`, with the bio's pages as the destination; the
-                // driver owns the bio, so the block layer does not read them yet.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        src.as_ptr().add(from - offset),
-                        ptr.add(from - at),
-                        to - from,
-                    )
-                };
-            }
-        });
-        Ok(())
+        self.for_each_range(offset, src.len(), |bio_bytes, at, len| {
+            // SAFETY: As in `copy_to_slice`, with the bio's pages as the destination; the driver
+            // owns the bio, so the block layer does not read them yet.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().add(at), bio_bytes, len) };
+        })
     }
 
     /// Ends the bio with `result` (`bio_endio()`).
