@@ -22,6 +22,7 @@ MDADM=$R5DIR/bin/mdadm
 FIO=/usr/bin/fio
 BLKDISCARD=/usr/sbin/blkdiscard
 BLOCKDEV=/usr/sbin/blockdev
+MKFS=/usr/sbin/mkfs.ext4
 # No udev in the guest: libdevmapper makes the /dev/mapper nodes itself, mdadm its /dev/mdN.
 export DM_DISABLE_UDEV=1 MDADM_NO_UDEV=1
 RAID5_KO=${RAID5_KO:-/rust44/extmod/raid5_journal.ko}
@@ -78,6 +79,8 @@ make_slices() {
 	local s
 	for s in $ALL_SLOTS; do
 		set -- $(slot_base "$s")
+		dm info "r5meta$s" >/dev/null 2>&1 && dm remove "r5meta$s"
+		dm info "r5m$s" >/dev/null 2>&1 && dm remove "r5m$s"
 		dm create "r5meta$s" --table "0 $((META_MB * MIB_SECTORS)) linear $1 $(($2 * MIB_SECTORS))" || return 1
 		dm create "r5m$s" --table "$(linear_table "$s")" || return 1
 	done
@@ -303,7 +306,7 @@ impl_in_sync() {
 	case "$1" in
 	md) [ "$p" = idle ] ;;
 	dmraid) [ "${p%/*}" = "${p#*/}" ] && dm status r5 | grep -q ' idle ' ;;
-	rust44) [ -n "$p" ] && [ "${p%/*}" = "${p#*/}" ] ;;
+	rust44) [ -n "$p" ] && [ "${p%/*}" = "${p#*/}" ] && dm status r5 | grep -q ' idle ' ;;
 	esac
 }
 
@@ -341,7 +344,7 @@ health_is_down() {
 }
 
 # impl_replace IMPL IDX SPARE-SLOT: rebuild member IDX onto the spare.
-#   rust44: 'dmsetup message r5 0 replace IDX DEV' (assumed: see the README of the suite)
+#   rust44: a table with the (blank) spare listed at IDX, loaded and resumed
 #   md: mdadm --remove the failed member, --add the spare (recovery starts)
 #   dmraid: a table with the spare's slices at IDX and 'rebuild IDX'
 impl_replace() {
@@ -352,7 +355,11 @@ impl_replace() {
 		i=$((i + 1))
 	done
 	case "$1" in
-	rust44) dm message r5 0 replace "$2" "$(member "$3")" || return 1 ;;
+	rust44)
+		# shellcheck disable=SC2086
+		dm load r5 --table "$(rust44_table $CHUNK $new_slots)" || return 1
+		dm resume r5 || return 1
+		;;
 	md)
 		$MDADM /dev/md0 --remove "$(member "$old")" >/dev/null 2>&1 || return 1
 		$MDADM /dev/md0 --add "$(member "$3")" >/dev/null 2>&1 || return 1
