@@ -79,6 +79,42 @@ pub enum StatusType {
 }
 
 /// A device-mapper target.
+///
+/// # Examples
+///
+/// A target that sends every bio on to one device at the same sector, as `linear` with offset 0
+/// does in a table of one target (bio sectors count from the start of the mapped device):
+///
+/// ```
+/// use kernel::block::bio::Bio;
+/// use kernel::device_mapper::{Ctr, CtrError, DmDev, MapResult, Target};
+///
+/// struct PassThrough {
+///     dev: DmDev,
+/// }
+///
+/// #[vtable]
+/// impl Target for PassThrough {
+///     const NAME: &'static CStr = c"passthrough";
+///     const VERSION: [u32; 3] = [1, 0, 0];
+///
+///     fn new(ctr: &mut Ctr<'_>, args: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError> {
+///         let [path] = args else {
+///             return Err(CtrError::invalid(c"expected <device>"));
+///         };
+///         let dev = ctr
+///             .get_device(path)
+///             .map_err(|e| CtrError::new(e, c"cannot open the device"))?;
+///         KBox::pin(Self { dev }, GFP_KERNEL)
+///             .map_err(|_| CtrError::new(ENOMEM, c"out of memory"))
+///     }
+///
+///     fn map(&self, bio: Bio) -> MapResult {
+///         let sector = bio.sector();
+///         MapResult::Remapped(bio.remap(self.dev.bdev(), sector))
+///     }
+/// }
+/// ```
 #[vtable]
 pub trait Target: Sized + Send + Sync + 'static {
     /// The name tables use (e.g. `c"linear"`).
