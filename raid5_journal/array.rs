@@ -200,7 +200,22 @@ impl Array {
                     roles,
                 }
             }
-            superblock::Decision::Assemble(a) => a,
+            superblock::Decision::Assemble(mut a) => {
+                // A table loaded over a running array (a reload) finds it not stopped cleanly
+                // because it runs, not because it crashed: its parity is as good as the newest
+                // superblock's resync checkpoint says, not to be resynced from the start.
+                if running && !a.clean {
+                    if let Some(newest) = found
+                        .iter()
+                        .filter_map(|sb| sb.as_ref().ok().and_then(|sb| sb.as_ref()))
+                        .filter(|sb| sb.uuid == a.uuid)
+                        .max_by_key(|sb| sb.events)
+                    {
+                        a.resync_from = newest.resync_checkpoint;
+                    }
+                }
+                a
+            }
         };
         let layout = meta.layout;
         if begin.checked_add(len).is_none() || len > layout.array_sectors() {
