@@ -71,6 +71,8 @@ struct Counters {
 #[pin_data]
 pub(crate) struct Array {
     pub(crate) layout: Layout,
+    /// The array's identity, as in every member's superblock.
+    uuid: [u8; 16],
     /// The target's first sector in the mapped device.
     begin: u64,
     pub(crate) members: KVec<DmDev>,
@@ -218,6 +220,7 @@ impl Array {
             }
         };
         let layout = meta.layout;
+        let uuid = meta.uuid;
         if begin.checked_add(len).is_none() || len > layout.array_sectors() {
             return Err(Refused(
                 EINVAL,
@@ -240,6 +243,7 @@ impl Array {
         let array = Arc::pin_init(
             try_pin_init!(Self {
                 layout,
+                uuid,
                 begin,
                 members,
                 bio_set <- BioSet::new(64),
@@ -272,7 +276,7 @@ impl Array {
             }
         }
         LIVE.lock()
-            .push(layout_uuid(&array), GFP_KERNEL)
+            .push(uuid, GFP_KERNEL)
             .map_err(|_| Refused(ENOMEM, c"out of memory"))?;
         Ok(array)
     }
@@ -416,9 +420,8 @@ impl Array {
 
     /// Forgets the array in the registry of loaded tables (the table goes).
     pub(crate) fn unload(&self) {
-        let uuid = self.engine.lock().meta.uuid;
         let mut live = LIVE.lock();
-        if let Some(i) = live.iter().position(|u| *u == uuid) {
+        if let Some(i) = live.iter().position(|u| *u == self.uuid) {
             let _ = live.remove(i);
         }
     }
@@ -431,9 +434,13 @@ impl Array {
 
     /// Writes failures marked since the last update to the superblocks.
     pub(crate) fn record_failures(&self) {
-        let mut engine = self.engine.lock();
+        self.record_if_dirty(&mut self.engine.lock());
+    }
+
+    /// Writes the superblocks when the recorded state changed since they were written.
+    fn record_if_dirty(&self, engine: &mut Engine) {
         if self.meta_dirty.load(Relaxed) {
-            let _ = self.write_superblocks(&mut engine);
+            let _ = self.write_superblocks(engine);
         }
     }
 
@@ -529,9 +536,7 @@ impl Array {
                 }
             }
         }
-        if self.meta_dirty.load(Relaxed) {
-            let _ = self.write_superblocks(engine);
-        }
+        self.record_if_dirty(engine);
         bio.end(if self.alive() { Ok(()) } else { Err(EIO) });
     }
 
@@ -555,9 +560,7 @@ impl Array {
             });
             at = to;
         }
-        if self.meta_dirty.load(Relaxed) {
-            let _ = self.write_superblocks(engine);
-        }
+        self.record_if_dirty(engine);
         bio.end(result);
     }
 
@@ -659,9 +662,7 @@ impl Array {
             first = last;
         }
         // A failure met on the way is on the other members before any write is answered.
-        if self.meta_dirty.load(Relaxed) {
-            let _ = self.write_superblocks(engine);
-        }
+        self.record_if_dirty(engine);
         for (bio, result) in writes.drain_all() {
             bio.end(result);
         }
@@ -852,16 +853,10 @@ impl Array {
                 }
             }
         }
-        if self.meta_dirty.load(Relaxed) {
-            let _ = self.write_superblocks(engine);
-        }
+        self.record_if_dirty(engine);
         // A finished rebuild may leave a resync to do.
         !done || self.resync_pos.load(Relaxed) != NONE
     }
-}
-
-fn layout_uuid(array: &Array) -> [u8; 16] {
-    array.engine.lock().meta.uuid
 }
 
 fn push(writes: &mut KVec<(Bio, Result)>, bio: Bio) -> Result<(), (Bio, Error)> {
