@@ -4,10 +4,11 @@
 //! degraded reads and flushes, and the background resync and rebuild.
 //!
 //! Healthy reads go straight to their member as clones (see [`Array::map`]). Everything that
-//! needs parity runs on one worker, the engine, one 4 KiB row at a time: a row is the page at
-//! the same offset in every member's chunk of a stripe. One engine means no two writes ever
-//! update one row's parity at the same time, so it needs no stripe locks; writes queued
-//! together are grouped by row, so writes that together cover a whole row cost no reads.
+//! needs parity runs on one worker, the engine, in 4 KiB rows: a row is the page at the same
+//! offset in every member's chunk of a stripe. One engine means no two writes ever update one
+//! row's parity at the same time, so it needs no stripe locks; writes queued together are
+//! grouped by row, so writes that together cover a whole row cost no reads. Rows are served a
+//! window at a time: one batch of reads for all the window's rows, then one batch of writes.
 
 use crate::{
     layout::{Layout, MAX_MEMBERS},
@@ -36,7 +37,16 @@ const ROW_SECTORS: u64 = (IO_BUFFER_SIZE / 512) as u64;
 /// is aligned for any chunk size.
 pub(crate) const DATA_OFFSET: u64 = 2048;
 /// Rows the background resync or rebuild does per run of the worker, between queued I/O.
-const ROWS_PER_STEP: u64 = 64;
+const ROWS_PER_STEP: u64 = 256;
+/// Pages in the engine's window: a page per member for each row served together. A batch
+/// reports which of its first 64 bios failed, and a window's reads or writes are one batch.
+const WINDOW_PAGES: usize = 64;
+/// The most rows in a window (an array of 3 members).
+const MAX_WINDOW_ROWS: usize = WINDOW_PAGES / 3;
+/// The resync and the rebuild move spans: up to 64 KiB of one chunk of each member, one bio per
+/// member, several stripes per batch, within this many bytes of buffers in all.
+const SPAN_MAX: usize = 64 << 10;
+const SPAN_BUFFERS_BYTES: usize = 1 << 20;
 /// Writes served together (grouped by row).
 const WRITES_PER_GROUP: usize = 128;
 
@@ -54,10 +64,29 @@ struct Unit {
     offset: u32,
 }
 
-/// The worker's state: buffers (one per member) and the array's recorded state.
+/// The worker's state: buffers (one per member), the window and the array's recorded state.
 struct Engine {
     bufs: KVec<IoBuffer>,
+    /// `WINDOW_PAGES` pages: row `i` of a window uses pages `i * n..(i + 1) * n`.
+    window: KVec<IoBuffer>,
+    /// Buffers of a span's length, a multiple of `n`: span `i` of a batch uses `i * n..`.
+    spans: KVec<IoBuffer>,
     meta: Assembled,
+}
+
+/// One row of a window: where it is on the members, and which members are read, then written.
+#[derive(Clone, Copy, Default)]
+struct RowIo {
+    device_sector: u64,
+    read: MemberSet,
+    write: MemberSet,
+}
+
+/// Which of a window's member sets to transfer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    Read,
+    Write { fua: bool },
 }
 
 /// Counters shown by `dmsetup status`.
@@ -141,6 +170,20 @@ impl Array {
         for _ in 0..n {
             bufs.push(IoBuffer::new(GFP_KERNEL).map_err(nomem)?, GFP_KERNEL)
                 .map_err(nomem)?;
+        }
+        let mut window = KVec::with_capacity(WINDOW_PAGES, GFP_KERNEL).map_err(nomem)?;
+        for _ in 0..WINDOW_PAGES {
+            window
+                .push(IoBuffer::new(GFP_KERNEL).map_err(nomem)?, GFP_KERNEL)
+                .map_err(nomem)?;
+        }
+        // The table's chunk size is checked (a power of two, at least a page) by now.
+        let span = (chunk_sectors as usize * 512).min(SPAN_MAX);
+        let span_sets = (SPAN_BUFFERS_BYTES / (span * n)).clamp(1, WINDOW_PAGES / n);
+        let mut spans = KVec::with_capacity(span_sets * n, GFP_KERNEL).map_err(nomem)?;
+        for _ in 0..span_sets * n {
+            let buf = IoBuffer::with_len(span, GFP_KERNEL).map_err(nomem_e)?;
+            spans.push(buf, GFP_KERNEL).map_err(nomem)?;
         }
         let bio_set = KBox::pin_init(BioSet::new(4), GFP_KERNEL)
             .map_err(|e| Refused(e, c"cannot allocate a bio set"))?;
@@ -260,7 +303,12 @@ impl Array {
                     degraded_reads: Atomic::new(0),
                 },
                 pending <- new_spinlock_irq!(BioList::new()),
-                engine <- new_mutex!(Engine { bufs, meta }),
+                engine <- new_mutex!(Engine {
+                    bufs,
+                    window,
+                    spans,
+                    meta
+                }),
                 work <- new_work!("Array::work"),
                 wq,
             }),
@@ -468,34 +516,27 @@ impl Array {
             engine.meta.rebuild_from = self.rebuild_pos.load(Relaxed);
         }
         engine.meta.events += 1;
-        let Engine { bufs, meta } = engine;
+        let alive = MemberSet::first(n).minus(MemberSet(failed as u16));
+        let Engine { bufs, meta, .. } = engine;
         for (m, buf) in (0u32..).zip(bufs.iter_mut()) {
-            if failed & (1 << m) == 0 {
+            if alive.contains(m) {
                 let sb = <&mut [u8; superblock::SIZE]>::try_from(&mut buf[..superblock::SIZE])
                     .map_err(|_| EINVAL)?;
                 meta.superblock(m, meta.events, meta.clean).encode(sb);
             }
         }
-        let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
-            for (m, (dev, buf)) in (0u32..).zip(self.members.iter().zip(bufs.iter())) {
-                if failed & (1 << m) == 0 {
-                    batch.write(dev.bdev(), 0, buf, true)?;
-                }
-            }
-            Ok(())
-        })?;
-        submitted?;
+        let row = RowIo {
+            device_sector: 0,
+            read: MemberSet::EMPTY,
+            write: alive,
+        };
+        let lost = self.transfer(bufs, &[row], Transfer::Write { fua: true })?;
         self.meta_dirty.store(false, Relaxed);
-        let mut index = 0;
-        for m in 0..n {
-            if failed & (1 << m) == 0 {
-                if outcome.failed & (1 << index) != 0 {
-                    self.fail_member(m, EIO);
-                }
-                index += 1;
-            }
+        if lost.is_empty() {
+            Ok(())
+        } else {
+            Err(EIO)
         }
-        outcome.result
     }
 
     /// Whether the array can still serve I/O (at most one member lost).
@@ -605,12 +646,41 @@ impl Array {
         set: MemberSet,
         device_sector: u64,
     ) -> Result<MemberSet> {
-        let mut order = [0u32; MAX_MEMBERS as usize];
+        let row = RowIo {
+            device_sector,
+            read: set,
+            write: MemberSet::EMPTY,
+        };
+        self.transfer(&mut engine.bufs, &[row], Transfer::Read)
+    }
+
+    /// Reads (or writes) for each row `i` of `rows` the page of each member `m` of its `read`
+    /// (`write`) set at its `device_sector`, into (from) `pages[i * n + m]`, all in one batch.
+    /// Returns the members whose I/O failed (now marked failed).
+    fn transfer(&self, pages: &mut [IoBuffer], rows: &[RowIo], how: Transfer) -> Result<MemberSet> {
+        let n = self.members.len();
+        if rows.len() * n > pages.len() || rows.len() * n > WINDOW_PAGES {
+            return Err(EINVAL);
+        }
+        let mut order = [0u32; WINDOW_PAGES];
         let mut count = 0;
         let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
-            for (m, (dev, buf)) in (0u32..).zip(self.members.iter().zip(engine.bufs.iter_mut())) {
-                if set.contains(m) {
-                    batch.read(dev.bdev(), device_sector, buf)?;
+            for (row, row_pages) in rows.iter().zip(pages.chunks_mut(n)) {
+                let set = match how {
+                    Transfer::Read => row.read,
+                    Transfer::Write { .. } => row.write,
+                };
+                let members = self.members.iter().zip(row_pages.iter_mut());
+                for (m, (dev, page)) in (0u32..).zip(members) {
+                    if !set.contains(m) {
+                        continue;
+                    }
+                    match how {
+                        Transfer::Read => batch.read(dev.bdev(), row.device_sector, page)?,
+                        Transfer::Write { fua } => {
+                            batch.write(dev.bdev(), row.device_sector, page, fua)?
+                        }
+                    };
                     order[count] = m;
                     count += 1;
                 }
@@ -618,18 +688,19 @@ impl Array {
             Ok(())
         })?;
         submitted?;
-        Ok(self.failed_of(&order[..count], outcome.failed))
-    }
-
-    fn failed_of(&self, order: &[u32], mask: u64) -> MemberSet {
         let mut failed = MemberSet::EMPTY;
-        for (i, &m) in order.iter().enumerate() {
-            if mask & (1 << i) != 0 {
+        for (i, &m) in order[..count].iter().enumerate() {
+            if outcome.failed & (1 << i) != 0 {
                 self.fail_member(m, EIO);
                 failed = failed.with(m);
             }
         }
-        failed
+        Ok(failed)
+    }
+
+    /// Rows in a window.
+    fn window_rows(&self) -> usize {
+        (WINDOW_PAGES / self.members.len().max(1)).min(MAX_WINDOW_ROWS)
     }
 
     /// Serves queued writes, grouped by row, then answers them.
@@ -646,20 +717,28 @@ impl Array {
             }
         }
         units.sort_unstable_by_key(|u: &Unit| (u.stripe, u.page));
+        let key = |u: &Unit| (u.stripe, u.page);
+        let per_window = self.window_rows();
         let mut first = 0;
         while first < units.len() {
-            let key = (units[first].stripe, units[first].page);
-            let mut last = first + 1;
-            while last < units.len() && (units[last].stripe, units[last].page) == key {
-                last += 1;
+            // The window's rows: `units[bounds[i]..bounds[i + 1]]` is row `i`.
+            let mut bounds = [first; MAX_WINDOW_ROWS + 1];
+            let mut rows = 0;
+            let mut at = first;
+            while rows < per_window && at < units.len() {
+                let row_key = key(&units[at]);
+                while at < units.len() && key(&units[at]) == row_key {
+                    at += 1;
+                }
+                rows += 1;
+                bounds[rows] = at;
             }
-            let row = &units[first..last];
-            if let Err(e) = self.write_row(engine, row, writes, fua) {
-                for u in row {
+            if let Err(e) = self.write_rows(engine, &units, &bounds[..=rows], writes, fua) {
+                for u in &units[first..at] {
                     writes[u.bio as usize].1 = Err(e);
                 }
             }
-            first = last;
+            first = at;
         }
         // A failure met on the way is on the other members before any write is answered.
         self.record_if_dirty(engine);
@@ -701,91 +780,107 @@ impl Array {
         Ok(())
     }
 
-    /// Writes one row: plans it, reads what the plan needs, computes parity, writes.
-    fn write_row(
+    /// Writes a window of rows (row `i` is `units[bounds[i]..bounds[i + 1]]`): plans each, reads
+    /// what the plans need in one batch, computes parity, writes in one batch.
+    fn write_rows(
         &self,
         engine: &mut Engine,
         units: &[Unit],
+        bounds: &[usize],
         writes: &mut KVec<(Bio, Result)>,
         fua: bool,
     ) -> Result {
-        let first = units.first().ok_or(EINVAL)?;
         let n = self.layout.members();
-        let parity = self.layout.parity_member(first.stripe);
-        let row = first.stripe * u64::from(self.layout.chunk_sectors())
-            + u64::from(first.page) * ROW_SECTORS;
-        let device_sector = self.layout.data_offset() + row;
-        let mut masks = [0u8; MAX_MEMBERS as usize];
-        for u in units {
-            for s in u.first..u.end {
-                masks[u.member as usize] |= 1 << s;
-            }
+        let count = bounds.len().saturating_sub(1);
+        if count > MAX_WINDOW_ROWS || count * n as usize > WINDOW_PAGES {
+            return Err(EINVAL);
         }
-        let mut coverage = Coverage::default();
-        for (m, &mask) in (0u32..).zip(masks.iter()) {
-            if mask == 0xff {
-                coverage.full = coverage.full.with(m);
-            } else if mask != 0 {
-                coverage.partial = coverage.partial.with(m);
+        let row_units = |i: usize| &units[bounds[i]..bounds[i + 1]];
+        // What each row's writes cover, where it is, and its parity member.
+        let mut shape = [(Coverage::default(), 0u64, 0u32); MAX_WINDOW_ROWS];
+        for (i, slot) in shape.iter_mut().take(count).enumerate() {
+            let first = row_units(i).first().ok_or(EINVAL)?;
+            let row = first.stripe * u64::from(self.layout.chunk_sectors())
+                + u64::from(first.page) * ROW_SECTORS;
+            let mut masks = [0u8; MAX_MEMBERS as usize];
+            for u in row_units(i) {
+                for s in u.first..u.end {
+                    masks[u.member as usize] |= 1 << s;
+                }
             }
+            let mut coverage = Coverage::default();
+            for (m, &mask) in (0u32..).zip(masks.iter()) {
+                if mask == 0xff {
+                    coverage.full = coverage.full.with(m);
+                } else if mask != 0 {
+                    coverage.partial = coverage.partial.with(m);
+                }
+            }
+            *slot = (coverage, row, self.layout.parity_member(first.stripe));
         }
         for _ in 0..3 {
-            let unavailable = self.unavailable(row);
-            let trusted = row < self.resync_pos.load(Relaxed);
-            let plan = plan_write(n, parity, coverage, unavailable, trusted).map_err(|_| EIO)?;
-            let read = plan.read.union(coverage.partial.minus(unavailable));
-            if !self.read_members(engine, read, device_sector)?.is_empty() {
+            let mut plans = [None; MAX_WINDOW_ROWS];
+            let mut io = [RowIo::default(); MAX_WINDOW_ROWS];
+            for i in 0..count {
+                let (coverage, row, parity) = shape[i];
+                let unavailable = self.unavailable(row);
+                let trusted = row < self.resync_pos.load(Relaxed);
+                let plan =
+                    plan_write(n, parity, coverage, unavailable, trusted).map_err(|_| EIO)?;
+                io[i] = RowIo {
+                    device_sector: self.layout.data_offset() + row,
+                    read: plan.read.union(coverage.partial.minus(unavailable)),
+                    write: plan.write,
+                };
+                plans[i] = Some(plan);
+            }
+            let window = &mut engine.window;
+            if !self
+                .transfer(window, &io[..count], Transfer::Read)?
+                .is_empty()
+            {
                 // A member failed under us: plan again without it.
                 continue;
             }
-            let bufs = &mut engine.bufs;
-            if let Some(lost) = plan.rebuild {
-                rebuild_into(bufs, lost, read)?;
+            for (i, bufs) in window.chunks_mut(n as usize).take(count).enumerate() {
+                let plan = plans[i].ok_or(EINVAL)?;
+                let (coverage, _, parity) = shape[i];
+                let units = row_units(i);
+                if let Some(lost) = plan.rebuild {
+                    rebuild_into(bufs, lost, io[i].read)?;
+                }
+                match plan.strategy {
+                    Strategy::ReadModifyWrite => {
+                        self.counters.read_modify_write.fetch_add(1, Relaxed);
+                        for d in coverage.written().iter() {
+                            let (p, data) = pair(bufs, parity, d)?;
+                            xor_into(p, &[&data[..]])?;
+                            merge(data, d, units, writes)?;
+                            xor_into(p, &[&data[..]])?;
+                        }
+                    }
+                    Strategy::ReconstructWrite | Strategy::FullStripe => {
+                        if plan.strategy == Strategy::FullStripe {
+                            self.counters.full_stripe.fetch_add(1, Relaxed);
+                        } else {
+                            self.counters.reconstruct_write.fetch_add(1, Relaxed);
+                        }
+                        for d in coverage.written().iter() {
+                            merge(&mut bufs[d as usize], d, units, writes)?;
+                        }
+                        parity_of(bufs, parity)?;
+                    }
+                    Strategy::DataOnly => {
+                        for d in coverage.written().iter() {
+                            merge(&mut bufs[d as usize], d, units, writes)?;
+                        }
+                    }
+                }
             }
-            match plan.strategy {
-                Strategy::ReadModifyWrite => {
-                    self.counters.read_modify_write.fetch_add(1, Relaxed);
-                    for d in coverage.written().iter() {
-                        let (p, data) = pair(bufs, parity, d)?;
-                        xor_into(p, &[&data[..]])?;
-                        merge(data, d, units, writes)?;
-                        xor_into(p, &[&data[..]])?;
-                    }
-                }
-                Strategy::ReconstructWrite | Strategy::FullStripe => {
-                    if plan.strategy == Strategy::FullStripe {
-                        self.counters.full_stripe.fetch_add(1, Relaxed);
-                    } else {
-                        self.counters.reconstruct_write.fetch_add(1, Relaxed);
-                    }
-                    for d in coverage.written().iter() {
-                        merge(&mut bufs[d as usize], d, units, writes)?;
-                    }
-                    parity_of(bufs, parity)?;
-                }
-                Strategy::DataOnly => {
-                    for d in coverage.written().iter() {
-                        merge(&mut bufs[d as usize], d, units, writes)?;
-                    }
-                }
-            }
-            let mut order = [0u32; MAX_MEMBERS as usize];
-            let mut count = 0;
-            let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
-                for (m, (dev, buf)) in (0u32..).zip(self.members.iter().zip(bufs.iter())) {
-                    if plan.write.contains(m) {
-                        batch.write(dev.bdev(), device_sector, buf, fua)?;
-                        order[count] = m;
-                        count += 1;
-                    }
-                }
-                Ok(())
-            })?;
-            // Bios not submitted (no memory) leave the row as it was on their members only if
-            // none went out; report the write failed either way.
-            submitted?;
-            self.failed_of(&order[..count], outcome.failed);
-            // A member lost while writing leaves the row readable through the others, unless
+            // Bios not submitted (no memory) leave the rows as they were on their members only
+            // if none went out; report the writes failed either way.
+            self.transfer(window, &io[..count], Transfer::Write { fua })?;
+            // A member lost while writing leaves the rows readable through the others, unless
             // it was the second one.
             return if self.alive() { Ok(()) } else { Err(EIO) };
         }
@@ -804,34 +899,50 @@ impl Array {
         } else {
             return false;
         };
-        let mut row = pos;
+        let n = self.members.len();
+        let span = (engine.spans.first().map_or(0, |b| b.len()) / 512) as u64;
+        if span == 0 {
+            return false;
+        }
+        // Spans never cross a chunk (the chunk is a multiple of the span): a checkpoint off a
+        // span's start (an older module's) is taken back to it; redoing a few rows is harmless.
+        let mut row = pos - pos % span;
         let end = total.min(pos.saturating_add(ROWS_PER_STEP * ROW_SECTORS));
+        let all = MemberSet::first(self.layout.members());
+        let sets = engine.spans.len() / n;
         while row < end {
-            let stripe = row >> self.layout.chunk_sectors().trailing_zeros();
-            let parity = self.layout.parity_member(stripe);
-            let target = rebuild.unwrap_or(parity);
-            let sources = MemberSet::first(self.layout.members()).without(target);
-            let device_sector = self.layout.data_offset() + row;
-            match self.read_members(engine, sources, device_sector) {
-                Ok(f) if f.is_empty() => {}
+            let mut io = [RowIo::default(); MAX_WINDOW_ROWS];
+            let mut targets = [0u32; MAX_WINDOW_ROWS];
+            let mut count = 0;
+            while count < sets.min(MAX_WINDOW_ROWS) && row + count as u64 * span < end {
+                let at = row + count as u64 * span;
+                let stripe = at >> self.layout.chunk_sectors().trailing_zeros();
+                let target = rebuild.unwrap_or_else(|| self.layout.parity_member(stripe));
+                io[count] = RowIo {
+                    device_sector: self.layout.data_offset() + at,
+                    read: all.without(target),
+                    write: MemberSet::single(target),
+                };
+                targets[count] = target;
+                count += 1;
+            }
+            let spans = &mut engine.spans;
+            match self.transfer(spans, &io[..count], Transfer::Read) {
+                Ok(lost) if lost.is_empty() => {}
                 _ => return false,
             }
-            if rebuild_into(&mut engine.bufs, target, sources).is_err() {
-                return false;
-            }
-            let dev = &self.members[target as usize];
-            let buf = &engine.bufs[target as usize];
-            match IoBatch::run(&self.bio_set, |batch| {
-                batch.write(dev.bdev(), device_sector, buf, false)
-            }) {
-                Ok((Ok(_), o)) if o.result.is_ok() => {}
-                _ => {
-                    self.fail_member(target, EIO);
+            for (i, bufs) in spans.chunks_mut(n).take(count).enumerate() {
+                if rebuild_into(bufs, targets[i], io[i].read).is_err() {
                     return false;
                 }
             }
-            row += ROW_SECTORS;
+            match self.transfer(spans, &io[..count], Transfer::Write { fua: false }) {
+                Ok(lost) if lost.is_empty() => {}
+                _ => return false,
+            }
+            row += count as u64 * span;
         }
+        let row = row.min(total);
         let done = row >= total;
         match rebuild {
             Some(r) => {

@@ -16,7 +16,13 @@ E2FSCK=/usr/sbin/e2fsck
 BLOCKDEV=/usr/sbin/blockdev
 LSBLK=/usr/bin/lsblk
 BLKDISCARD=/usr/sbin/blkdiscard
-DRIVERS=${LOOP_DRIVERS:-loop loop_dio}
+# Both drivers on the default kernel (C loop as the reference, in the same boot); the debug
+# kernel, there for its reports (KASAN, lockdep, kmemleak) on rust44's code, runs loop_dio only.
+if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
+	DRIVERS=${LOOP_DRIVERS:-loop_dio}
+else
+	DRIVERS=${LOOP_DRIVERS:-loop loop_dio}
+fi
 # The backing file systems: ext4 on virtio-blk and on the NVMe conventional namespace.
 VDB=/mnt/vdb
 NVME=/mnt/nvme

@@ -29,8 +29,10 @@ use crate::{
 };
 use core::{marker::PhantomData, ptr::NonNull};
 
-/// The size of an [`IoBuffer`]: one page.
+/// The size of an [`IoBuffer`] made by [`IoBuffer::new`]: one page.
 pub const IO_BUFFER_SIZE: usize = bindings::PAGE_SIZE;
+/// The largest [`IoBuffer`].
+pub const IO_BUFFER_MAX: usize = 1 << 20;
 
 const SECTOR_SHIFT: u32 = 9;
 
@@ -349,15 +351,31 @@ impl Remapped {
     }
 }
 
-/// A page of memory for I/O: naturally aligned, physically contiguous, in the kernel's linear
-/// mapping (so a bio can point at it), and at least 64-byte aligned (so XOR can run on it).
-pub struct IoBuffer(KBox<[u8; IO_BUFFER_SIZE]>);
+/// Memory for I/O: naturally aligned, physically contiguous, in the kernel's linear mapping (so
+/// one bio vector can point at all of it), and at least 64-byte aligned (so XOR can run on it).
+///
+/// # Invariants
+///
+/// `self.0` was allocated by kmalloc with its length as size, a power of two from 512 to
+/// [`IO_BUFFER_MAX`] bytes (kmalloc aligns such a size to itself), and never grows.
+pub struct IoBuffer(KVec<u8>);
 
 impl IoBuffer {
-    /// A zeroed buffer.
+    /// A zeroed page.
     pub fn new(flags: Flags) -> Result<Self, AllocError> {
-        // kmalloc of a power-of-two size is aligned to that size.
-        Ok(Self(KBox::new([0u8; IO_BUFFER_SIZE], flags)?))
+        // INVARIANT: A page is a power of two within the bounds; `from_elem` allocates exactly
+        // its length.
+        Ok(Self(KVec::from_elem(0, IO_BUFFER_SIZE, flags)?))
+    }
+
+    /// A zeroed buffer of `len` bytes: `EINVAL` unless `len` is a power of two from 512 to
+    /// [`IO_BUFFER_MAX`].
+    pub fn with_len(len: usize, flags: Flags) -> Result<Self> {
+        if !len.is_power_of_two() || !(512..=IO_BUFFER_MAX).contains(&len) {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Checked above; `from_elem` allocates exactly its length.
+        Ok(Self(KVec::from_elem(0, len, flags)?))
     }
 
     fn as_ptr(&self) -> *const u8 {
@@ -369,13 +387,13 @@ impl core::ops::Deref for IoBuffer {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.0[..]
+        &self.0
     }
 }
 
 impl core::ops::DerefMut for IoBuffer {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.0[..]
+        &mut self.0
     }
 }
 
@@ -505,7 +523,15 @@ impl<'env> IoBatch<'env> {
             submitted: 0,
             _env: PhantomData,
         };
+        // Plugged: the bios of a batch reach each device's queue together, so that adjacent
+        // ones merge into one request.
+        let plug = core::pin::pin!(Opaque::<bindings::blk_plug>::uninit());
+        // SAFETY: `plug` is pinned on this stack frame and finished below, by this task, before
+        // the frame goes. A plug of the caller's, if any, stays the task's (this one is unused).
+        unsafe { bindings::blk_start_plug(plug.get()) };
         let value = f(&mut batch);
+        // SAFETY: Started above by this task.
+        unsafe { bindings::blk_finish_plug(plug.get()) };
         batch.put();
         batch.state.done.wait_for_completion();
         let errno = batch.state.first_error.load(Relaxed);
@@ -533,7 +559,7 @@ impl<'env> IoBatch<'env> {
         buf: &'env mut IoBuffer,
     ) -> Result<usize> {
         let ptr = buf.as_ptr().cast_mut();
-        self.submit(bdev, bindings::req_op_REQ_OP_READ, sector, ptr)
+        self.submit(bdev, bindings::req_op_REQ_OP_READ, sector, ptr, buf.len())
     }
 
     /// Writes `buf` to `bdev` at `sector`; with `fua`, stable when the batch ends. Returns the
@@ -549,22 +575,30 @@ impl<'env> IoBatch<'env> {
         if fua {
             opf |= 1 << bindings::req_flag_bits___REQ_FUA;
         }
-        self.submit(bdev, opf, sector, buf.as_ptr().cast_mut())
+        self.submit(bdev, opf, sector, buf.as_ptr().cast_mut(), buf.len())
     }
 
-    fn submit(&mut self, bdev: &'env Bdev, opf: u32, sector: u64, data: *mut u8) -> Result<usize> {
+    fn submit(
+        &mut self,
+        bdev: &'env Bdev,
+        opf: u32,
+        sector: u64,
+        data: *mut u8,
+        len: usize,
+    ) -> Result<usize> {
         // SAFETY: `bdev` is open and the bio set initialised; GFP_NOIO may sleep, we may too.
         let bio = unsafe {
             bindings::bio_alloc_bioset(bdev.as_raw(), 1, opf, GFP_NOIO.as_raw(), self.set.as_raw())
         };
         let bio = NonNull::new(bio).ok_or(ENOMEM)?;
         let state: *const BatchState = &*self.state;
-        // SAFETY: A fresh bio with one vector; `data` is an `IoBuffer` borrowed for `'env`, which
-        // outlives the bio (`run` waits for it); the batch state outlives it for the same reason.
+        // SAFETY: A fresh bio with one vector; `data` is an `IoBuffer` of `len` bytes (physically
+        // contiguous: one vector holds it, and at most 1 MiB) borrowed for `'env`, which outlives
+        // the bio (`run` waits for it); the batch state outlives it for the same reason.
         unsafe {
             let raw = bio.as_ptr();
             (*raw).bi_iter.bi_sector = sector;
-            bindings::bio_add_virt_nofail(raw, data.cast(), IO_BUFFER_SIZE as u32);
+            bindings::bio_add_virt_nofail(raw, data.cast(), len as u32);
             pad_of(raw).write(BioPad {
                 owner: state.cast(),
                 token: self.submitted,
