@@ -96,6 +96,27 @@ mod tests {
     }
 
     #[test]
+    fn io_buffers_of_every_length_are_aligned_and_xor_whole() -> Result {
+        use crate::block::bio::IO_BUFFER_MAX;
+        for len in [512, 4096, 64 << 10, IO_BUFFER_MAX] {
+            let mut a = IoBuffer::with_len(len, GFP_KERNEL)?;
+            let mut b = IoBuffer::with_len(len, GFP_KERNEL)?;
+            assert_eq!(a.len(), len);
+            assert_eq!(a[..].as_ptr() as usize % len, 0);
+            assert!(a.iter().all(|&x| x == 0));
+            for (i, x) in b.iter_mut().enumerate() {
+                *x = (i % 251) as u8;
+            }
+            xor_into(&mut a, &[&b[..]])?;
+            assert!(a[..] == b[..]);
+        }
+        for len in [0, 256, 511, 513, 3 << 10, IO_BUFFER_MAX * 2] {
+            assert!(IoBuffer::with_len(len, GFP_KERNEL).is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
     fn bad_buffers_are_einval_and_change_nothing() -> Result {
         let mut dest = filled(1)?;
         let src = filled(2)?;
