@@ -645,13 +645,272 @@ fn is_rcu_stall(line: &str) -> bool {
     })
 }
 
+fn is_splat(line: &str) -> bool {
+    SPLATS.iter().any(|pattern| line.contains(pattern)) || is_rcu_stall(line)
+}
+
 /// Returns the lines of a kernel log that report a bug, a warning, a leak or a stall.
 pub fn find_splats(log: &str) -> Vec<String> {
     log.lines()
         .map(strip_printk_time)
-        .filter(|line| SPLATS.iter().any(|pattern| line.contains(pattern)) || is_rcu_stall(line))
+        .filter(|line| is_splat(line))
         .map(str::to_string)
         .collect()
+}
+
+/// What a guest's kernel log reports, once the leaks its suite declared known are set apart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelReports {
+    /// The lines that report a bug, a warning, a leak or a stall (see [`find_splats`]) and that no
+    /// declaration explains, with tapsum's own line when a declaration is malformed or does not
+    /// cover every leak: any of them fails the log's `dmesg-clean`.
+    pub splats: Vec<String>,
+    /// One line per declared known leak whose objects kmemleak reported, saying how many.
+    pub known_leaks: Vec<String>,
+}
+
+/// How a suite declares a known leak (of C code, not rust44's), on a kernel log line of its own:
+/// `rust44: known-leak: FRAME,FRAME,... REASON`, the frames being the function names (no
+/// offsets) that start the leaked objects' kmemleak backtraces, allocator first.
+const KNOWN_LEAK: &str = "rust44: known-leak: ";
+
+/// The kmemleak prefix of each line of its reports (the guest sets kmemleak to verbose, so every
+/// scan prints the report of each new leak, see tests/lib/init.sh).
+const KMEMLEAK: &str = "kmemleak: ";
+
+/// A declared known leak: the backtrace it is known by, why it is allowed.
+#[derive(Debug)]
+struct KnownLeak {
+    frames: Vec<String>,
+    reason: String,
+    /// The objects accepted as this leak.
+    objects: usize,
+}
+
+/// Parses a `rust44: known-leak:` declaration. A declaration must name at least 3 frames, and
+/// only C functions built into the kernel: no Rust symbol (`_R...`) and no Rust helper
+/// (`rust_helper_...`), since rust44's own allocations go through those.
+fn parse_known_leak(text: &str) -> Result<KnownLeak, String> {
+    let (frames, reason) = text.split_once(' ').unwrap_or((text, ""));
+    let frames: Vec<String> = frames.split(',').map(str::to_string).collect();
+    if reason.trim().is_empty() {
+        return Err("no reason given".to_string());
+    }
+    if frames.len() < 3 {
+        return Err("fewer than 3 frames".to_string());
+    }
+    for frame in &frames {
+        let c_name = !frame.is_empty()
+            && frame
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+        if !c_name {
+            return Err(format!("'{frame}' is no function name"));
+        }
+        if frame.starts_with("_R") || frame.starts_with("rust_helper_") {
+            return Err(format!("'{frame}' is rust44's code"));
+        }
+    }
+    Ok(KnownLeak {
+        frames,
+        reason: reason.trim().to_string(),
+        objects: 0,
+    })
+}
+
+/// One frame of a kmemleak backtrace: `    foo+0x12/0x40 [module]`.
+#[derive(Debug)]
+struct Frame {
+    name: String,
+    /// In a module (or a Rust function, wherever it is): the driver's side.
+    driver: bool,
+}
+
+/// One object report of kmemleak in the kernel log, with the objects that share its backtrace
+/// (`... and N more object(s) with the same backtrace`).
+#[derive(Debug)]
+struct LeakReport {
+    /// Its `unreferenced object` line, in the log's lines.
+    line: usize,
+    objects: usize,
+    backtrace: bool,
+    frames: Vec<Frame>,
+}
+
+impl LeakReport {
+    /// Whether `leak` explains this report: its backtrace starts with exactly the declared
+    /// frames, all of them built-in C functions, and the next frame is the driver's (a module's
+    /// or a Rust function): the objects were allocated by the kernel's C code, through that very
+    /// call chain, on a driver's call. A leak allocated in rust44's code has a rust44 frame
+    /// among or above the declared ones; one the kernel allocated further down another path
+    /// has other frames.
+    fn is(&self, leak: &KnownLeak) -> bool {
+        let n = leak.frames.len();
+        self.frames.len() > n
+            && self.frames[..n]
+                .iter()
+                .zip(&leak.frames)
+                .all(|(frame, name)| !frame.driver && frame.name == *name)
+            && self.frames[n].driver
+    }
+
+    fn describe(&self) -> String {
+        let frames: Vec<&str> = self.frames.iter().map(|f| f.name.as_str()).collect();
+        format!("backtrace {}", frames.join(","))
+    }
+}
+
+/// Reads kmemleak's verbose reports from a log's lines (timestamps stripped). Lines of other
+/// sources may come between a report's lines; a report's lines all start with `kmemleak: `.
+/// Returns the reports and the number of leaks the scans announced (`N new suspected memory
+/// leaks`).
+fn kmemleak_reports(lines: &[&str]) -> (Vec<LeakReport>, usize) {
+    let mut reports: Vec<LeakReport> = Vec::new();
+    let mut announced = 0;
+    // Whether the frames of the last report are being read.
+    let mut in_backtrace = false;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(text) = line.strip_prefix(KMEMLEAK) else {
+            continue;
+        };
+        if text.starts_with("unreferenced object") {
+            reports.push(LeakReport {
+                line: i,
+                objects: 1,
+                backtrace: false,
+                frames: Vec::new(),
+            });
+            in_backtrace = false;
+        } else if text.starts_with("  backtrace") {
+            if let Some(report) = reports.last_mut() {
+                report.backtrace = true;
+                in_backtrace = true;
+            }
+        } else if let Some(frame) = text.strip_prefix("    ").filter(|_| in_backtrace) {
+            let frame = frame.trim();
+            let (symbol, module) = match frame.split_once(' ') {
+                Some((symbol, module)) => (symbol, module.starts_with('[')),
+                None => (frame, false),
+            };
+            let name = symbol.split('+').next().unwrap_or(symbol);
+            if let Some(report) = reports.last_mut() {
+                report.frames.push(Frame {
+                    name: name.to_string(),
+                    driver: module || name.starts_with("_R"),
+                });
+            }
+        } else if let Some(more) = text
+            .trim_start()
+            .strip_prefix("... and ")
+            .and_then(|rest| rest.strip_suffix(" more object(s) with the same backtrace"))
+        {
+            match (reports.last_mut(), more.parse::<usize>()) {
+                (Some(report), Ok(more)) if in_backtrace => report.objects += more,
+                // Not after a backtrace: objects whose backtrace is not known.
+                _ => reports.push(LeakReport {
+                    line: i,
+                    objects: more.parse().unwrap_or(1),
+                    backtrace: false,
+                    frames: Vec::new(),
+                }),
+            }
+            in_backtrace = false;
+        } else {
+            in_backtrace = false;
+            if let Some((count, _)) = text.split_once(" new suspected memory leak") {
+                // A count that does not read as one stands for at least one leak.
+                announced += count.trim().parse::<usize>().unwrap_or(1).max(1);
+            }
+        }
+    }
+    (reports, announced)
+}
+
+/// Finds the reports of a kernel log ([`find_splats`]) and sets apart the kmemleak reports of
+/// the leaks its suite declared known (`rust44: known-leak: FRAMES REASON` lines, see
+/// [`LeakReport::is`]). They are set apart only all together, when every object kmemleak
+/// reported is one of a declared leak and the reports account for every leak the scans counted;
+/// otherwise every kmemleak line stays, with tapsum's line saying why. Only kmemleak's lines are
+/// ever set apart: any other report in the same log stays, and a declaration in one log explains
+/// nothing in another.
+pub fn check_kernel_log(log: &str) -> KernelReports {
+    let lines: Vec<&str> = log.lines().map(strip_printk_time).collect();
+    let mut problems = Vec::new();
+    let mut known: Vec<KnownLeak> = Vec::new();
+    for line in &lines {
+        if let Some(text) = line.strip_prefix(KNOWN_LEAK) {
+            match parse_known_leak(text) {
+                Ok(leak) => known.push(leak),
+                Err(why) => problems.push(format!(
+                    "tapsum: malformed known-leak declaration ({why}): {line}"
+                )),
+            }
+        }
+    }
+    let mut leak_lines = vec![false; lines.len()];
+    let mut accepted = false;
+    if !known.is_empty() && problems.is_empty() {
+        let (reports, announced) = kmemleak_reports(&lines);
+        let mut reported = 0;
+        for report in &reports {
+            reported += report.objects;
+            match known.iter_mut().find(|leak| report.is(leak)) {
+                Some(leak) => leak.objects += report.objects,
+                None if !report.backtrace => problems.push(format!(
+                    "tapsum: a leak without its backtrace in the log: {}",
+                    lines[report.line]
+                )),
+                None => problems.push(format!(
+                    "tapsum: a leak that is none of the declared known ones: {} ({})",
+                    lines[report.line],
+                    report.describe()
+                )),
+            }
+        }
+        if reported != announced {
+            problems.push(format!(
+                "tapsum: kmemleak counted {announced} leaks but the log reports {reported} \
+                 objects: not every leak can be checked against the known ones"
+            ));
+        }
+        if problems.is_empty() {
+            accepted = true;
+            for report in &reports {
+                leak_lines[report.line] = true;
+            }
+            for (i, line) in lines.iter().enumerate() {
+                if line
+                    .strip_prefix(KMEMLEAK)
+                    .is_some_and(|text| text.contains(" new suspected memory leak"))
+                {
+                    leak_lines[i] = true;
+                }
+            }
+        }
+    }
+    let mut splats: Vec<String> = lines
+        .iter()
+        .zip(&leak_lines)
+        .filter(|(line, known)| !**known && is_splat(line))
+        .map(|(line, _)| line.to_string())
+        .collect();
+    splats.extend(problems);
+    let known_leaks = known
+        .iter()
+        .filter(|leak| accepted && leak.objects > 0)
+        .map(|leak| {
+            format!(
+                "known leak: {} objects allocated by {}: {}",
+                leak.objects,
+                leak.frames.join(" <- "),
+                leak.reason
+            )
+        })
+        .collect();
+    KernelReports {
+        splats,
+        known_leaks,
+    }
 }
 
 /// Writes results as one flat TAP document.

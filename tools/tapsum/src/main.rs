@@ -9,14 +9,15 @@
 //! `--cargo` reads one crate's `cargo test` output (ending with `# cargo-exit: N`); `--tap` any
 //! TAP stream; `--suite` a guest suite's results (TAP, then `# rust44-exit: N`). `--dmesg` takes
 //! the KUnit suites named `rust44*` from a kernel log and adds a `NAME/dmesg-clean` test that
-//! fails on any KASAN, lockdep, kmemleak, WARN, BUG, hang or stall report; `--kunit` names the
+//! fails on any KASAN, lockdep, kmemleak, WARN, BUG, hang or stall report (but kmemleak's reports
+//! of a leak that the log's suite declared known, see `check_kernel_log`); `--kunit` names the
 //! KUnit suites that the kernel log `NAME` must report (counted even without the prefix).
 //! Exits 1 when a test failed or none ran, 2 on bad usage.
 
 use std::process::ExitCode;
 use tapsum::{
-    find_splats, parse_cargo_test, parse_kunit_dmesg, parse_suite, parse_tap, render_tap, Outcome,
-    TestResult, Totals,
+    check_kernel_log, parse_cargo_test, parse_kunit_dmesg, parse_suite, parse_tap, render_tap,
+    KernelReports, Outcome, TestResult, Totals,
 };
 
 const USAGE: &str = "usage: tapsum [--cargo NAME=FILE] [--tap NAME=FILE] [--suite NAME=FILE] \
@@ -100,9 +101,13 @@ fn main() -> ExitCode {
                     expected,
                     &text,
                 ));
-                let splats = find_splats(&text);
+                let KernelReports {
+                    splats,
+                    known_leaks,
+                } = check_kernel_log(&text);
                 let note = splats.first().map(|s| format!("kernel report: {s}"));
                 diagnostics.extend(splats.iter().map(|s| format!("# {name}: {s}")));
+                diagnostics.extend(known_leaks.iter().map(|s| format!("# {name}: {s}")));
                 let outcome = if splats.is_empty() {
                     Outcome::Pass
                 } else {

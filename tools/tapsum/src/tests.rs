@@ -517,6 +517,273 @@ fn ordinary_kernel_messages_are_not_splats() {
     assert_eq!(find_splats(log), Vec::<String>::new());
 }
 
+// --- known leaks ---
+
+/// The end of a debug-kernel blk_poll suite's kernel log (trimmed): the fault-injection sweep's
+/// kmemleak scan reports the four objects of C blk-mq's hctx leak (kmemleak verbose, as
+/// tests/lib/init.sh sets it), then the suite declares their backtraces known.
+const BLK_POLL_DMESG: &str = include_str!("testdata/blk_poll-debug.dmesg");
+
+/// The fixture's log with `line` (a whole line, or several) put before the line holding `at`.
+fn insert_before(log: &str, at: &str, lines: &str) -> String {
+    let i = log.find(at).expect("anchor in the fixture");
+    let i = log[..i].rfind('\n').map_or(0, |n| n + 1);
+    format!("{}{lines}{}", &log[..i], &log[i..])
+}
+
+/// The fixture without its declarations.
+fn undeclared(log: &str) -> String {
+    log.lines()
+        .filter(|l| !l.contains("rust44: known-leak: "))
+        .fold(String::new(), |s, l| s + l + "\n")
+}
+
+/// The kmemleak report of one object allocated by blk_poll itself: the first of the leaks a
+/// deliberately broken blk_poll (its error path forgets its queues) showed in the sweep.
+const OWN_LEAK: &str = "\
+[ 1232.400001] kmemleak: unreferenced object 0xffff88807d6ab5c0 (size 32):
+[ 1232.400002] kmemleak:   comm \"sh\", pid 924, jiffies 4294937630
+[ 1232.400003] kmemleak:   hex dump (first 32 bytes):
+[ 1232.400004] kmemleak:     00 00 00 00 00 0e 64 6f 00 00 00 00 00 00 09 00  ......do........
+[ 1232.400005] kmemleak:     00 00 00 36 52 00 00 04 04 01 00 08 00 00 00 00  ...6R...........
+[ 1232.400006] kmemleak:   backtrace (crc 36668134):
+[ 1232.400007] kmemleak:     __kmalloc_node_track_caller_noprof+0x2af/0x4b0
+[ 1232.400008] kmemleak:     krealloc_node_align_noprof+0x165/0x2d0
+[ 1232.400009] kmemleak:     _RNvMs0_NtNtCs1EKtwoKEMO2_6kernel5alloc4kvecINtB5_3VecINtNtCs1peUGmbrgHn_4core3pin3PinINtNtB7_4kbox3BoxNtNtCsd3vKXGKVcbS_8blk_poll5queue7HwQueueNtNtB7_9allocator7KmallocEEB2h_E7reserveB1G_+0x10a/0x1b0 [blk_poll]
+[ 1232.400010] kmemleak:     _RNvXs4_NtCsd3vKXGKVcbS_8blk_poll8configfsNtB5_12DeviceConfigNtNtCs1EKtwoKEMO2_6kernel8configfs19AttributeOperations5store+0x27a/0x2170 [blk_poll]
+[ 1232.400011] kmemleak:     _RNvMs9_NtCs1EKtwoKEMO2_6kernel8configfsINtB5_9AttributeKy0_NtNtCsd3vKXGKVcbS_8blk_poll8configfs12DeviceConfigBV_E5storeBZ_+0x9a/0x120 [blk_poll]
+[ 1232.400012] kmemleak:     configfs_write_iter+0x2e8/0x3d0
+[ 1232.400013] kmemleak:     vfs_write+0x5c8/0x9f0
+[ 1232.400014] kmemleak:     ksys_write+0xa7/0x140
+[ 1232.400015] kmemleak:     do_syscall_64+0x8e/0x2b0
+[ 1232.400016] kmemleak:     entry_SYSCALL_64_after_hwframe+0x4b/0x53
+";
+
+fn kmemleak_lines(log: &str) -> usize {
+    find_splats(log).len()
+}
+
+#[test]
+fn a_declared_known_leak_is_accepted() {
+    let reports = check_kernel_log(BLK_POLL_DMESG);
+    assert_eq!(reports.splats, Vec::<String>::new());
+    // Each of the four declared backtraces, one object each.
+    assert_eq!(reports.known_leaks.len(), 4, "{:?}", reports.known_leaks);
+    assert!(reports
+        .known_leaks
+        .iter()
+        .all(|l| l.starts_with("known leak: 1 objects allocated by __k")));
+    // The log does hold kmemleak reports: 4 objects and the scan's count.
+    assert_eq!(kmemleak_lines(BLK_POLL_DMESG), 5);
+}
+
+#[test]
+fn the_same_leak_undeclared_fails() {
+    let log = undeclared(BLK_POLL_DMESG);
+    let reports = check_kernel_log(&log);
+    assert_eq!(reports.splats, find_splats(&log));
+    assert_eq!(reports.splats.len(), 5);
+    assert!(reports.known_leaks.is_empty());
+}
+
+#[test]
+fn a_leak_with_another_backtrace_in_the_same_log_fails() {
+    let at = "kmemleak: 4 new suspected memory leaks";
+    let log = insert_before(BLK_POLL_DMESG, at, OWN_LEAK)
+        .replace(at, "kmemleak: 5 new suspected memory leaks");
+    let reports = check_kernel_log(&log);
+    // Every kmemleak line stays, the known leak's too, and tapsum says which object is not known.
+    assert_eq!(reports.splats.len(), 6 + 1, "{:#?}", reports.splats);
+    assert!(reports.splats.iter().any(|s| s.starts_with(
+        "tapsum: a leak that is none of the declared known ones: \
+         kmemleak: unreferenced object 0xffff88807d6ab5c0"
+    ) && s.contains(
+        "backtrace __kmalloc_node_track_caller_noprof,krealloc_node_align_noprof,_RNvMs0_"
+    )));
+    assert!(reports.known_leaks.is_empty());
+}
+
+#[test]
+fn a_driver_frame_inside_a_declared_backtrace_fails() {
+    // The same C chain, but the object was allocated by the driver's code (a Rust frame, in a
+    // module, between the allocator and blk-mq): e.g. an init_hctx hook's allocation.
+    let log = BLK_POLL_DMESG.replacen(
+        "kmemleak:     blk_mq_alloc_and_init_hctx+0x4e8/0xb30\n",
+        "kmemleak:     _RNvXs_NtCsd3vKXGKVcbS_8blk_poll5queue9init_hctx+0x10/0x80 [blk_poll]\n\
+         [ 1232.350030] kmemleak:     blk_mq_alloc_and_init_hctx+0x4e8/0xb30\n",
+        1,
+    );
+    assert_ne!(log, BLK_POLL_DMESG);
+    let reports = check_kernel_log(&log);
+    assert_eq!(reports.splats.len(), 5 + 1, "{:#?}", reports.splats);
+    assert!(reports.known_leaks.is_empty());
+    // So does one in a C module, and one from a Rust function built into the kernel.
+    for frame in [
+        "null_alloc_hctx+0x10/0x80 [null_blk]",
+        "_RNvMNtNtCs1EKtwoKEMO2_6kernel5alloc9allocator7Kmalloc7realloc+0x10/0x80",
+    ] {
+        let log = BLK_POLL_DMESG.replacen(
+            "kmemleak:     __kmalloc_node_noprof+0x2b4/0x4b0\n",
+            &format!(
+                "kmemleak:     __kmalloc_node_noprof+0x2b4/0x4b0\n[ 1.0] kmemleak:     {frame}\n"
+            ),
+            1,
+        );
+        assert_ne!(log, BLK_POLL_DMESG);
+        assert_eq!(check_kernel_log(&log).splats.len(), 5 + 1, "{frame}");
+    }
+}
+
+#[test]
+fn a_declaration_must_name_the_whole_c_chain() {
+    // A declaration that stops short of the driver's frame (here: one frame short) would
+    // cover whatever else calls into that C code: it explains nothing.
+    let short = "__kmalloc_cache_node_noprof,blk_mq_alloc_and_init_hctx,__blk_mq_realloc_hw_ctxs,blk_mq_init_allocated_queue ";
+    let full = "__kmalloc_cache_node_noprof,blk_mq_alloc_and_init_hctx,__blk_mq_realloc_hw_ctxs,blk_mq_init_allocated_queue,__blk_mq_alloc_disk ";
+    assert!(BLK_POLL_DMESG.contains(full));
+    let log = BLK_POLL_DMESG.replace(full, short);
+    let reports = check_kernel_log(&log);
+    assert_eq!(reports.splats.len(), 5 + 1, "{:#?}", reports.splats);
+    assert!(reports.splats[5].contains("unreferenced object 0xffff88807d096000"));
+    // And one that goes past it, into the driver, is malformed (it names a Rust function).
+    let long = format!(
+        "{},_RNvXs4_NtCsd3vKXGKVcbS_8blk_poll8configfsNtB5_12DeviceConfigNtNtCs1EKtwoKEMO2_6kernel8configfs19AttributeOperations5store ",
+        full.trim_end()
+    );
+    let reports = check_kernel_log(&BLK_POLL_DMESG.replace(full, &long));
+    assert!(reports
+        .splats
+        .iter()
+        .any(|s| s.starts_with("tapsum: malformed known-leak declaration ('_RNvXs4_")));
+}
+
+#[test]
+fn every_counted_leak_must_be_reported() {
+    // A scan counted more leaks than the log shows reports of (a report lost, or kmemleak not
+    // verbose): those cannot be checked.
+    let log = BLK_POLL_DMESG.replace(
+        "kmemleak: 4 new suspected memory leaks",
+        "kmemleak: 5 new suspected memory leaks",
+    );
+    let reports = check_kernel_log(&log);
+    assert_eq!(reports.splats.len(), 5 + 1, "{:#?}", reports.splats);
+    assert!(reports.splats[5].starts_with("tapsum: kmemleak counted 5 leaks but the log reports 4"));
+    // A later scan's count with no report at all.
+    let log = format!("{BLK_POLL_DMESG}[ 1300.0] kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)\n");
+    assert_eq!(check_kernel_log(&log).splats.len(), 6 + 1);
+    // Only the count, as a kernel without verbose kmemleak prints it.
+    let log = format!(
+        "{}[ 1240.0] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)\n",
+        BLK_POLL_DMESG
+            .lines()
+            .filter(|l| !l.contains("kmemleak"))
+            .fold(String::new(), |s, l| s + l + "\n")
+    );
+    assert_eq!(check_kernel_log(&log).splats.len(), 1 + 1);
+}
+
+#[test]
+fn objects_sharing_a_backtrace_are_counted() {
+    // kmemleak prints one report per backtrace and scan, and counts the others.
+    let at = "kmemleak: unreferenced object 0xffff88807f0b9f40";
+    let more = "[ 1232.350030] kmemleak:   ... and 2 more object(s) with the same backtrace\n";
+    let log = insert_before(BLK_POLL_DMESG, at, more);
+    assert_eq!(check_kernel_log(&log).splats.len(), 5 + 1);
+    let log = log.replace(
+        "kmemleak: 4 new suspected memory leaks",
+        "kmemleak: 6 new suspected memory leaks",
+    );
+    let reports = check_kernel_log(&log);
+    assert_eq!(reports.splats, Vec::<String>::new());
+    assert!(reports.known_leaks[0].starts_with("known leak: 3 objects allocated by __kmalloc_cache_node_noprof <- blk_mq_alloc_and_init_hctx"));
+}
+
+#[test]
+fn other_messages_between_a_reports_lines_do_not_matter() {
+    let at = "kmemleak:     __blk_mq_realloc_hw_ctxs+0x2ef/0x6a0";
+    let log = insert_before(
+        BLK_POLL_DMESG,
+        at,
+        "[ 1232.350030] nvme nvme0: I/O tag 3 done\n",
+    );
+    assert_eq!(check_kernel_log(&log).splats, Vec::<String>::new());
+}
+
+#[test]
+fn other_reports_in_the_same_log_still_fail() {
+    let warning = "WARNING: CPU: 0 PID: 1 at blk_poll/queue.rs:80 _RNvXs_blk_poll+0x1/0x2";
+    let log = insert_before(
+        BLK_POLL_DMESG,
+        "rust44: known-leak: ",
+        &format!("[ 1235.0] {warning}\n"),
+    );
+    let reports = check_kernel_log(&log);
+    assert_eq!(reports.splats, [warning]);
+    // A kmemleak report copied into the log by other means is no report of kmemleak's.
+    let log =
+        format!("{BLK_POLL_DMESG}[ 1250.0] unreferenced object 0xffff88807d096000 (size 1024):\n");
+    assert_eq!(
+        check_kernel_log(&log).splats,
+        ["unreferenced object 0xffff88807d096000 (size 1024):"]
+    );
+}
+
+#[test]
+fn a_declaration_explains_only_its_own_log() {
+    let declarations: String = BLK_POLL_DMESG
+        .lines()
+        .filter(|l| l.contains("rust44: known-leak: "))
+        .fold(String::new(), |s, l| s + l + "\n");
+    assert_eq!(check_kernel_log(&declarations), KernelReports::default());
+    assert_eq!(
+        check_kernel_log(&undeclared(BLK_POLL_DMESG)).splats.len(),
+        5
+    );
+}
+
+#[test]
+fn malformed_declarations_fail() {
+    for (declaration, why) in [
+        (
+            "__kmalloc_noprof,kvasprintf,kobject_set_name_vargs",
+            "no reason given",
+        ),
+        (
+            "__kmalloc_noprof,kvasprintf some reason",
+            "fewer than 3 frames",
+        ),
+        (
+            "__kmalloc_noprof,,kobject_set_name_vargs some reason",
+            "'' is no function name",
+        ),
+        (
+            "__kmalloc_noprof,kvasprintf+0x73/0xc0,kobject_add some reason",
+            "is no function name",
+        ),
+        (
+            "__kmalloc_noprof,rust_helper_kmalloc,_RNvfoo some reason",
+            "'rust_helper_kmalloc' is rust44's code",
+        ),
+        (
+            "__kmalloc_noprof,krealloc,_RNvfoo some reason",
+            "'_RNvfoo' is rust44's code",
+        ),
+    ] {
+        let log = format!("{BLK_POLL_DMESG}[ 1.0] rust44: known-leak: {declaration}\n");
+        let reports = check_kernel_log(&log);
+        assert!(
+            reports.splats.iter().any(|s| s
+                .starts_with("tapsum: malformed known-leak declaration (")
+                && s.contains(why)),
+            "{declaration}: {:#?}",
+            reports.splats
+        );
+        // And the leaks it came with are not explained by the other declarations either.
+        assert_eq!(reports.splats.len(), 5 + 1, "{declaration}");
+        assert!(reports.known_leaks.is_empty());
+    }
+}
+
 // --- output ---
 
 #[test]
