@@ -1,24 +1,31 @@
-# raid5_journal: RAID5 behaviour asserted on each implementation in ${RAID5_IMPLS:-dmraid md rust44}
-# in one boot: dm-raid's raid5_ls (md raid5 under device-mapper, driven by dmsetup) and md raid5
-# through mdadm first, as the reference, then rust44's rust44-raid5 target (raid5_journal.ko from
-# /rust44/extmod; every rust44 test is skipped with the reason while it is not built).
+# raid5_journal: RAID5 behaviour asserted on each implementation in ${RAID5_IMPLS:-md rust44} in
+# one boot: md raid5 through mdadm first, as the reference, then rust44's rust44-raid5 target
+# (raid5_journal.ko from /rust44/extmod; every rust44 test is skipped with the reason while it is
+# not built). RAID5_IMPLS="dmraid md rust44" adds dm-raid's raid5_ls (md raid5 under
+# device-mapper, driven by dmsetup: the same C engine as md, with dm's suspend and resume); it
+# passed every test in session 5 and is left out of make check for time (2.5 min).
 # Members and layout: see lib.sh. Test names start with the implementation: dmraid_*, md_*,
 # rust44_*. Each test starts from zeroed members and a fresh 4-member array and tears it down.
 # R5_ONLY (shell patterns, space-separated) runs only the tests whose names match one.
 . /rust44/ktap.sh
 cd /rust44/tests/raid5_journal || exit 1
+# The debug kernel moves every byte many times slower (KASAN, lockdep, kmemleak): smaller
+# members there (the same paths: resync, rebuild, degraded I/O), 128 MiB ones on the default.
+[ "${KERNEL_FLAVOUR:-default}" = debug ] && DATA_MB=${DATA_MB:-32}
 . ./lib.sh
 
-IMPLS=${RAID5_IMPLS:-dmraid md rust44}
+IMPLS=${RAID5_IMPLS:-md rust44}
 # The debug kernel (KASAN, lockdep) is many times slower: less data, same paths, and only
 # rust44-raid5 (what the debug kernel is for: its splats); the C references run on the default
 # kernel, in the same boot as rust44's.
 if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
 	IMPLS=${RAID5_IMPLS:-rust44}
-	# Each test makes a fresh array and resyncs it, minutes apiece under KASAN and TCG: the
-	# paths where the debug kernel finds most (degraded I/O and rebuild, I/O errors completing in
-	# interrupt context, refusals, unload).
-	R5_ONLY=${R5_ONLY-"rust44_rebuild_onto_spare rust44_member_io_errors rust44_bad_tables_refused rust44_rmmod"}
+	# Each test makes a fresh array and resyncs it, a minute or more apiece under KASAN and TCG:
+	# the paths where the debug kernel finds most (resync, degraded I/O and rebuild, I/O errors
+	# completing in interrupt context, two failed members, suspend under I/O, refusals, unload).
+	# R5_ONLY= runs them all (in session 6 the first seven passed there, 2-3 min each with
+	# 128 MiB members, before the run was stopped for time).
+	R5_ONLY=${R5_ONLY-"rust44_rebuild_onto_spare rust44_member_io_errors rust44_two_failed_members rust44_suspend_resume_under_io rust44_bad_tables_refused rust44_rmmod"}
 	IO_MB=8
 	SUSPEND_ROUNDS=3
 else
@@ -86,8 +93,9 @@ t_created_in_sync() {
 	local sz want
 	sz=$($BLOCKDEV --getsz "$DEV")
 	echo "array: $sz sectors, health $(impl_health "$IMPL"), progress $(impl_progress "$IMPL")"
-	# md reserves its data offset out of each member: at least 3 x 120 MiB remain everywhere.
-	[ "$sz" -ge $((3 * 120 * MIB_SECTORS)) ] && [ "$sz" -le $((3 * DATA_SECTORS)) ] ||
+	# md reserves its data offset out of each member (1 MiB here): 3 members' worth less at
+	# most 8 MiB each remains everywhere.
+	[ "$sz" -ge $((3 * (DATA_MB - 8) * MIB_SECTORS)) ] && [ "$sz" -le $((3 * DATA_SECTORS)) ] ||
 		{ echo "size $sz sectors is not 3 members' worth"; return 1; }
 	expect_eq health "$(impl_health "$IMPL")" AAAA || return 1
 	# A fresh array over zeroed members reads zeroes.
@@ -170,8 +178,8 @@ t_rebuild_onto_spare() {
 	impl_replace "$IMPL" 1 $SPARE || { echo "replacing member 1 with the spare failed"; return 1; }
 	# Seen while rebuilding (too quick to catch every time): the member is 'a', the rest 'A'.
 	case "$(impl_health "$IMPL")" in AaAA) seen_rebuild=" (seen rebuilding: AaAA $(impl_progress "$IMPL"))" ;; esac
-	# md and dm-raid take 5 s for these 128 MiB under TCG; rust44-raid5 rebuilds a page per member at a
-	# time (over a minute, several with other guests on the host). How long is for the bench, not here.
+	# Under TCG md and dm-raid take 5-7 s for these 128 MiB, rust44-raid5 2 s; minutes on the debug
+	# kernel or with other guests on the host. How long is for the bench, not here.
 	wait_for 600 impl_in_sync "$IMPL" ||
 		{ echo "not in sync: health $(impl_health "$IMPL") progress $(impl_progress "$IMPL")"; return 1; }
 	secs=$(($(date +%s) - start))
