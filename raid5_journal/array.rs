@@ -17,10 +17,10 @@ use crate::{
 };
 use kernel::{
     block::{
-        bio::{Bio, BioList, BioSet, CloneOwner, IoBatch, IoBuffer, IO_BUFFER_SIZE},
+        bio::{Bio, BioList, BioRecord, BioSet, IoBatch, IoBuffer, IO_BUFFER_SIZE},
         mq::ReqOp,
     },
-    device_mapper::{DmDev, MapResult},
+    device_mapper::{DmDev, MapResult, TargetBio},
     new_mutex, new_spinlock_irq,
     prelude::*,
     sync::{
@@ -49,6 +49,8 @@ const SPAN_MAX: usize = 64 << 10;
 const SPAN_BUFFERS_BYTES: usize = 1 << 20;
 /// Writes served together (grouped by row).
 const WRITES_PER_GROUP: usize = 128;
+/// Degraded reads served together (grouped by row).
+const READS_PER_GROUP: usize = 128;
 
 /// One row-page of one write bio.
 #[derive(Clone, Copy)]
@@ -57,6 +59,20 @@ struct Unit {
     page: u32,
     member: u32,
     /// First sector within the page written, and one past the last.
+    first: u8,
+    end: u8,
+    bio: u16,
+    /// Byte offset of the unit's data in its bio.
+    offset: u32,
+}
+
+/// One row-page of one read bio.
+#[derive(Clone, Copy)]
+struct ReadUnit {
+    /// The row, as the member data sector of its first sector.
+    row: u64,
+    member: u32,
+    /// First sector within the page read, and one past the last.
     first: u8,
     end: u8,
     bio: u16,
@@ -137,6 +153,10 @@ kernel::sync::global_lock! {
     // SAFETY: Initialised by `init_live_arrays` in the module's initialiser, before any table.
     unsafe(uninit) static LIVE: Mutex<KVec<[u8; 16]>> = KVec::new();
 }
+
+/// What the target keeps with a bio: where a read sent to a member stood, to serve it again
+/// degraded if the member fails it.
+pub(crate) type ReadRecord = Option<BioRecord>;
 
 /// Sets up the registry of arrays with a table loaded.
 pub(crate) fn init_live_arrays() {
@@ -420,34 +440,58 @@ impl Array {
     }
 
     /// Maps a bio: healthy reads go to their member; everything else goes to the engine.
-    pub(crate) fn map(this: &Arc<Self>, bio: Bio) -> MapResult {
+    pub(crate) fn map(this: &Arc<Self>, mut bio: TargetBio<ReadRecord>) -> MapResult {
         let Some(sector) = bio.sector().checked_sub(this.begin) else {
-            return MapResult::Kill(bio);
+            return MapResult::Kill(bio.into_bio());
         };
         match bio.op() {
             ReqOp::Read => {
                 let Some(at) = this.layout.locate(sector) else {
-                    return MapResult::Kill(bio);
+                    return MapResult::Kill(bio.into_bio());
                 };
-                if this.unavailable(at.data_sector).contains(at.member) {
-                    Self::queue(this, bio);
+                // A member serves a read up to the end of its chunk; device-mapper maps the rest
+                // as another bio.
+                let in_chunk = this.layout.chunk_sectors() - at.chunk_offset;
+                if bio.sectors() > in_chunk && bio.accept_partial(in_chunk).is_err() {
+                    // The engine reads any span.
+                    Self::queue(this, bio.into_bio());
                     return MapResult::Submitted;
                 }
-                match bio.submit_clone(this.clone(), |a| {
-                    (a.members[at.member as usize].bdev(), at.device_sector)
-                }) {
-                    Ok(()) => {}
-                    Err((bio, _)) => Self::queue(this, bio),
+                // A rebuild moves forward: if the read's last sector is rebuilt, all of it is.
+                let last = at.data_sector + u64::from(bio.sectors().max(1)) - 1;
+                if this.unavailable(last).contains(at.member) {
+                    Self::queue(this, bio.into_bio());
+                    return MapResult::Submitted;
                 }
-                MapResult::Submitted
+                // Kept to read it again from the other members if the member fails it.
+                let record = bio.record();
+                *bio.per_bio() = Some(record);
+                let Some(member) = this.members.get(at.member as usize) else {
+                    return MapResult::Kill(bio.into_bio());
+                };
+                MapResult::Remapped(bio.remap(member.bdev(), at.device_sector))
             }
             ReqOp::Write | ReqOp::Flush => {
-                Self::queue(this, bio);
+                Self::queue(this, bio.into_bio());
                 MapResult::Submitted
             }
             // Discard and write-zeroes are not offered (their bio counts are 0).
-            _ => MapResult::Kill(bio),
+            _ => MapResult::Kill(bio.into_bio()),
         }
+    }
+
+    /// A read remapped to a member failed there: the member is failed, and the engine reads
+    /// the data from the others. `bio` is back where `map` found it.
+    pub(crate) fn read_failed(this: &Arc<Self>, bio: Bio, why: Error) {
+        let member = bio
+            .sector()
+            .checked_sub(this.begin)
+            .and_then(|s| this.layout.locate(s))
+            .map(|at| at.member);
+        if let Some(m) = member {
+            this.fail_member(m, why);
+        }
+        Self::queue(this, bio);
     }
 
     fn queue(this: &Arc<Self>, bio: Bio) {
@@ -546,26 +590,32 @@ impl Array {
 
     fn serve(&self, engine: &mut Engine, mut list: BioList) {
         let mut writes = KVec::new();
+        let mut reads = KVec::new();
         while let Some(bio) = list.pop() {
-            if bio.op() == ReqOp::Write && writes.len() < WRITES_PER_GROUP {
-                if let Err((bio, e)) = push(&mut writes, bio) {
-                    bio.end(Err(e));
-                }
-                continue;
-            }
-            // Anything else is served after the writes queued before it.
-            self.write_group(engine, &mut writes);
-            match bio.op() {
-                ReqOp::Write => {
-                    if let Err((bio, e)) = push(&mut writes, bio) {
-                        bio.end(Err(e));
+            // Bios are grouped by kind while the kind stays the same; anything else is served
+            // after the group queued before it, so a read sees every write queued before it.
+            let group = match bio.op() {
+                ReqOp::Write if reads.is_empty() && writes.len() < WRITES_PER_GROUP => &mut writes,
+                ReqOp::Read if writes.is_empty() && reads.len() < READS_PER_GROUP => &mut reads,
+                op => {
+                    self.write_group(engine, &mut writes);
+                    self.read_group(engine, &mut reads);
+                    match op {
+                        ReqOp::Write => &mut writes,
+                        ReqOp::Read => &mut reads,
+                        _ => {
+                            self.flush(engine, bio);
+                            continue;
+                        }
                     }
                 }
-                ReqOp::Flush => self.flush(engine, bio),
-                _ => self.degraded_read(engine, bio),
+            };
+            if let Err((bio, e)) = push(group, bio) {
+                bio.end(Err(e));
             }
         }
         self.write_group(engine, &mut writes);
+        self.read_group(engine, &mut reads);
     }
 
     fn flush(&self, engine: &mut Engine, bio: Bio) {
@@ -581,28 +631,145 @@ impl Array {
         bio.end(if self.alive() { Ok(()) } else { Err(EIO) });
     }
 
-    /// A read of a member that cannot serve it: rebuilt page by page from the others.
-    fn degraded_read(&self, engine: &mut Engine, mut bio: Bio) {
-        let Some(start) = bio.sector().checked_sub(self.begin) else {
-            bio.end(Err(EIO));
+    /// Serves reads of members that cannot serve them (failed, or not rebuilt yet there): the
+    /// pages they need are read a window at a time, one batch per window, and rebuilt from the
+    /// other members; then the reads are answered.
+    fn read_group(&self, engine: &mut Engine, reads: &mut KVec<(Bio, Result)>) {
+        if reads.is_empty() {
             return;
-        };
-        let end = start + u64::from(bio.sectors());
-        let mut at = start;
-        let mut result = Ok(());
-        while at < end && result.is_ok() {
-            let page_end = ((at / ROW_SECTORS) + 1) * ROW_SECTORS;
-            let to = page_end.min(end);
-            result = self.read_page(engine, at).and_then(|member| {
-                let from = ((at % ROW_SECTORS) * 512) as usize;
-                let len = ((to - at) * 512) as usize;
-                let page = &engine.bufs[member as usize];
-                bio.copy_from_slice(((at - start) * 512) as usize, &page[from..from + len])
-            });
-            at = to;
+        }
+        let mut units = KVec::new();
+        for (i, (bio, result)) in reads.iter_mut().enumerate() {
+            if let Err(e) = self.read_units_of(bio, i, &mut units) {
+                *result = Err(e);
+            }
+        }
+        units.sort_unstable_by_key(|u: &ReadUnit| u.row);
+        let all = MemberSet::first(self.layout.members());
+        let per_window = self.window_rows();
+        let mut first = 0;
+        while first < units.len() {
+            // The window's rows: `units[bounds[i]..bounds[i + 1]]` is row `i`.
+            let mut bounds = [first; MAX_WINDOW_ROWS + 1];
+            let mut io = [RowIo::default(); MAX_WINDOW_ROWS];
+            let mut rows = 0;
+            let mut at = first;
+            while rows < per_window && at < units.len() {
+                let row = units[at].row;
+                let unavailable = self.unavailable(row);
+                let mut read = MemberSet::EMPTY;
+                while at < units.len() && units[at].row == row {
+                    let m = units[at].member;
+                    read = if unavailable.contains(m) {
+                        all.minus(unavailable)
+                    } else {
+                        read.with(m)
+                    };
+                    at += 1;
+                }
+                io[rows] = RowIo {
+                    device_sector: self.layout.data_offset() + row,
+                    read,
+                    write: MemberSet::EMPTY,
+                };
+                rows += 1;
+                bounds[rows] = at;
+            }
+            self.read_rows(engine, &units, &bounds[..=rows], &io[..rows], reads);
+            first = at;
         }
         self.record_if_dirty(engine);
-        bio.end(result);
+        for (bio, result) in reads.drain_all() {
+            bio.end(result);
+        }
+    }
+
+    /// Splits a read into its row-pages.
+    fn read_units_of(&self, bio: &Bio, index: usize, units: &mut KVec<ReadUnit>) -> Result {
+        let start = bio.sector().checked_sub(self.begin).ok_or(EIO)?;
+        let end = start + u64::from(bio.sectors());
+        let mut at = start;
+        while at < end {
+            let to = ((at / ROW_SECTORS + 1) * ROW_SECTORS).min(end);
+            let loc = self.layout.locate(at).ok_or(EIO)?;
+            units.push(
+                ReadUnit {
+                    row: loc.data_sector - loc.data_sector % ROW_SECTORS,
+                    member: loc.member,
+                    first: (at % ROW_SECTORS) as u8,
+                    end: (to - at + at % ROW_SECTORS) as u8,
+                    bio: index as u16,
+                    offset: ((at - start) * 512) as u32,
+                },
+                GFP_NOIO,
+            )?;
+            at = to;
+        }
+        Ok(())
+    }
+
+    /// Reads a window of rows (row `i` is `units[bounds[i]..bounds[i + 1]]`, its members to read
+    /// `io[i].read`) in one batch, rebuilds what is lost and copies each unit into its read.
+    /// When a member fails the batch, the window's units go page by page instead.
+    fn read_rows(
+        &self,
+        engine: &mut Engine,
+        units: &[ReadUnit],
+        bounds: &[usize],
+        io: &[RowIo],
+        reads: &mut KVec<(Bio, Result)>,
+    ) {
+        let n = self.members.len();
+        let all = MemberSet::first(self.layout.members());
+        let batch = self.transfer(&mut engine.window, io, Transfer::Read);
+        let whole = matches!(batch, Ok(failed) if failed.is_empty());
+        for (i, row) in io.iter().enumerate() {
+            let mut rebuilt = None;
+            for u in &units[bounds[i]..bounds[i + 1]] {
+                let (from, to) = (usize::from(u.first) * 512, usize::from(u.end) * 512);
+                let copied = if whole {
+                    let pages = &mut engine.window[i * n..(i + 1) * n];
+                    let m = u.member;
+                    // Rebuilt from parity only when every other member was read.
+                    let ready = if row.read.contains(m) || rebuilt == Some(m) {
+                        Ok(())
+                    } else if row.read == all.without(m) {
+                        rebuilt = Some(m);
+                        self.counters.degraded_reads.fetch_add(1, Relaxed);
+                        rebuild_into(pages, m, row.read)
+                    } else {
+                        Err(EIO)
+                    };
+                    ready.and_then(|()| {
+                        let page = pages.get(m as usize).ok_or(EINVAL)?;
+                        let bio = &mut reads.get_mut(u.bio as usize).ok_or(EINVAL)?.0;
+                        bio.copy_from_slice(u.offset as usize, &page[from..to])
+                    })
+                } else {
+                    self.read_unit_page_by_page(engine, u, reads)
+                };
+                if let Err(e) = copied {
+                    if let Some((_, result)) = reads.get_mut(u.bio as usize) {
+                        *result = Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves one unit of a read on its own ([`Array::read_page`]).
+    fn read_unit_page_by_page(
+        &self,
+        engine: &mut Engine,
+        u: &ReadUnit,
+        reads: &mut KVec<(Bio, Result)>,
+    ) -> Result {
+        let (from, to) = (usize::from(u.first) * 512, usize::from(u.end) * 512);
+        let (bio, _) = reads.get_mut(u.bio as usize).ok_or(EINVAL)?;
+        let sector = bio.sector().checked_sub(self.begin).ok_or(EIO)? + u64::from(u.offset / 512);
+        let member = self.read_page(engine, sector)?;
+        let page = engine.bufs.get(member as usize).ok_or(EINVAL)?;
+        bio.copy_from_slice(u.offset as usize, &page[from..to])
     }
 
     /// Reads the page holding array sector `sector` into the buffer of its member, rebuilding
@@ -1054,35 +1221,6 @@ impl WorkItem for Array {
         drop(engine);
         if more {
             Self::kick(&this);
-        }
-    }
-}
-
-impl CloneOwner for Array {
-    fn bio_set(&self) -> &BioSet {
-        &self.bio_set
-    }
-
-    fn clone_done(this: Arc<Self>, parent: Bio, result: Result) {
-        match result {
-            Ok(()) => {
-                // The array must not be dropped here, in interrupt context: let go of it before
-                // the bio ends (which may let its table go).
-                drop(this);
-                parent.end(Ok(()));
-            }
-            Err(e) => {
-                // The member failed: the engine rebuilds the data from the others.
-                let member = parent
-                    .sector()
-                    .checked_sub(this.begin)
-                    .and_then(|s| this.layout.locate(s))
-                    .map(|at| at.member);
-                if let Some(m) = member {
-                    this.fail_member(m, e);
-                }
-                Self::queue(&this, parent);
-            }
         }
     }
 }

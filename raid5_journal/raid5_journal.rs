@@ -11,10 +11,10 @@
 //! place on the next load is rebuilt in the background.
 
 use kernel::{
-    block::{bio::Bio, disk::QueueLimits},
+    block::disk::QueueLimits,
     device_mapper::{
-        Ctr, CtrError, DeviceVisitor, MapResult, Registration, StatusType, StatusWriter, Target,
-        VisitStop,
+        Ctr, CtrError, DeviceVisitor, EndIo, EndingBio, MapResult, Registration, StatusType,
+        StatusWriter, Target, TargetBio, VisitStop,
     },
     prelude::*,
     sync::Arc,
@@ -26,7 +26,7 @@ pub mod parity;
 pub mod superblock;
 pub mod table;
 
-use array::{Array, Refused};
+use array::{Array, ReadRecord, Refused};
 use core::fmt::Write;
 use table::{Health, Table};
 
@@ -57,6 +57,8 @@ impl Target for Raid5 {
     const NAME: &'static CStr = c"rust44-raid5";
     const VERSION: [u32; 3] = [1, 0, 0];
 
+    type PerBio = ReadRecord;
+
     fn new(ctr: &mut Ctr<'_>, args: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError> {
         let table = Table::parse(args).map_err(|e| CtrError::invalid(e.message()))?;
         let mut members = KVec::new();
@@ -70,16 +72,30 @@ impl Target for Raid5 {
         }
         let array = Array::assemble(members, table.chunk_sectors, ctr.begin(), ctr.len())
             .map_err(|Refused(e, why)| CtrError::new(e, why))?;
-        ctr.set_max_io_len(table.chunk_sectors)
-            .map_err(|e| CtrError::new(e, c"cannot set the chunk size"))?;
         // One empty flush bio per flush; discard and write-zeroes are not offered.
         ctr.set_num_flush_bios(1);
         KBox::pin(Self { array, table }, GFP_KERNEL)
             .map_err(|_| CtrError::new(ENOMEM, c"out of memory"))
     }
 
-    fn map(&self, bio: Bio) -> MapResult {
+    fn map(&self, bio: TargetBio<ReadRecord>) -> MapResult {
         Array::map(&self.array, bio)
+    }
+
+    fn end_io<'a>(&self, mut bio: EndingBio<'a, ReadRecord>) -> EndIo<'a> {
+        // Only a read sent to a member is served again, once: the retry is the engine's.
+        let Some(record) = bio.per_bio().take() else {
+            return bio.done();
+        };
+        let Err(why) = bio.result() else {
+            return bio.done();
+        };
+        if bio.restore(&record).is_err() {
+            return bio.done();
+        }
+        let (bio, end) = bio.take();
+        Array::read_failed(&self.array, bio, why);
+        end
     }
 
     fn status(&self, kind: StatusType, out: &mut StatusWriter<'_>) {

@@ -38,3 +38,8 @@ __rust_helper struct bio *rust_helper_bio_list_pop(struct bio_list *bl)
 {
 	return bio_list_pop(bl);
 }
+
+__rust_helper bool rust_helper_bdev_is_zoned(struct block_device *bdev)
+{
+	return bdev_is_zoned(bdev);
+}

@@ -10,6 +10,12 @@
 //! once device-mapper no longer sends it I/O. The devices it opens with [`Ctr::get_device`] are
 //! put back by device-mapper's rules after the target is dropped.
 //!
+//! A target may keep data of its own with every bio it maps ([`Target::PerBio`], device-mapper's
+//! per-bio data), set in [`Target::map`] through [`TargetBio::per_bio`] and read again when the
+//! bio ends, in [`Target::end_io`]: there a target can take a failed bio back
+//! ([`EndingBio::take`]) and answer it another way, e.g. a RAID target reading it again from the
+//! other members.
+//!
 //! Registering sets the target's module as its owner: device-mapper holds a reference on the
 //! module while any table uses the target, so it cannot be unloaded under one.
 
@@ -17,8 +23,9 @@ use crate::{
     alloc::{KBox, KVec},
     bindings,
     block::{
-        bio::{Bdev, Bio, Remapped},
+        bio::{Bdev, Bio, BioRecord, Remapped},
         disk::QueueLimits,
+        mq::ReqOp,
     },
     error::{code::*, from_result, to_result, Error, Result, VTABLE_DEFAULT_ERROR},
     ffi::{c_char, c_int, c_uint, c_void},
@@ -67,6 +74,177 @@ pub enum MapResult {
     Kill(Bio),
 }
 
+/// A bio device-mapper hands to [`Target::map`], with the target's data for it (`D`, its
+/// [`Target::PerBio`]).
+///
+/// Reading the bio goes through `Deref`; [`TargetBio::into_bio`] takes it to answer later.
+///
+/// # Invariants
+///
+/// `bio` is a bio device-mapper passed to the `map` of a target whose per-bio data is a `D`,
+/// initialised: device-mapper keeps `size_of::<D>()` bytes for it right in front of the bio's
+/// `struct dm_target_io`, for as long as the bio lives.
+pub struct TargetBio<D> {
+    bio: Bio,
+    _data: PhantomData<D>,
+}
+
+impl<D> TargetBio<D> {
+    /// The target's data for this bio (`dm_per_bio_data()`); [`Target::end_io`] sees what is
+    /// left here.
+    pub fn per_bio(&mut self) -> &mut D {
+        // SAFETY: By the type invariant, the data is there and initialised; `&mut self` owns the
+        // bio, and device-mapper does not touch the data.
+        unsafe { &mut *per_bio_data::<D>(self.bio.ptr()) }
+    }
+
+    /// Keeps the first `sectors` of the bio for this call of `map`; device-mapper sends the rest
+    /// to the target again as another bio (`dm_accept_partial_bio()`). This splits I/O at
+    /// boundaries that depend on where the bio starts (a chunk, a zone); fixed boundaries are
+    /// [`Ctr::set_max_io_len`]'s.
+    ///
+    /// Fails with `EINVAL`, changing nothing, unless the bio is a read, or a write to a device
+    /// that is not zoned, without `REQ_PREFLUSH` or `REQ_ATOMIC`, and `sectors` is from 1 to its
+    /// size.
+    pub fn accept_partial(&mut self, sectors: u32) -> Result {
+        let bio = &self.bio;
+        let splittable = match bio.op() {
+            ReqOp::Read => true,
+            ReqOp::Write => !bio.bdev().is_zoned(),
+            _ => false,
+        };
+        if !splittable
+            || bio.is_preflush()
+            || bio.is_atomic()
+            || sectors == 0
+            || sectors > bio.sectors()
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: A bio in `map` (type invariant); the checks above are the function's
+        // conditions for a bio split by device-mapper's own path (never a duplicate: those are
+        // flushes, discards and write-zeroes).
+        unsafe { bindings::dm_accept_partial_bio(self.bio.ptr(), sectors) };
+        Ok(())
+    }
+
+    /// Points the bio at `bdev` from `sector` ([`Bio::remap`]).
+    pub fn remap(self, bdev: &Bdev, sector: u64) -> Remapped {
+        self.bio.remap(bdev, sector)
+    }
+
+    /// The bio, to keep and answer later; its data stays for [`Target::end_io`].
+    pub fn into_bio(self) -> Bio {
+        self.bio
+    }
+}
+
+impl<D> core::ops::Deref for TargetBio<D> {
+    type Target = Bio;
+
+    fn deref(&self) -> &Bio {
+        &self.bio
+    }
+}
+
+/// The target's data in front of `bio`.
+///
+/// # Safety
+///
+/// `bio` must be a bio device-mapper made for a target whose `per_io_data_size` is
+/// `size_of::<D>()`.
+unsafe fn per_bio_data<D>(bio: *mut bindings::bio) -> *mut D {
+    const {
+        // Device-mapper places the data right before a structure aligned to 8 bytes.
+        assert!(core::mem::align_of::<D>() <= core::mem::align_of::<u64>());
+    }
+    if core::mem::size_of::<D>() == 0 {
+        return NonNull::dangling().as_ptr();
+    }
+    // SAFETY: As promised by the caller.
+    unsafe { bindings::dm_per_bio_data(bio, core::mem::size_of::<D>()).cast() }
+}
+
+/// A bio that ended below the target, given to [`Target::end_io`] with its result and the
+/// target's data for it.
+///
+/// Answered by [`EndingBio::done`] (device-mapper ends it) or taken by [`EndingBio::take`]
+/// (the target ends it later, and `end_io` runs again then). Reading the bio goes through
+/// `Deref`.
+///
+/// # Invariants
+///
+/// `bio` is the ended bio of a target whose per-bio data is a `D`; `status` is device-mapper's
+/// status for it, valid for `'a`.
+pub struct EndingBio<'a, D> {
+    bio: core::mem::ManuallyDrop<Bio>,
+    status: &'a mut bindings::blk_status_t,
+    _data: PhantomData<D>,
+}
+
+/// What [`Target::end_io`] decided; only an [`EndingBio`] of the same call makes one.
+pub struct EndIo<'a> {
+    code: c_int,
+    // Invariant in `'a`: an answer cannot be kept for another call.
+    _call: PhantomData<fn(&'a ()) -> &'a ()>,
+}
+
+impl<'a> EndIo<'a> {
+    fn new(code: u32) -> Self {
+        Self {
+            code: code as c_int,
+            _call: PhantomData,
+        }
+    }
+}
+
+impl<'a, D> EndingBio<'a, D> {
+    /// How the I/O below went.
+    pub fn result(&self) -> Result {
+        crate::block::bio::result_of(*self.status)
+    }
+
+    /// The data [`Target::map`] left for this bio.
+    pub fn per_bio(&mut self) -> &mut D {
+        // SAFETY: By the type invariant, the data is there; the ended bio is the target's until
+        // it answers.
+        unsafe { &mut *per_bio_data::<D>(self.bio.ptr()) }
+    }
+
+    /// Puts the bio back where `record` (taken in `map`) found it ([`Bio::restore`]).
+    pub fn restore(&mut self, record: &BioRecord) -> Result {
+        self.bio.restore(record)
+    }
+
+    /// Lets device-mapper end the bio with its result.
+    pub fn done(self) -> EndIo<'a> {
+        EndIo::new(bindings::DM_ENDIO_DONE)
+    }
+
+    /// Lets device-mapper end the bio, with `result` instead.
+    pub fn done_with(self, result: Result) -> EndIo<'a> {
+        *self.status = crate::block::bio::status_of(result);
+        EndIo::new(bindings::DM_ENDIO_DONE)
+    }
+
+    /// Takes the bio: the target ends it later (`DM_ENDIO_INCOMPLETE`), after which
+    /// [`Target::end_io`] sees it again with that result.
+    pub fn take(self) -> (Bio, EndIo<'a>) {
+        (
+            core::mem::ManuallyDrop::into_inner(self.bio),
+            EndIo::new(bindings::DM_ENDIO_INCOMPLETE),
+        )
+    }
+}
+
+impl<D> core::ops::Deref for EndingBio<'_, D> {
+    type Target = Bio;
+
+    fn deref(&self) -> &Bio {
+        &self.bio
+    }
+}
+
 /// Which status `dmsetup` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusType {
@@ -86,8 +264,7 @@ pub enum StatusType {
 /// does in a table of one target (bio sectors count from the start of the mapped device):
 ///
 /// ```
-/// use kernel::block::bio::Bio;
-/// use kernel::device_mapper::{Ctr, CtrError, DmDev, MapResult, Target};
+/// use kernel::device_mapper::{Ctr, CtrError, DmDev, MapResult, Target, TargetBio};
 ///
 /// struct PassThrough {
 ///     dev: DmDev,
@@ -109,7 +286,9 @@ pub enum StatusType {
 ///             .map_err(|_| CtrError::new(ENOMEM, c"out of memory"))
 ///     }
 ///
-///     fn map(&self, bio: Bio) -> MapResult {
+///     type PerBio = ();
+///
+///     fn map(&self, bio: TargetBio<()>) -> MapResult {
 ///         let sector = bio.sector();
 ///         MapResult::Remapped(bio.remap(self.dev.bdev(), sector))
 ///     }
@@ -122,11 +301,22 @@ pub trait Target: Sized + Send + Sync + 'static {
     /// The target's version, reported by `dmsetup targets`.
     const VERSION: [u32; 3];
 
+    /// What the target keeps with each bio from [`Target::map`] to [`Target::end_io`]
+    /// (device-mapper's per-bio data); `()` for none. Set to its default before `map`.
+    type PerBio: Default + Copy + Send;
+
     /// Builds a target from a table line's arguments (after `<start> <len> <name>`).
     fn new(ctr: &mut Ctr<'_>, args: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError>;
 
     /// Maps one bio: remaps it, keeps it (and ends it later), or hands it back.
-    fn map(&self, bio: Bio) -> MapResult;
+    fn map(&self, bio: TargetBio<Self::PerBio>) -> MapResult;
+
+    /// Called when a bio the target remapped or kept has ended, from the completion context of
+    /// the device below (possibly an interrupt: no sleeping). Not called for bios `map` handed
+    /// back (requeue, kill).
+    fn end_io<'a>(&self, _bio: EndingBio<'a, Self::PerBio>) -> EndIo<'a> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Writes the status `kind` into `out` (`dmsetup status` / `dmsetup table`).
     fn status(&self, _kind: StatusType, _out: &mut StatusWriter<'_>) {
@@ -461,6 +651,9 @@ impl<T: Target> Registration<T> {
         tt.ctr = Some(Self::ctr);
         tt.dtr = Some(Self::dtr);
         tt.map = Some(Self::map);
+        if T::HAS_END_IO {
+            tt.end_io = Some(Self::end_io);
+        }
         if T::HAS_STATUS {
             tt.status = Some(Self::status);
         }
@@ -525,6 +718,8 @@ impl<T: Target> Registration<T> {
                 return ENOMEM.to_errno();
             }
         }
+        // SAFETY: `ti` is being constructed.
+        unsafe { (*ti).per_io_data_size = core::mem::size_of::<T::PerBio>() as c_uint };
         let mut ctr = Ctr {
             // SAFETY: device-mapper passes the target being constructed.
             ti: unsafe { NonNull::new_unchecked(ti) },
@@ -583,9 +778,16 @@ impl<T: Target> Registration<T> {
     unsafe extern "C" fn map(ti: *mut bindings::dm_target, bio: *mut bindings::bio) -> c_int {
         // SAFETY: `map` is called only between a successful `ctr` and `dtr`.
         let target = unsafe { &Self::target_box(ti).target };
-        // SAFETY: device-mapper hands the bio to the target to map; `MapResult` gives it back or
-        // the target ends it.
-        let bio = unsafe { Bio::from_raw(NonNull::new_unchecked(bio)) };
+        // SAFETY: device-mapper made the bio for this target, whose `per_io_data_size` `ctr` set
+        // to a `T::PerBio`'s size.
+        unsafe { per_bio_data::<T::PerBio>(bio).write(T::PerBio::default()) };
+        // INVARIANT: The per-bio data was initialised just above.
+        let bio = TargetBio {
+            // SAFETY: device-mapper hands the bio to the target to map; `MapResult` gives it back
+            // or the target ends it.
+            bio: unsafe { Bio::from_raw(NonNull::new_unchecked(bio)) },
+            _data: PhantomData,
+        };
         let ret = match target.map(bio) {
             MapResult::Remapped(bio) => {
                 bio.into_raw();
@@ -602,6 +804,28 @@ impl<T: Target> Registration<T> {
             }
         };
         ret as c_int
+    }
+
+    unsafe extern "C" fn end_io(
+        ti: *mut bindings::dm_target,
+        bio: *mut bindings::bio,
+        status: *mut bindings::blk_status_t,
+    ) -> c_int {
+        // SAFETY: Called between `ctr` and `dtr`.
+        let target = unsafe { &Self::target_box(ti).target };
+        // INVARIANT: device-mapper passes a bio of this target that went through `map` (which
+        // initialised its data), and the status it will end it with.
+        let ending = EndingBio {
+            // SAFETY: The ended bio is the target's until it answers; `ManuallyDrop` leaves the
+            // answer to `EndingBio`.
+            bio: core::mem::ManuallyDrop::new(unsafe {
+                Bio::from_raw(NonNull::new_unchecked(bio))
+            }),
+            // SAFETY: device-mapper's status outlives the call.
+            status: unsafe { &mut *status },
+            _data: PhantomData,
+        };
+        target.end_io(ending).code
     }
 
     unsafe extern "C" fn status(
@@ -745,8 +969,10 @@ mod tests {
             Err(CtrError::invalid(c"refuses every table"))
         }
 
-        fn map(&self, bio: Bio) -> MapResult {
-            MapResult::Kill(bio)
+        type PerBio = ();
+
+        fn map(&self, bio: TargetBio<()>) -> MapResult {
+            MapResult::Kill(bio.into_bio())
         }
     }
 

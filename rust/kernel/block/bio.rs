@@ -77,6 +77,12 @@ impl Bdev {
         unsafe { (*self.as_raw()).bd_dev }
     }
 
+    /// Whether the device is zoned (writes must go to a zone's write pointer).
+    pub fn is_zoned(&self) -> bool {
+        // SAFETY: By the type invariant the block device is open.
+        unsafe { bindings::bdev_is_zoned(self.as_raw()) }
+    }
+
     /// Flushes the device's volatile write cache and waits (`blkdev_issue_flush()`).
     pub fn flush(&self) -> Result {
         crate::task::might_sleep();
@@ -85,14 +91,14 @@ impl Bdev {
     }
 }
 
-fn status_of(result: Result) -> bindings::blk_status_t {
+pub(crate) fn status_of(result: Result) -> bindings::blk_status_t {
     match result {
         Ok(()) => bindings::BLK_STS_OK as bindings::blk_status_t,
         Err(e) => e.to_blk_status(),
     }
 }
 
-fn result_of(status: bindings::blk_status_t) -> Result {
+pub(crate) fn result_of(status: bindings::blk_status_t) -> Result {
     if status == bindings::BLK_STS_OK as bindings::blk_status_t {
         return Ok(());
     }
@@ -132,6 +138,10 @@ impl Bio {
         let ptr = self.ptr;
         core::mem::forget(self);
         ptr
+    }
+
+    pub(crate) fn ptr(&self) -> *mut bindings::bio {
+        self.ptr.as_ptr()
     }
 
     fn raw(&self) -> &bindings::bio {
@@ -257,6 +267,61 @@ impl Bio {
         })
     }
 
+    /// Whether the bio carries `REQ_ATOMIC` (must not be split).
+    pub fn is_atomic(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_ATOMIC)
+    }
+
+    /// The device the bio is addressed to.
+    pub fn bdev(&self) -> &Bdev {
+        // SAFETY: A bio handed to a driver names an open device, which stays open while the bio
+        // is in flight, and the returned reference borrows the bio.
+        unsafe { Bdev::from_raw(self.raw().bi_bdev) }
+    }
+
+    /// Notes where the bio stands (device, position, flags, chain count, completion), so that
+    /// [`Bio::restore`] can put it back there after a device below consumed or moved it: how a
+    /// stacking driver retries a failed bio elsewhere (`drivers/md/dm-bio-record.h`).
+    pub fn record(&self) -> BioRecord {
+        let raw = self.raw();
+        BioRecord {
+            bio: self.ptr,
+            bdev: raw.bi_bdev,
+            flags: raw.bi_flags,
+            iter: raw.bi_iter,
+            // SAFETY: The bio is ours: nobody changes its count while we read it.
+            remaining: unsafe { core::ptr::addr_of!(raw.__bi_remaining.counter).read_volatile() },
+            end_io: raw.bi_end_io,
+            #[cfg(CONFIG_BLK_DEV_INTEGRITY)]
+            integrity: raw.bi_integrity,
+        }
+    }
+
+    /// Puts the bio back where `record` found it. Fails with `EINVAL`, changing nothing, when
+    /// `record` was taken of another bio.
+    ///
+    /// The bio's data vectors must not have changed since (no driver changes those of a bio it
+    /// was handed; it clones or splits instead).
+    pub fn restore(&mut self, record: &BioRecord) -> Result {
+        if record.bio != self.ptr {
+            return Err(EINVAL);
+        }
+        let raw = self.raw_mut();
+        raw.bi_bdev = record.bdev;
+        raw.bi_flags = record.flags;
+        raw.bi_iter = record.iter;
+        // SAFETY: The bio is ours: nobody reads its count while we set it.
+        unsafe {
+            core::ptr::addr_of_mut!(raw.__bi_remaining.counter).write_volatile(record.remaining)
+        };
+        raw.bi_end_io = record.end_io;
+        #[cfg(CONFIG_BLK_DEV_INTEGRITY)]
+        {
+            raw.bi_integrity = record.integrity;
+        }
+        Ok(())
+    }
+
     /// Ends the bio with `result` (`bio_endio()`).
     pub fn end(self, result: Result) {
         let ptr = self.into_raw();
@@ -278,6 +343,30 @@ impl Drop for Bio {
         }
     }
 }
+
+/// Where a bio stood when [`Bio::record`] noted it.
+///
+/// # Invariants
+///
+/// The fields are `bio`'s as they were when recorded; [`Bio::restore`] writes them back only to
+/// `bio`, so the position stays within that bio's own data.
+#[derive(Clone, Copy)]
+pub struct BioRecord {
+    bio: NonNull<bindings::bio>,
+    bdev: *mut bindings::block_device,
+    flags: u16,
+    iter: bindings::bvec_iter,
+    remaining: i32,
+    end_io: bindings::bio_end_io_t,
+    #[cfg(CONFIG_BLK_DEV_INTEGRITY)]
+    integrity: *mut bindings::bio_integrity_payload,
+}
+
+// SAFETY: A record is plain data; its pointers are only compared and written back to the bio
+// they came from, by whoever owns that bio.
+unsafe impl Send for BioRecord {}
+// SAFETY: As above; `&BioRecord` only reads.
+unsafe impl Sync for BioRecord {}
 
 /// A queue of bios the driver owns, in order (`struct bio_list`, linked through the bios
 /// themselves, so queueing never allocates).
@@ -417,9 +506,9 @@ unsafe impl Sync for BioSet {}
 /// What a bio of a [`BioSet`] carries in front of it (`front_pad`): who to tell when it ends.
 #[repr(C)]
 struct BioPad {
-    /// The batch's state, or the clone's context.
+    /// The batch's state.
     owner: *const c_void,
-    /// The index of the bio in its batch, or the bio a clone was made of.
+    /// The index of the bio in its batch.
     token: usize,
 }
 
@@ -641,74 +730,53 @@ unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
     }
 }
 
-/// Context for [`Bio::submit_clone`]: what owns the bio set clones come from, and what to do
-/// when a clone ends.
-pub trait CloneOwner: Send + Sync + Sized {
-    /// The set clones are allocated from.
-    fn bio_set(&self) -> &BioSet;
+#[macros::kunit_tests(rust44_bio)]
+mod tests {
+    use super::*;
 
-    /// Called when the clone of `parent` ended with `result`, from the completion context of the
-    /// device below (possibly an interrupt: no sleeping). Ends `parent`, or queues it for another
-    /// try.
-    fn clone_done(this: Arc<Self>, parent: Bio, result: Result);
-}
-
-impl Bio {
-    /// Sends a clone of this bio (same data, same operation and flags) to a device below, chosen
-    /// by `route` from the owner (which keeps it open: the clone holds a reference on `owner`
-    /// until it ends), at the sector it names. When the clone ends, [`CloneOwner::clone_done`] gets
-    /// this bio back with the clone's result.
-    ///
-    /// When no clone can be allocated, returns this bio with `ENOMEM`.
-    pub fn submit_clone<T: CloneOwner>(
-        self,
-        owner: Arc<T>,
-        route: impl FnOnce(&T) -> (&Bdev, u64),
-    ) -> Result<(), (Bio, Error)> {
-        let (bdev, sector) = route(&owner);
-        // SAFETY: `self` owns a valid bio; `bdev` is open (it is reachable from `owner`, which the
-        // clone keeps alive); the set is initialised. GFP_NOIO never fails for a bio set that
-        // has a reserve, but may sleep, as a map function may.
-        let clone = unsafe {
-            bindings::bio_alloc_clone(
-                bdev.as_raw(),
-                self.ptr.as_ptr(),
-                GFP_NOIO.as_raw(),
-                owner.bio_set().as_raw(),
+    /// A bio of `set` with no device and no data, standing at `sector` for `size` bytes.
+    fn bare_bio(set: &BioSet, sector: u64, size: u32) -> Result<Bio> {
+        let opf = bindings::req_op_REQ_OP_READ;
+        // SAFETY: The set is initialised; a bio may have no device until it is submitted.
+        let raw = unsafe {
+            bindings::bio_alloc_bioset(
+                core::ptr::null_mut(),
+                0,
+                opf,
+                GFP_KERNEL.as_raw(),
+                set.as_raw(),
             )
         };
-        let Some(clone) = NonNull::new(clone) else {
-            return Err((self, ENOMEM));
-        };
-        let parent = self.into_raw();
-        // SAFETY: A fresh clone of a set with the pad; the pad takes over the parent bio and
-        // one reference on `owner`, both handed back in `clone_end_io`.
-        unsafe {
-            let raw = clone.as_ptr();
-            (*raw).bi_iter.bi_sector = sector;
-            pad_of(raw).write(BioPad {
-                owner: Arc::into_raw(owner).cast(),
-                token: parent.as_ptr() as usize,
-            });
-            (*raw).bi_end_io = Some(clone_end_io::<T>);
-            bindings::submit_bio(raw);
-        }
+        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        // SAFETY: A fresh bio, ours; the tests give it back with `put` and never submit it.
+        let mut bio = unsafe { Bio::from_raw(raw) };
+        bio.raw_mut().bi_iter.bi_sector = sector;
+        bio.raw_mut().bi_iter.bi_size = size;
+        Ok(bio)
+    }
+
+    fn put(bio: Bio) {
+        // SAFETY: Never submitted: the last reference, dropped without ending it.
+        unsafe { bindings::bio_put(bio.into_raw().as_ptr()) };
+    }
+
+    #[test]
+    fn a_record_puts_its_own_bio_back_and_no_other() -> Result {
+        let set = KBox::pin_init(BioSet::new(2), GFP_KERNEL)?;
+        let mut first = bare_bio(&set, 8, 4096)?;
+        let mut second = bare_bio(&set, 64, 512)?;
+        let record = first.record();
+        // What a device below does to a bio it completes: moves it on, to its own device.
+        first.raw_mut().bi_iter.bi_sector = 16;
+        first.raw_mut().bi_iter.bi_size = 0;
+        first.raw_mut().bi_flags |= 1 << bindings::BIO_REMAPPED;
+        assert_eq!(second.restore(&record), Err(EINVAL));
+        assert_eq!((second.sector(), second.size()), (64, 512));
+        assert_eq!(first.restore(&record), Ok(()));
+        assert_eq!((first.sector(), first.size()), (8, 4096));
+        assert_eq!(first.raw().bi_flags & (1 << bindings::BIO_REMAPPED), 0);
+        put(first);
+        put(second);
         Ok(())
     }
-}
-
-unsafe extern "C" fn clone_end_io<T: CloneOwner>(clone: *mut bindings::bio) {
-    // SAFETY: Set up by `submit_clone`: the pad holds a reference on the owner (taken back here,
-    // once) and the parent bio, owned by the clone until now.
-    let (owner, parent, status) = unsafe {
-        let pad = pad_of(clone).read();
-        (
-            Arc::from_raw(pad.owner.cast::<T>()),
-            Bio::from_raw(NonNull::new_unchecked(pad.token as *mut bindings::bio)),
-            (*clone).bi_status,
-        )
-    };
-    // SAFETY: The clone is ours and done with; its set outlives it (the owner holds the set).
-    unsafe { bindings::bio_put(clone) };
-    T::clone_done(owner, parent, result_of(status));
 }
