@@ -33,6 +33,9 @@ const SYSFS_FILES: &[&CStr] = &[
     c_str!("autoclear"),
     c_str!("partscan"),
     c_str!("dio"),
+    c_str!("inline_ios"),
+    c_str!("worker_ios"),
+    c_str!("nowait_retries"),
 ];
 
 /// Creates `/dev/loopN` when a missing one is opened, as the C driver does.
@@ -123,7 +126,13 @@ impl Registry {
                 .ok_or(ENOSPC)?,
         };
         let lo = Loop::new(index, &params)?;
-        let flags = TagSetFlags::STACKING | TagSetFlags::NO_SCHED_BY_DEFAULT;
+        let mut flags = TagSetFlags::STACKING | TagSetFlags::NO_SCHED_BY_DEFAULT;
+        if params.inline_dio() {
+            // Inline submission enters the backing file system, which may take a sleeping lock
+            // or allocate even when told not to wait for I/O (`IOCB_NOWAIT` waits for no I/O,
+            // no contended lock, no tag: what made the earlier blocking version stall).
+            flags = flags | TagSetFlags::BLOCKING;
+        }
         let maps = QueueMaps::new(1)?.with_poll(params.poll_queues());
         let tagset = Arc::pin_init(
             TagSet::new_with_maps(maps, params.queue_depth(), flags),

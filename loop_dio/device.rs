@@ -13,7 +13,7 @@ use crate::{
 use core::fmt::Write;
 use kernel::{
     block::{
-        backing_file::{BackingFile, BackingKind, PageCacheGfpGuard, PolledIos},
+        backing_file::{BackingFile, BackingKind, PageCacheGfpGuard, PolledIos, Retries},
         disk::{
             validate_block_size, BlockDevice, DiskRef, ModuleRef, OpenMode, QueueFreeze,
             QueueLimits, ReleasedDisk, SysfsBuffer, TemporaryClaim,
@@ -102,6 +102,13 @@ pub(crate) struct Loop {
     /// [`Unsupported`] modes the bound file refused, and those turned off in the limits already.
     pub(crate) unsupported: Atomic<u32>,
     pub(crate) limits_off: Atomic<u32>,
+    /// Direct reads and writes are tried inline from `queue_rq` (`inline_dio`).
+    pub(crate) inline_dio: bool,
+    /// Inline attempts given back (`EAGAIN` and the like), owed to the worker.
+    pub(crate) retries: Arc<Retries>,
+    /// Requests submitted inline, and requests handed to the worker.
+    pub(crate) inline_ios: Atomic<u64>,
+    pub(crate) worker_ios: Atomic<u64>,
 }
 
 impl_has_work! {
@@ -135,6 +142,10 @@ impl Loop {
                 wq: OwnedQueue::new(&name, QueueFlags::UNBOUND | QueueFlags::FREEZABLE, 0)?,
                 unsupported: Atomic::new(0),
                 limits_off: Atomic::new(0),
+                inline_dio: params.inline_dio(),
+                retries: Arc::new(Retries::new(), GFP_KERNEL)?,
+                inline_ios: Atomic::new(0),
+                worker_ios: Atomic::new(0),
             }),
             GFP_KERNEL,
         )
@@ -779,6 +790,9 @@ impl Loop {
             b"autoclear" => writeln!(out, "{}", flag(abi::FLAG_AUTOCLEAR)),
             b"partscan" => writeln!(out, "{}", flag(abi::FLAG_PARTSCAN)),
             b"dio" => writeln!(out, "{}", flag(abi::FLAG_DIRECT_IO)),
+            b"inline_ios" => writeln!(out, "{}", self.inline_ios.load(Relaxed)),
+            b"worker_ios" => writeln!(out, "{}", self.worker_ios.load(Relaxed)),
+            b"nowait_retries" => writeln!(out, "{}", self.retries.total()),
             _ => return Err(EINVAL),
         };
         r.map_err(|_| EINVAL)

@@ -212,6 +212,36 @@ impl Loop {
     }
 }
 
+impl Loop {
+    /// Tries a direct read or write inline, without waiting for I/O (`IOCB_NOWAIT`); gives the
+    /// request back for the worker when it is not one ([`rules::path`]), when an earlier inline
+    /// attempt is owed to the worker, or when the attempt cannot start. An attempt the backing
+    /// file refuses later comes back through the block layer (and is owed to the worker then).
+    fn try_inline(&self, rq: ARef<Request<LoopOps>>) -> Result<(), ARef<Request<LoopOps>>> {
+        let op = rq.op();
+        // A snapshot, as the worker takes per batch: changes to it freeze the queue, which waits
+        // for `queue_rq` and the requests it submitted.
+        let io = self.io_snapshot();
+        let Some(file) = io.file.as_ref() else {
+            return Err(rq);
+        };
+        let read_write = matches!(op, ReqOp::Read | ReqOp::Write);
+        let path = rules::path(true, read_write, op.is_write(), io.direct, io.read_only);
+        if path == rules::Path::Worker || self.retries.take() {
+            return Err(rq);
+        }
+        let sectors = u64::from(rq.bytes() >> 9);
+        let Some(pos) = rules::file_position(rq.sector(), sectors, io.sectors, io.offset) else {
+            // Refused on the worker, with the same check.
+            return Err(rq);
+        };
+        let polled = (io.polled && rq.is_polled()).then_some(&self.polled_ios);
+        file.submit_nowait(rq, pos, polled, &self.retries)?;
+        self.inline_ios.add(1, Relaxed);
+        Ok(())
+    }
+}
+
 impl WorkItem for Loop {
     type Pointer = Arc<Loop>;
 
@@ -243,6 +273,15 @@ impl Operations for LoopOps {
         Some(kernel::module::this_module::<crate::LocalModule>());
 
     fn queue_rq(lo: ArcBorrow<'_, Loop>, rq: ARef<Request<LoopOps>>, _is_last: bool) -> Result {
+        let rq = if lo.inline_dio {
+            match lo.try_inline(rq) {
+                Ok(()) => return Ok(()),
+                Err(rq) => rq,
+            }
+        } else {
+            rq
+        };
+        lo.worker_ios.add(1, Relaxed);
         // `pending` has room for every tag and each request holds one, so this cannot fail; if it
         // ever did, blk-mq would take the request back and retry it later (`BLK_STS_RESOURCE`),
         // not fail it.

@@ -56,6 +56,11 @@ module! {
             description: "Poll queues of each device, for polled I/O through to the backing file (0: none)",
             perm: 0o444,
         },
+        inline_dio: u32 {
+            default: 0,
+            description: "Try direct reads and writes inline from queue_rq without waiting (IOCB_NOWAIT), the worker when they cannot (1), or always the worker (0)",
+            perm: 0o444,
+        },
     },
 }
 
@@ -105,6 +110,7 @@ fn checked_params() -> Result<rules::Params> {
         module_parameters::poll_queues.value(),
         kernel::cpu::nr_cpu_ids(),
     )
+    .map(|p| p.with_inline_dio(module_parameters::inline_dio.value() != 0))
     .map_err(|e| {
         pr_err!("{}\n", format_args!("{e}"));
         to_error(e.errno())

@@ -88,6 +88,7 @@ pub struct Params {
     part_shift: u32,
     queue_depth: u32,
     poll_queues: u32,
+    inline_dio: bool,
 }
 
 impl Params {
@@ -97,6 +98,7 @@ impl Params {
         part_shift: 0,
         queue_depth: 128,
         poll_queues: 0,
+        inline_dio: false,
     };
 
     /// Checks the load parameters as `loop_init()` and the `hw_queue_depth` setter do: minors per
@@ -130,7 +132,18 @@ impl Params {
             part_shift,
             queue_depth: hw_queue_depth.min(BLK_MQ_MAX_DEPTH),
             poll_queues,
+            inline_dio: false,
         })
+    }
+
+    /// These parameters with direct reads and writes tried inline from `queue_rq` or not.
+    pub fn with_inline_dio(self, inline_dio: bool) -> Self {
+        Self { inline_dio, ..self }
+    }
+
+    /// Whether direct reads and writes are tried inline from `queue_rq` (see [`path`]).
+    pub fn inline_dio(&self) -> bool {
+        self.inline_dio
     }
 
     /// Devices created at load time.
@@ -379,5 +392,35 @@ impl Status {
     /// Whether `LOOP_CTL_GET_FREE` may hand the device out.
     pub fn is_free(self) -> bool {
         self == Self::Unbound
+    }
+}
+
+/// Where `queue_rq` sends a request: tried inline, without waiting (`IOCB_NOWAIT`), or to the
+/// device's worker, where waiting is allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// A direct read or write, tried inline.
+    Inline,
+    /// Everything else: buffered I/O, flush, discard, write-zeroes, a write to a read-only
+    /// device (failed there), and a request owed to the worker by an inline attempt that could
+    /// not complete without waiting.
+    Worker,
+}
+
+/// The path of a request: `inline_dio` the module's choice, `read_write` a read or write
+/// request, `write` a write, `direct` the device's direct I/O, `read_only` the device's. (An
+/// inline request the backing file refused to do without waiting is given back and then owed
+/// to the worker; the driver pays that debt with the next request this sends inline.)
+pub fn path(
+    inline_dio: bool,
+    read_write: bool,
+    write: bool,
+    direct: bool,
+    read_only: bool,
+) -> Path {
+    if inline_dio && read_write && direct && !(write && read_only) {
+        Path::Inline
+    } else {
+        Path::Worker
     }
 }

@@ -205,4 +205,121 @@ for dio in on off; do
 		echo "| $dio | $(job_name "$j") | $(ratio "$5" "$c_iops") | $(ratio "$lo" "$c_iops")–$(ratio "$hi" "$c_iops") | $(ratio "$6" "$c_bw") | $(ratio "$9" "$c_cpu") | $pc |"
 	done
 done
+
+# --- issue 18: a file on NVMe, polled and unpolled, through each path ---
+# Rows: the backing file itself with fio O_DIRECT (the limit), C loop, loop_dio with every
+# request on its worker (inline_dio=0) and loop_dio trying direct I/O inline (inline_dio=1);
+# 4k random reads and writes at QD1 and QD32, hipri 0 and 1 (C loop cannot poll: n/a). "ctxt/IO"
+# is the rise of /proc/stat's ctxt during the run divided by the I/Os fio did. NVME_ROWS=0 skips.
+if [ "${NVME_ROWS:-1}" = 1 ]; then
+	NMNT=/mnt/nvme
+	NFILE=$NMNT/bench.img
+	NOUT=/tmp/loop-bench-nvme.runs
+	nvme=/dev/rust44/nvme-conv
+	mkdir -p "$NMNT"
+	if [ -b "$nvme" ] && $MKFS -q -F -E nodiscard "$nvme" && mount -t ext4 "$nvme" "$NMNT" &&
+		$FIO --name=fill --filename="$NFILE" --rw=write --bs=1M --size=$SIZE --direct=1 \
+			--ioengine=psync --minimal >/dev/null 2>&1; then
+		: >"$NOUT"
+		NJOBS_N=4
+		ctxt() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
+		# nrun CONFIG HIPRI JOB FILE: one run; appends "config hipri job iops ctxt_per_io".
+		nrun() {
+			sync
+			echo 3 >/proc/sys/vm/drop_caches
+			c0=$(ctxt)
+			# shellcheck disable=SC2046
+			line=$($FIO --name=bench --filename="$4" --direct=1 --ioengine=io_uring --size=$SIZE \
+				--time_based --runtime="$RUNTIME" --randrepeat=0 --norandommap --hipri="$2" \
+				--minimal $(job_args "$3") </dev/null 2>/dev/null)
+			rc=$?
+			c1=$(ctxt)
+			if [ $rc -ne 0 ] || [ -z "$line" ]; then
+				echo "$1 $2 $3 failed" >>"$NOUT"
+				return
+			fi
+			# Terse v3: 6/47 KiB read/written, 8/49 IOPS.
+			echo "$line" | awk -F';' -v c="$1" -v h="$2" -v j="$3" -v cs=$((c1 - c0)) '{
+				ios = ($6 + $47) / 4
+				printf "%s %s %s ok %.0f %.2f\n", c, h, j, $8 + $49, ios > 0 ? cs / ios : 0
+			}' >>"$NOUT"
+		}
+		# nmeasure CONFIG HIPRI JOB
+		nmeasure() {
+			case "$1" in
+			file) nrun file "$2" "$3" "$NFILE"; return ;;
+			loop) [ "$2" = 1 ] && return; modprobe loop || return ;;
+			worker) modprobe loop_dio inline_dio=0 || return ;;
+			inline) modprobe loop_dio inline_dio=1 || return ;;
+			esac
+			if DEV=$($LOSETUP -f --show --direct-io=on "$NFILE"); then
+				nrun "$1" "$2" "$3" "$DEV"
+				$LOSETUP -d "$DEV"
+			fi
+			$LOSETUP -D
+			case "$1" in loop) rmmod loop ;; *) rmmod loop_dio ;; esac
+		}
+		for r in $(seq "$ROUNDS"); do
+			for h in 0 1; do
+				for j in $(seq "$NJOBS_N"); do
+					if [ $(((r + j) % 2)) = 0 ]; then order="file loop worker inline"; else order="inline worker loop file"; fi
+					for c in $order; do
+						module_built loop_dio || case $c in worker | inline) continue ;; esac
+						nmeasure "$c" "$h" "$j"
+					done
+				done
+			done
+		done
+		umount "$NMNT"
+		# nmed CONFIG HIPRI JOB: "iops ctxt runs" of the median run.
+		nmed() {
+			runs=$(awk -v c="$1" -v h="$2" -v j="$3" '$1 == c && $2 == h && $3 == j && $4 == "ok"' "$NOUT")
+			[ -n "$runs" ] || return
+			n=$(echo "$runs" | wc -l)
+			row=$(echo "$runs" | sort -n -k5,5 | sed -n "$(((n + 1) / 2))p")
+			all=$(echo "$runs" | awk '{ print $5 }' | paste -sd, | sed 's/,/, /g')
+			echo "$row" | awk -v all="$all" '{ printf "%s|%s|%s\n", $5, $6, all }'
+		}
+		nlabel() {
+			case "$1" in
+			file) echo "backing file, fio O_DIRECT" ;;
+			loop) echo "loop (C)" ;;
+			worker) echo "loop_dio, worker only" ;;
+			inline) echo "loop_dio, inline" ;;
+			esac
+		}
+		echo
+		echo "A $SIZE file on ext4 on NVMe (the guest's nvme driver has poll queues), direct I/O"
+		echo "everywhere; fio io_uring ${RUNTIME} s per run, $ROUNDS rounds, the median run shown."
+		echo
+		echo "| path | hipri | workload | IOPS | ctxt/IO | / file | / C loop | runs (IOPS) |"
+		echo "|---|---:|---|---:|---:|---:|---:|---|"
+		for h in 0 1; do
+			for j in $(seq "$NJOBS_N"); do
+				f=$(nmed file "$h" "$j")
+				l=$(nmed loop 0 "$j")
+				for c in file loop worker inline; do
+					m=$(nmed "$c" "$h" "$j")
+					[ -n "$m" ] || { [ "$c" = loop ] && [ "$h" = 1 ] || echo "| $(nlabel "$c") | $h | $(job_name "$j") | failed | | | | |"; continue; }
+					iops=${m%%|*}
+					rest=${m#*|}
+					echo "| $(nlabel "$c") | $h | $(job_name "$j") | $iops | ${rest%%|*} | $(ratio "$iops" "${f%%|*}") | $(ratio "$iops" "${l%%|*}") | ${rest#*|} |"
+				done
+			done
+		done
+		echo
+		echo "Polled / unpolled (hipri 1 over hipri 0, medians):"
+		echo
+		echo "| workload | file | loop_dio worker only | loop_dio inline | inline gain / file gain |"
+		echo "|---|---:|---:|---:|---:|"
+		for j in $(seq "$NJOBS_N"); do
+			g() { a=$(nmed "$1" 1 "$j"); b=$(nmed "$1" 0 "$j"); ratio "${a%%|*}" "${b%%|*}"; }
+			gf=$(g file) gw=$(g worker) gi=$(g inline)
+			echo "| $(job_name "$j") | $gf | $gw | $gi | $(ratio "${gi%x}" "${gf%x}") |"
+		done
+	else
+		echo
+		echo "(no NVMe file system: the NVMe rows are not measured)"
+	fi
+fi
 exit $status

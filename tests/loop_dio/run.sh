@@ -938,6 +938,92 @@ t_refuses_to_load() {
 	[ -d "/sys/module/$DRV" ] || { echo "$DRV went away"; return 1; }
 }
 
+# --- inline submission (issue 18): loop_dio loaded with inline_dio=1 tries direct reads and
+# writes from queue_rq with IOCB_NOWAIT and hands the worker what would wait ---
+
+# inline_counters DEV: the device's inline_ios, worker_ios and nowait_retries, as "i w r" (they
+# count from the device's creation, across bindings).
+inline_counters() {
+	echo "$(sysfs_of "$1" loop/inline_ios) $(sysfs_of "$1" loop/worker_ios) $(sysfs_of "$1" loop/nowait_retries)"
+}
+
+# counters_since "I W R" "I W R": the second minus the first.
+counters_since() {
+	echo "$1 $2" | awk '{ print $4 - $1, $5 - $2, $6 - $3 }'
+}
+
+t_inline_loads() {
+	if [ -d /sys/module/loop_dio ]; then rmmod loop_dio || return 1; fi
+	load_driver loop_dio inline_dio=1 || { echo "loading loop_dio inline_dio=1 failed"; return 1; }
+	expect_file_eq /sys/module/loop_dio/parameters/inline_dio 1 || return 1
+	wait_for test -b /dev/loop0
+}
+
+# inline_fio_verify FILE DIRECT HIPRI: fio randwrite with crc32c verification through a loop
+# device on FILE, the backing file verified after detach; leaves the device's counters in
+# $counters.
+inline_fio_verify() {
+	dev=$($LOSETUP -f --show --direct-io="$([ "$2" = 1 ] && echo on || echo off)" "$1") || return 1
+	start=$(inline_counters "$dev")
+	job="--name=inline --rw=randwrite --bs=4k --size=$FS_FIO_SIZE --iodepth=16 --verify=crc32c --verify_fatal=1"
+	# shellcheck disable=SC2086
+	$FIO $job --filename="$dev" --direct="$2" --ioengine=io_uring --hipri="$3" --do_verify=1 \
+		>/tmp/loop-t/fio.out 2>&1 || { echo "fio through $dev failed:"; tail -n 30 /tmp/loop-t/fio.out; return 1; }
+	grep -q 'err= 0' /tmp/loop-t/fio.out || { tail -n 30 /tmp/loop-t/fio.out; return 1; }
+	counters=$(counters_since "$start" "$(inline_counters "$dev")")
+	echo "inline_ios worker_ios nowait_retries during the run: $counters"
+	$LOSETUP -d "$dev" || return 1
+	echo 1 >/proc/sys/vm/drop_caches
+	# shellcheck disable=SC2086
+	$FIO $job --filename="$1" --direct=1 --ioengine=psync --verify_only=1 >/tmp/loop-t/fio.out 2>&1 ||
+		{ echo "the backing file does not verify:"; tail -n 30 /tmp/loop-t/fio.out; return 1; }
+}
+
+# Direct I/O on an allocated file: reads and writes go inline.
+t_inline_direct_nvme() {
+	f=$(new_file "$NVME" inline.img "$FS_FIO_SIZE" fill) || return 1
+	inline_fio_verify "$f" 1 0 || return 1
+	set -- $counters
+	[ "$1" -gt 0 ] || { echo "no request went inline"; return 1; }
+}
+
+# A sparse file: a direct write must allocate blocks, which ext4 refuses to do without waiting
+# (EAGAIN): those writes come back and the worker does them; the data verifies.
+t_inline_eagain_sparse() {
+	f=$(new_file "$NVME" sparse.img "$FS_FIO_SIZE") || return 1
+	inline_fio_verify "$f" 1 0 || return 1
+	set -- $counters
+	[ "$3" -gt 0 ] || { echo "no inline attempt was given back on a sparse file"; return 1; }
+	[ "$2" -ge "$3" ] || { echo "fewer requests on the worker ($2) than given back ($3)"; return 1; }
+	[ "$1" -gt 0 ] || { echo "no request went inline (the verify reads should)"; return 1; }
+}
+
+# Polled direct I/O inline (IOCB_HIPRI | IOCB_NOWAIT): completed by polling, no interrupts.
+t_inline_polled_nvme() {
+	f=$(new_file "$NVME" inline.img "$FS_FIO_SIZE" fill) || return 1
+	before=$(nvme_irqs)
+	inline_fio_verify "$f" 1 1 || return 1
+	irqs=$(($(nvme_irqs) - before))
+	ios=$((2 * $(echo "$FS_FIO_SIZE" | sed 's/M$//') * 256))
+	echo "NVMe interrupts: $irqs during about $ios polled I/Os (and the unpolled verify afterwards)"
+	set -- $counters
+	[ "$1" -gt 0 ] || { echo "no polled request went inline"; return 1; }
+}
+
+# Buffered I/O never goes inline.
+t_inline_not_buffered() {
+	f=$(new_file "$NVME" inline.img "$FS_FIO_SIZE" fill) || return 1
+	inline_fio_verify "$f" 0 0 || return 1
+	set -- $counters
+	expect_eq "inline_ios with buffered I/O" "$1" 0 || return 1
+	[ "$2" -gt 0 ] || { echo "worker_ios did not count the buffered requests"; return 1; }
+}
+
+t_inline_unload() {
+	no_bound_devices || { echo "bound: $(bound_devices)"; return 1; }
+	rmmod loop_dio
+}
+
 # --- the run ---
 
 # lt NAME CMD...: ktap_test, and with LOOP_TIMING set, how long it took (a TAP comment).
@@ -1048,5 +1134,24 @@ for DRV in $DRIVERS; do
 	[ -d "/sys/module/$DRV" ] && { $LOSETUP -D; rmmod "$DRV"; }
 	done_drivers="$done_drivers $DRV"
 done
+# Inline submission (a load parameter, off by default): loop_dio once more with it on.
+case " $DRIVERS " in
+*" loop_dio "*)
+	DRV=loop_dio
+	if module_built loop_dio && [ ! -e $HUNG ] && lt_wanted loop_dio_inline_loads; then
+		ktap_test loop_dio_inline_loads t_inline_loads
+		if [ -d /sys/module/loop_dio ]; then
+			lt loop_dio_inline_direct_nvme t t_inline_direct_nvme
+			lt loop_dio_inline_eagain_sparse t t_inline_eagain_sparse
+			lt loop_dio_inline_polled_nvme t t_inline_polled_nvme
+			lt loop_dio_inline_not_buffered t t_inline_not_buffered
+			lt "loop_dio_fio_verify_direct_nvme_inline" t t_fio_verify_direct_nvme
+			lt "loop_dio_queues_past_depth_inline" t t_queues_past_depth
+			lt "loop_dio_iopoll_dio_toggle_under_io_inline" t t_iopoll_dio_toggle_under_io
+			ktap_test loop_dio_inline_unload t_inline_unload
+		fi
+	fi
+	;;
+esac
 umount "$VDB" "$NVME"
 ktap_end

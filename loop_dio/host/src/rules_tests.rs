@@ -233,3 +233,69 @@ fn direct_io_needs_support_size_and_alignment() {
     );
     assert!(!can_use_direct_io(true, 4096, 0, 0));
 }
+
+#[test]
+fn only_direct_reads_and_writes_go_inline_and_only_when_asked() {
+    // Every combination: inline exactly for a direct read or write, when the module asks for
+    // inline submission, except a write to a read-only device (failed on the worker).
+    for bits in 0u32..32 {
+        let [inline_dio, read_write, write, direct, read_only] =
+            [0, 1, 2, 3, 4].map(|b| bits & (1 << b) != 0);
+        let want = if inline_dio && read_write && direct && !(write && read_only) {
+            Path::Inline
+        } else {
+            Path::Worker
+        };
+        assert_eq!(
+            path(inline_dio, read_write, write, direct, read_only),
+            want,
+            "inline_dio={inline_dio} read_write={read_write} write={write} direct={direct} read_only={read_only}"
+        );
+    }
+    // The cases that matter, spelt out.
+    assert_eq!(
+        path(true, true, false, true, false),
+        Path::Inline,
+        "direct read"
+    );
+    assert_eq!(
+        path(true, true, true, true, false),
+        Path::Inline,
+        "direct write"
+    );
+    assert_eq!(
+        path(false, true, false, true, false),
+        Path::Worker,
+        "worker-only"
+    );
+    assert_eq!(
+        path(true, true, false, false, false),
+        Path::Worker,
+        "buffered"
+    );
+    assert_eq!(
+        path(true, false, false, true, false),
+        Path::Worker,
+        "flush/discard"
+    );
+    assert_eq!(
+        path(true, true, true, true, true),
+        Path::Worker,
+        "read-only write"
+    );
+    assert_eq!(
+        path(true, true, false, true, true),
+        Path::Inline,
+        "read-only read"
+    );
+}
+
+#[test]
+fn inline_dio_is_off_unless_set() {
+    let p = Params::validate(8, 0, 128, 1, 4).unwrap();
+    assert!(!p.inline_dio());
+    assert!(!Params::DEFAULT.inline_dio());
+    let on = p.with_inline_dio(true);
+    assert!(on.inline_dio());
+    assert_eq!(on.with_inline_dio(false), p);
+}

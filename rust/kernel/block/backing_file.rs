@@ -24,7 +24,7 @@ mod kiocb;
 mod poll;
 
 use kiocb::FileIo;
-pub use kiocb::IoMode;
+pub use kiocb::{IoMode, Retries};
 pub use poll::PolledIos;
 
 /// What kind of object a backing file is.

@@ -4,7 +4,10 @@
 
 use super::{BackingFile, PolledIos};
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{
+        flags::{__GFP_NOWARN, GFP_KERNEL, GFP_NOWAIT},
+        KBox,
+    },
     bindings,
     block::mq::{Operations, ReqOp, Request, RequestSegments},
     error::{code::*, Error, Result},
@@ -12,9 +15,16 @@ use crate::{
     fs::File,
     sync::{
         aref::ARef,
-        atomic::{Atomic, Full, Release},
+        atomic::{Atomic, Full, Relaxed, Release},
+        Arc,
     },
 };
+
+/// `IOCB_NOWAIT` is `RWF_NOWAIT` (`include/linux/fs.h`), a UAPI value that cannot change; the
+/// bindings do not carry it (a cast macro). `IOCB_HIPRI` is `RWF_HIPRI` the same way, and is
+/// checked against the bindings to catch a change in that scheme.
+const IOCB_NOWAIT: ffi::c_int = 0x8;
+const _: () = assert!(bindings::IOCB_HIPRI == 0x1);
 
 impl BackingFile {
     /// Carries out a read or write request on the file at byte `pos`, as `mode` says.
@@ -28,6 +38,47 @@ impl BackingFile {
         pos: u64,
         mode: IoMode<'_, T>,
     ) -> Result<(), (ARef<Request<T>>, Error)> {
+        self.start(rq, pos, mode, None)
+    }
+
+    /// Tries a direct read or write request on the file at byte `pos` without waiting
+    /// (`IOCB_NOWAIT`; `IOCB_HIPRI` too with `polled`), from a context that must not block on
+    /// I/O, such as `queue_rq`.
+    ///
+    /// The request comes back when the attempt could not even start (no memory without
+    /// waiting). Where the file or its device would have had to wait (`EAGAIN`: blocks to
+    /// allocate, a lock held, no tag free), or anything else but the whole request was done, the
+    /// request is given back to the block layer whole ([`Request::requeue`]) and `retries` owes
+    /// one request to the caller's slow path ([`Retries::take`]): the attempt never ends a
+    /// request with an error.
+    pub fn submit_nowait<T: Operations>(
+        &self,
+        rq: ARef<Request<T>>,
+        pos: u64,
+        polled: Option<&PolledIos<T>>,
+        retries: &Arc<Retries>,
+    ) -> Result<(), ARef<Request<T>>> {
+        let mode = match polled {
+            Some(ios) => IoMode::Polled(ios),
+            None => IoMode::Direct,
+        };
+        self.start(rq, pos, mode, Some(retries))
+            .map_err(|(rq, _)| rq)
+    }
+
+    fn start<T: Operations>(
+        &self,
+        rq: ARef<Request<T>>,
+        pos: u64,
+        mode: IoMode<'_, T>,
+        nowait: Option<&Arc<Retries>>,
+    ) -> Result<(), (ARef<Request<T>>, Error)> {
+        // Waiting for memory is waiting: a must-not-wait attempt takes none that needs it.
+        let gfp = if nowait.is_some() {
+            GFP_NOWAIT | __GFP_NOWARN
+        } else {
+            GFP_KERNEL
+        };
         let write = match rq.op() {
             ReqOp::Read => false,
             ReqOp::Write => true,
@@ -37,11 +88,11 @@ impl BackingFile {
             Ok(pos) => pos,
             Err(_) => return Err((rq, EINVAL)),
         };
-        let segments = match rq.segments(GFP_KERNEL) {
+        let segments = match rq.segments(gfp) {
             Ok(s) => s,
             Err(e) => return Err((rq, e)),
         };
-        let slot = match KBox::<FileIo<T>>::new_uninit(GFP_KERNEL) {
+        let slot = match KBox::<FileIo<T>>::new_uninit(gfp) {
             Ok(slot) => slot,
             Err(_) => return Err((rq, ENOMEM)),
         };
@@ -56,6 +107,7 @@ impl BackingFile {
             done: Atomic::new(false),
             result: 0,
             write,
+            retries: nowait.cloned(),
         });
         let io = KBox::into_raw(io);
         let (direct, polled) = match mode {
@@ -78,6 +130,9 @@ impl BackingFile {
             }
             if polled {
                 (*iocb).ki_flags |= bindings::IOCB_HIPRI;
+            }
+            if (*io).retries.is_some() {
+                (*iocb).ki_flags |= IOCB_NOWAIT;
             }
             let seg = &(*io).segments;
             bindings::iov_iter_bvec(
@@ -142,6 +197,56 @@ pub(super) struct FileIo<T: Operations> {
     pub(super) done: Atomic<bool>,
     result: isize,
     write: bool,
+    /// Set for a must-not-wait attempt: what did not complete whole is retried.
+    retries: Option<Arc<Retries>>,
+}
+
+/// Requests whose must-not-wait attempt ([`BackingFile::submit_nowait`]) was given back to the
+/// block layer, owed to the driver's slow path: when one comes back to `queue_rq`, the driver
+/// takes one from here and sends a request the slow way, so a request refused for good (blocks
+/// to allocate) is not tried inline forever. Which request takes the debt does not matter: each
+/// one repaid is served where waiting is allowed.
+pub struct Retries {
+    owed: Atomic<u32>,
+    total: Atomic<u64>,
+}
+
+impl Retries {
+    /// Nothing owed.
+    pub fn new() -> Self {
+        Self {
+            owed: Atomic::new(0),
+            total: Atomic::new(0),
+        }
+    }
+
+    /// Takes one owed request; false if none is owed.
+    pub fn take(&self) -> bool {
+        let mut owed = self.owed.load(Relaxed);
+        while owed > 0 {
+            match self.owed.cmpxchg(owed, owed - 1, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => owed = now,
+            }
+        }
+        false
+    }
+
+    /// How many attempts were given back so far.
+    pub fn total(&self) -> u64 {
+        self.total.load(Relaxed)
+    }
+
+    fn owe(&self) {
+        self.total.add(1, Relaxed);
+        self.owed.add(1, Relaxed);
+    }
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<T: Operations> FileIo<T> {
@@ -204,7 +309,22 @@ impl<T: Operations> FileIo<T> {
         let Some(mut rq) = io.rq.take() else { return };
         let bytes = io.segments.bytes() as isize;
         let (result, write) = (io.result, io.write);
+        let retries = io.retries.take();
         drop(io);
+        if let Some(retries) = retries {
+            if result != bytes {
+                // Partly done or not at all: the slow path does it all again (the same data at
+                // the same place, so a part done twice is harmless).
+                retries.owe();
+                match Request::requeue(rq) {
+                    Ok(()) => return,
+                    Err(back) => {
+                        crate::warn_on!(Request::end(back, Err(EIO)).is_err());
+                        return;
+                    }
+                }
+            }
+        }
         let status = if result == bytes {
             Ok(())
         } else if result < 0 {

@@ -251,6 +251,19 @@ impl<T: Operations> Request<T> {
         }
     }
 
+    /// Gives the whole request back to the block layer, which dispatches it to `queue_rq` again
+    /// (`blk_mq_requeue_request()`): for a driver whose attempt that must not wait
+    /// (`IOCB_NOWAIT`) was refused. Safe from any context.
+    ///
+    /// Gives the request back unchanged if `this` is not the only [`ARef`] to it.
+    pub fn requeue(this: ARef<Self>) -> Result<(), ARef<Self>> {
+        let rq = Self::try_set_end(this)?;
+        // SAFETY: `try_set_end` handed us the started request with no `ARef` left to it; the
+        // driver still owns it, so it may give it back.
+        unsafe { bindings::blk_mq_requeue_request(rq, true) };
+        Ok(())
+    }
+
     /// Completes the first `bytes` of the request and gives the rest back to the block layer,
     /// which dispatches it to `queue_rq` again (`blk_update_request()`, then
     /// `blk_mq_requeue_request()`): for a driver that could do only part of a request, as the C
