@@ -210,8 +210,9 @@ done
 # Rows: the backing file itself with fio O_DIRECT (the limit), C loop, loop_dio with every
 # request on its worker (inline_dio=0) and loop_dio trying direct I/O inline (inline_dio=1);
 # 4k random reads and writes at QD1 and QD32, hipri 0 and 1 (C loop cannot poll: n/a). "ctxt/IO"
-# is the rise of /proc/stat's ctxt during the run divided by the I/Os fio did. NVME_ROWS=0 skips.
-if [ "${NVME_ROWS:-1}" = 1 ]; then
+# is the rise of /proc/stat's ctxt during the run divided by the I/Os fio did. Off unless NVME_ROWS=1:
+# in its first run (2026-11-28) every fio run of this section failed; not yet debugged.
+if [ "${NVME_ROWS:-0}" = 1 ]; then
 	NMNT=/mnt/nvme
 	NFILE=$NMNT/bench.img
 	NOUT=/tmp/loop-bench-nvme.runs
