@@ -43,3 +43,9 @@ __rust_helper bool rust_helper_bdev_is_zoned(struct block_device *bdev)
 {
 	return bdev_is_zoned(bdev);
 }
+
+__rust_helper void rust_helper_bio_advance_iter(const struct bio *bio, struct bvec_iter *iter,
+						unsigned int bytes)
+{
+	bio_advance_iter(bio, iter, bytes);
+}

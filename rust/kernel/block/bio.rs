@@ -199,29 +199,12 @@ impl Bio {
         Remapped(self.into_raw())
     }
 
-    /// Calls `f` with each piece of the bio's data, in order, mapped: its offset in the bio and
-    /// the pointer to and length of its bytes (at most one page).
-    fn for_each_piece(&self, mut f: impl FnMut(usize, *mut u8, usize)) {
-        let mut iter = self.raw().bi_iter;
-        let mut done = 0usize;
-        while iter.bi_size > 0 {
-            // SAFETY: The bio is valid and `iter` is within it.
-            let bv = unsafe { bindings::bio_iter_iovec(self.ptr.as_ptr(), iter) };
-            let len = bv.bv_len as usize;
-            // SAFETY: `bv_page` is a page of the bio, valid until the bio ends.
-            let addr = unsafe { bindings::kmap_local_page(bv.bv_page) }.cast::<u8>();
-            // SAFETY: The piece lies within the mapped page (`bio_iter_iovec` splits at pages).
-            f(done, unsafe { addr.add(bv.bv_offset as usize) }, len);
-            // SAFETY: Mapped just above, unmapped in reverse order.
-            unsafe { bindings::kunmap_local(addr.cast()) };
-            done += len;
-            // SAFETY: `len` is at most what remains in `iter`.
-            unsafe { bindings::bio_advance_iter_single(self.ptr.as_ptr(), &mut iter, bv.bv_len) };
-        }
-    }
-
     /// Calls `f(bio_bytes, slice_offset, len)` for each part of the bio's data from byte `offset`
-    /// for `len` bytes, mapped. Fails with `EINVAL` when the range is past the bio's size.
+    /// for `len` bytes, mapped (at most a page at a time). Fails with `EINVAL` when the range is
+    /// past the bio's size.
+    ///
+    /// Goes straight to `offset` (`bio_advance_iter()`) and stops at its end: a driver copying a
+    /// large bio a page at a time does not walk the whole bio for each page.
     fn for_each_range(
         &self,
         offset: usize,
@@ -232,14 +215,33 @@ impl Bio {
         if end > self.size() as usize {
             return Err(EINVAL);
         }
-        self.for_each_piece(|at, ptr, piece| {
-            let (from, to) = (at.max(offset), (at + piece).min(end));
-            if from < to {
-                // SAFETY: `ptr` maps `piece` bytes of the bio from `at`, and `from - at` is
-                // within them.
-                f(unsafe { ptr.add(from - at) }, from - offset, to - from);
+        let mut iter = self.raw().bi_iter;
+        // SAFETY: The bio is valid and `offset` is within its size (checked above).
+        unsafe { bindings::bio_advance_iter(self.ptr.as_ptr(), &mut iter, offset as u32) };
+        let mut at = offset;
+        while at < end {
+            // SAFETY: The bio is valid and `iter` is within it, with `end - at` bytes or more left.
+            let bv = unsafe { bindings::bio_iter_iovec(self.ptr.as_ptr(), iter) };
+            let piece = (bv.bv_len as usize).min(end - at);
+            if piece == 0 {
+                break;
             }
-        });
+            // SAFETY: `bv_page` is a page of the bio, valid until the bio ends.
+            let addr = unsafe { bindings::kmap_local_page(bv.bv_page) }.cast::<u8>();
+            // SAFETY: The piece lies within the mapped page (`bio_iter_iovec` splits at pages).
+            f(
+                unsafe { addr.add(bv.bv_offset as usize) },
+                at - offset,
+                piece,
+            );
+            // SAFETY: Mapped just above, unmapped in reverse order.
+            unsafe { bindings::kunmap_local(addr.cast()) };
+            at += piece;
+            // SAFETY: `piece` is at most what remains of the current vector in `iter`.
+            unsafe {
+                bindings::bio_advance_iter_single(self.ptr.as_ptr(), &mut iter, piece as u32)
+            };
+        }
         Ok(())
     }
 
@@ -758,6 +760,57 @@ mod tests {
     fn put(bio: Bio) {
         // SAFETY: Never submitted: the last reference, dropped without ending it.
         unsafe { bindings::bio_put(bio.into_raw().as_ptr()) };
+    }
+
+    #[test]
+    fn copies_reach_any_range_of_a_bio_of_several_pages() -> Result {
+        let set = KBox::pin_init(BioSet::new(2), GFP_KERNEL)?;
+        let pages = [
+            IoBuffer::new(GFP_KERNEL)?,
+            IoBuffer::new(GFP_KERNEL)?,
+            IoBuffer::new(GFP_KERNEL)?,
+        ];
+        let total = 3 * IO_BUFFER_SIZE;
+        // SAFETY: The set is initialised; the bio is never submitted.
+        let raw = unsafe {
+            bindings::bio_alloc_bioset(
+                core::ptr::null_mut(),
+                3,
+                bindings::req_op_REQ_OP_READ,
+                GFP_KERNEL.as_raw(),
+                set.as_raw(),
+            )
+        };
+        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        for page in &pages {
+            // SAFETY: Three vectors were allocated; each page outlives the bio (put below).
+            unsafe {
+                bindings::bio_add_virt_nofail(raw.as_ptr(), page.as_ptr().cast_mut().cast(), 4096)
+            };
+        }
+        // SAFETY: A fresh bio, ours; given back with `put`.
+        let mut bio = unsafe { Bio::from_raw(raw) };
+        assert_eq!(bio.size() as usize, total);
+        let mut pattern = KVec::with_capacity(total, GFP_KERNEL)?;
+        for i in 0..total {
+            pattern.push((i * 7 % 251) as u8, GFP_KERNEL)?;
+        }
+        bio.copy_from_slice(0, &pattern)?;
+        for (i, page) in pages.iter().enumerate() {
+            assert!(page[..] == pattern[i * 4096..(i + 1) * 4096]);
+        }
+        let mut out = KVec::from_elem(0u8, total, GFP_KERNEL)?;
+        for (offset, len) in [(0, 1), (4095, 2), (4000, 4200), (8191, 4097), (12287, 1)] {
+            bio.copy_to_slice(offset, &mut out[..len])?;
+            assert!(out[..len] == pattern[offset..offset + len]);
+        }
+        assert_eq!(bio.copy_to_slice(total - 10, &mut out[..11]), Err(EINVAL));
+        // A write into the middle lands on both pages it straddles, and nowhere else.
+        bio.copy_from_slice(4090, &[0xa5; 12])?;
+        assert!(pages[0][4090..] == [0xa5; 6] && pages[1][..6] == [0xa5; 6]);
+        assert!(pages[0][4089] == pattern[4089] && pages[1][6] == pattern[4102]);
+        put(bio);
+        Ok(())
     }
 
     #[test]
