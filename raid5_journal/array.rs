@@ -12,7 +12,7 @@
 
 use crate::{
     layout::{Layout, MAX_MEMBERS},
-    parity::{plan_write, Coverage, MemberSet, Strategy},
+    parity::{plan_write, Coverage, MemberSet, Strategy, WritePlan},
     superblock::{self, Assembled, Role, Superblock, NONE},
 };
 use kernel::{
@@ -38,11 +38,14 @@ const ROW_SECTORS: u64 = (IO_BUFFER_SIZE / 512) as u64;
 pub(crate) const DATA_OFFSET: u64 = 2048;
 /// Rows the background resync or rebuild does per run of the worker, between queued I/O.
 const ROWS_PER_STEP: u64 = 256;
-/// Pages in the engine's window: a page per member for each row served together. A batch
-/// reports which of its first 64 bios failed, and a window's reads or writes are one batch.
-const WINDOW_PAGES: usize = 64;
-/// The most rows in a window (an array of 3 members).
-const MAX_WINDOW_ROWS: usize = WINDOW_PAGES / 3;
+/// Pages in the engine's window at most: a page per member for each row served together, read
+/// or written in one batch. Round trips, not CPU, bound 1 MiB writes: 64 pages kept them at half
+/// md's speed.
+const WINDOW_PAGES: usize = 256;
+/// The most rows in a window (the per-row plans live in [`Scratch`]).
+const MAX_WINDOW_ROWS: usize = 64;
+// A batch's bios are tagged by member: a failure names the member.
+const _: () = assert!(MAX_MEMBERS <= IoBatch::TAGS);
 /// The resync and the rebuild move spans: up to 64 KiB of one chunk of each member, one bio per
 /// member, several stripes per batch, within this many bytes of buffers in all.
 const SPAN_MAX: usize = 64 << 10;
@@ -83,11 +86,43 @@ struct ReadUnit {
 /// The worker's state: buffers (one per member), the window and the array's recorded state.
 struct Engine {
     bufs: KVec<IoBuffer>,
-    /// `WINDOW_PAGES` pages: row `i` of a window uses pages `i * n..(i + 1) * n`.
+    /// [`window_rows`] rows of a page per member: row `i` uses pages `i * n..(i + 1) * n`.
     window: KVec<IoBuffer>,
+    /// Per-row plans of a window, off the worker's stack.
+    scratch: KBox<Scratch>,
     /// Buffers of a span's length, a multiple of `n`: span `i` of a batch uses `i * n..`.
     spans: KVec<IoBuffer>,
     meta: Assembled,
+}
+
+/// What the engine works out for each row of a window (or span of a background batch).
+struct Scratch {
+    io: [RowIo; MAX_WINDOW_ROWS],
+    /// What a row's writes cover, where it is, and its parity member.
+    shape: [(Coverage, u64, u32); MAX_WINDOW_ROWS],
+    plans: [Option<WritePlan>; MAX_WINDOW_ROWS],
+    /// The member a background span rebuilds.
+    targets: [u32; MAX_WINDOW_ROWS],
+}
+
+impl Scratch {
+    fn new() -> Result<KBox<Self>> {
+        let scratch = KBox::init(
+            init!(Self {
+                io <- pin_init::init_array_from_fn(|_| RowIo::default()),
+                shape <- pin_init::init_array_from_fn(|_| (Coverage::default(), 0, 0)),
+                plans <- pin_init::init_array_from_fn(|_| None),
+                targets <- pin_init::init_array_from_fn(|_| 0),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(scratch)
+    }
+}
+
+/// Rows in a window of an array of `n` members.
+fn window_rows(n: usize) -> usize {
+    (WINDOW_PAGES / n.max(1)).min(MAX_WINDOW_ROWS)
 }
 
 /// One row of a window: where it is on the members, and which members are read, then written.
@@ -191,15 +226,17 @@ impl Array {
             bufs.push(IoBuffer::new(GFP_KERNEL).map_err(nomem)?, GFP_KERNEL)
                 .map_err(nomem)?;
         }
-        let mut window = KVec::with_capacity(WINDOW_PAGES, GFP_KERNEL).map_err(nomem)?;
-        for _ in 0..WINDOW_PAGES {
+        let window_pages = window_rows(n) * n;
+        let mut window = KVec::with_capacity(window_pages, GFP_KERNEL).map_err(nomem)?;
+        for _ in 0..window_pages {
             window
                 .push(IoBuffer::new(GFP_KERNEL).map_err(nomem)?, GFP_KERNEL)
                 .map_err(nomem)?;
         }
         // The table's chunk size is checked (a power of two, at least a page) by now.
         let span = (chunk_sectors as usize * 512).min(SPAN_MAX);
-        let span_sets = (SPAN_BUFFERS_BYTES / (span * n)).clamp(1, WINDOW_PAGES / n);
+        let scratch = Scratch::new().map_err(nomem_e)?;
+        let span_sets = (SPAN_BUFFERS_BYTES / (span * n)).clamp(1, window_rows(n));
         let mut spans = KVec::with_capacity(span_sets * n, GFP_KERNEL).map_err(nomem)?;
         for _ in 0..span_sets * n {
             let buf = IoBuffer::with_len(span, GFP_KERNEL).map_err(nomem_e)?;
@@ -209,8 +246,8 @@ impl Array {
             .map_err(|e| Refused(e, c"cannot allocate a bio set"))?;
         // Every member's superblock, read together.
         let (submitted, outcome) = IoBatch::run(&bio_set, |batch| -> Result {
-            for (dev, buf) in members.iter().zip(bufs.iter_mut()) {
-                batch.read(dev.bdev(), 0, buf)?;
+            for (m, (dev, buf)) in (0u32..).zip(members.iter().zip(bufs.iter_mut())) {
+                batch.read(dev.bdev(), 0, buf, m)?;
             }
             Ok(())
         })
@@ -326,6 +363,7 @@ impl Array {
                 engine <- new_mutex!(Engine {
                     bufs,
                     window,
+                    scratch,
                     spans,
                     meta
                 }),
@@ -651,7 +689,7 @@ impl Array {
         while first < units.len() {
             // The window's rows: `units[bounds[i]..bounds[i + 1]]` is row `i`.
             let mut bounds = [first; MAX_WINDOW_ROWS + 1];
-            let mut io = [RowIo::default(); MAX_WINDOW_ROWS];
+            let io = &mut engine.scratch.io;
             let mut rows = 0;
             let mut at = first;
             while rows < per_window && at < units.len() {
@@ -675,7 +713,7 @@ impl Array {
                 rows += 1;
                 bounds[rows] = at;
             }
-            self.read_rows(engine, &units, &bounds[..=rows], &io[..rows], reads);
+            self.read_rows(engine, &units, &bounds[..=rows], reads);
             first = at;
         }
         self.record_if_dirty(engine);
@@ -709,21 +747,26 @@ impl Array {
     }
 
     /// Reads a window of rows (row `i` is `units[bounds[i]..bounds[i + 1]]`, its members to read
-    /// `io[i].read`) in one batch, rebuilds what is lost and copies each unit into its read.
-    /// When a member fails the batch, the window's units go page by page instead.
+    /// `engine.scratch.io[i].read`) in one batch, rebuilds what is lost and copies each unit into
+    /// its read. When a member fails the batch, the window's units go page by page instead.
     fn read_rows(
         &self,
         engine: &mut Engine,
         units: &[ReadUnit],
         bounds: &[usize],
-        io: &[RowIo],
         reads: &mut KVec<(Bio, Result)>,
     ) {
         let n = self.members.len();
         let all = MemberSet::first(self.layout.members());
-        let batch = self.transfer(&mut engine.window, io, Transfer::Read);
+        let rows = bounds.len().saturating_sub(1).min(MAX_WINDOW_ROWS);
+        let batch = self.transfer(
+            &mut engine.window,
+            &engine.scratch.io[..rows],
+            Transfer::Read,
+        );
         let whole = matches!(batch, Ok(failed) if failed.is_empty());
-        for (i, row) in io.iter().enumerate() {
+        for i in 0..rows {
+            let row = engine.scratch.io[i];
             let mut rebuilt = None;
             for u in &units[bounds[i]..bounds[i + 1]] {
                 let (from, to) = (usize::from(u.first) * 512, usize::from(u.end) * 512);
@@ -826,11 +869,9 @@ impl Array {
     /// Returns the members whose I/O failed (now marked failed).
     fn transfer(&self, pages: &mut [IoBuffer], rows: &[RowIo], how: Transfer) -> Result<MemberSet> {
         let n = self.members.len();
-        if rows.len() * n > pages.len() || rows.len() * n > WINDOW_PAGES {
+        if rows.len() * n > pages.len() {
             return Err(EINVAL);
         }
-        let mut order = [0u32; WINDOW_PAGES];
-        let mut count = 0;
         let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
             for (row, row_pages) in rows.iter().zip(pages.chunks_mut(n)) {
                 let set = match how {
@@ -842,22 +883,21 @@ impl Array {
                     if !set.contains(m) {
                         continue;
                     }
+                    // Tagged by member: the batch says which members failed.
                     match how {
-                        Transfer::Read => batch.read(dev.bdev(), row.device_sector, page)?,
+                        Transfer::Read => batch.read(dev.bdev(), row.device_sector, page, m)?,
                         Transfer::Write { fua } => {
-                            batch.write(dev.bdev(), row.device_sector, page, fua)?
+                            batch.write(dev.bdev(), row.device_sector, page, fua, m)?
                         }
                     };
-                    order[count] = m;
-                    count += 1;
                 }
             }
             Ok(())
         })?;
         submitted?;
         let mut failed = MemberSet::EMPTY;
-        for (i, &m) in order[..count].iter().enumerate() {
-            if outcome.failed & (1 << i) != 0 {
+        for m in 0..self.layout.members() {
+            if outcome.failed & (1 << m) != 0 {
                 self.fail_member(m, EIO);
                 failed = failed.with(m);
             }
@@ -867,7 +907,7 @@ impl Array {
 
     /// Rows in a window.
     fn window_rows(&self) -> usize {
-        (WINDOW_PAGES / self.members.len().max(1)).min(MAX_WINDOW_ROWS)
+        window_rows(self.members.len())
     }
 
     /// Serves queued writes, grouped by row, then answers them.
@@ -959,12 +999,16 @@ impl Array {
     ) -> Result {
         let n = self.layout.members();
         let count = bounds.len().saturating_sub(1);
-        if count > MAX_WINDOW_ROWS || count * n as usize > WINDOW_PAGES {
+        let Engine {
+            window, scratch, ..
+        } = engine;
+        let Scratch {
+            io, shape, plans, ..
+        } = &mut **scratch;
+        if count > MAX_WINDOW_ROWS || count * n as usize > window.len() {
             return Err(EINVAL);
         }
         let row_units = |i: usize| &units[bounds[i]..bounds[i + 1]];
-        // What each row's writes cover, where it is, and its parity member.
-        let mut shape = [(Coverage::default(), 0u64, 0u32); MAX_WINDOW_ROWS];
         for (i, slot) in shape.iter_mut().take(count).enumerate() {
             let first = row_units(i).first().ok_or(EINVAL)?;
             let row = first.stripe * u64::from(self.layout.chunk_sectors())
@@ -986,8 +1030,6 @@ impl Array {
             *slot = (coverage, row, self.layout.parity_member(first.stripe));
         }
         for _ in 0..3 {
-            let mut plans = [None; MAX_WINDOW_ROWS];
-            let mut io = [RowIo::default(); MAX_WINDOW_ROWS];
             for i in 0..count {
                 let (coverage, row, parity) = shape[i];
                 let unavailable = self.unavailable(row);
@@ -1001,7 +1043,6 @@ impl Array {
                 };
                 plans[i] = Some(plan);
             }
-            let window = &mut engine.window;
             if !self
                 .transfer(window, &io[..count], Transfer::Read)?
                 .is_empty()
@@ -1077,9 +1118,9 @@ impl Array {
         let end = total.min(pos.saturating_add(ROWS_PER_STEP * ROW_SECTORS));
         let all = MemberSet::first(self.layout.members());
         let sets = engine.spans.len() / n;
+        let Engine { spans, scratch, .. } = &mut *engine;
+        let Scratch { io, targets, .. } = &mut **scratch;
         while row < end {
-            let mut io = [RowIo::default(); MAX_WINDOW_ROWS];
-            let mut targets = [0u32; MAX_WINDOW_ROWS];
             let mut count = 0;
             while count < sets.min(MAX_WINDOW_ROWS) && row + count as u64 * span < end {
                 let at = row + count as u64 * span;
@@ -1093,7 +1134,6 @@ impl Array {
                 targets[count] = target;
                 count += 1;
             }
-            let spans = &mut engine.spans;
             match self.transfer(spans, &io[..count], Transfer::Read) {
                 Ok(lost) if lost.is_empty() => {}
                 _ => return false,

@@ -510,8 +510,8 @@ unsafe impl Sync for BioSet {}
 struct BioPad {
     /// The batch's state.
     owner: *const c_void,
-    /// The index of the bio in its batch.
-    token: usize,
+    /// The bio's tag in its batch (below [`IoBatch::TAGS`]).
+    tag: u32,
 }
 
 const PAD: usize = core::mem::size_of::<BioPad>();
@@ -576,7 +576,6 @@ struct BatchState {
 pub struct IoBatch<'env> {
     state: Pin<KBox<BatchState>>,
     set: &'env BioSet,
-    submitted: usize,
     _env: PhantomData<&'env mut &'env ()>,
 }
 
@@ -585,11 +584,17 @@ pub struct IoBatch<'env> {
 pub struct BatchOutcome {
     /// The first error of any bio of the batch.
     pub result: Result,
-    /// Bit `i` is set when the bio with index `i` (the `i`th submitted, for `i < 64`) failed.
+    /// Bit `t` is set when a bio submitted with tag `t` failed.
     pub failed: u64,
 }
 
 impl<'env> IoBatch<'env> {
+    /// Tags are below this: each is a bit of [`BatchOutcome::failed`].
+    ///
+    /// A tag is the caller's name for what a bio's failure means (a RAID member, say), so that a
+    /// batch of any size reports failures by what failed, not by which bio.
+    pub const TAGS: u32 = u64::BITS;
+
     /// Runs `f` with a new batch, then waits for all I/O it submitted. Returns what `f` returned
     /// and how the I/O went.
     ///
@@ -611,7 +616,6 @@ impl<'env> IoBatch<'env> {
         let mut batch = IoBatch {
             state,
             set,
-            submitted: 0,
             _env: PhantomData,
         };
         // Plugged: the bios of a batch reach each device's queue together, so that adjacent
@@ -641,32 +645,45 @@ impl<'env> IoBatch<'env> {
         }
     }
 
-    /// Reads `buf.len()` bytes from `bdev` at `sector` into `buf`. Returns the bio's index in
-    /// the batch.
+    /// Reads `buf.len()` bytes from `bdev` at `sector` into `buf`; a failure sets bit `tag` of
+    /// [`BatchOutcome::failed`].
+    ///
+    /// Fails with `EINVAL` (submitting nothing) for a tag of [`IoBatch::TAGS`] or more.
     pub fn read(
         &mut self,
         bdev: &'env Bdev,
         sector: u64,
         buf: &'env mut IoBuffer,
-    ) -> Result<usize> {
+        tag: u32,
+    ) -> Result {
         let ptr = buf.as_ptr().cast_mut();
-        self.submit(bdev, bindings::req_op_REQ_OP_READ, sector, ptr, buf.len())
+        self.submit(
+            bdev,
+            bindings::req_op_REQ_OP_READ,
+            sector,
+            ptr,
+            buf.len(),
+            tag,
+        )
     }
 
-    /// Writes `buf` to `bdev` at `sector`; with `fua`, stable when the batch ends. Returns the
-    /// bio's index in the batch.
+    /// Writes `buf` to `bdev` at `sector`; with `fua`, stable when the batch ends. A failure sets
+    /// bit `tag` of [`BatchOutcome::failed`].
+    ///
+    /// Fails with `EINVAL` (submitting nothing) for a tag of [`IoBatch::TAGS`] or more.
     pub fn write(
         &mut self,
         bdev: &'env Bdev,
         sector: u64,
         buf: &'env IoBuffer,
         fua: bool,
-    ) -> Result<usize> {
+        tag: u32,
+    ) -> Result {
         let mut opf = bindings::req_op_REQ_OP_WRITE;
         if fua {
             opf |= 1 << bindings::req_flag_bits___REQ_FUA;
         }
-        self.submit(bdev, opf, sector, buf.as_ptr().cast_mut(), buf.len())
+        self.submit(bdev, opf, sector, buf.as_ptr().cast_mut(), buf.len(), tag)
     }
 
     fn submit(
@@ -676,7 +693,11 @@ impl<'env> IoBatch<'env> {
         sector: u64,
         data: *mut u8,
         len: usize,
-    ) -> Result<usize> {
+        tag: u32,
+    ) -> Result {
+        if tag >= Self::TAGS {
+            return Err(EINVAL);
+        }
         // SAFETY: `bdev` is open and the bio set initialised; GFP_NOIO may sleep, we may too.
         let bio = unsafe {
             bindings::bio_alloc_bioset(bdev.as_raw(), 1, opf, GFP_NOIO.as_raw(), self.set.as_raw())
@@ -692,37 +713,31 @@ impl<'env> IoBatch<'env> {
             bindings::bio_add_virt_nofail(raw, data.cast(), len as u32);
             pad_of(raw).write(BioPad {
                 owner: state.cast(),
-                token: self.submitted,
+                tag,
             });
             (*raw).bi_end_io = Some(batch_end_io);
         }
-        let index = self.submitted;
-        self.submitted += 1;
         self.state.pending.fetch_add(1, Relaxed);
         // SAFETY: The bio is complete; it is the block layer's until `batch_end_io`.
         unsafe { bindings::submit_bio(bio.as_ptr()) };
-        Ok(index)
+        Ok(())
     }
 }
 
 unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
     // SAFETY: Set up by `IoBatch::submit`: the pad names the batch state, alive until the batch's
     // count reaches zero, which this bio's completion is part of.
-    let (state, index, status) = unsafe {
+    let (state, tag, status) = unsafe {
         let pad = &*pad_of(bio);
-        (
-            &*pad.owner.cast::<BatchState>(),
-            pad.token,
-            (*bio).bi_status,
-        )
+        (&*pad.owner.cast::<BatchState>(), pad.tag, (*bio).bi_status)
     };
     if let Err(e) = result_of(status) {
         let _ = state.first_error.cmpxchg(0, e.to_errno(), Relaxed);
-        if index < 64 {
-            let mut seen = state.failed.load(Relaxed);
-            while let Err(now) = state.failed.cmpxchg(seen, seen | (1 << index), Relaxed) {
-                seen = now;
-            }
+        // `submit` took only tags below 64.
+        let bit = 1u64.checked_shl(tag).unwrap_or(0);
+        let mut seen = state.failed.load(Relaxed);
+        while let Err(now) = state.failed.cmpxchg(seen, seen | bit, Relaxed) {
+            seen = now;
         }
     }
     // SAFETY: Our bio, done with.
