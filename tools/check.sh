@@ -68,6 +68,14 @@ kunit_list_tap() {
 	echo "1..1"
 }
 
+# slowest_tests RESULTS: the three longest tests of a suite, from ktap_test's duration lines.
+slowest_tests() {
+	awk '/^  # duration_ms: [0-9]+$/ { ms = $3; next }
+		/^(not )?ok / && ms != "" { name = $0; sub(/^(not )?ok [0-9]+ /, "", name); sub(/ #.*/, "", name)
+			printf "%d %s\n", ms, name; ms = "" }' "$1" 2>/dev/null |
+		sort -rn | head -n3 | awk '{ printf "%s%s %.0f s", sep, $2, $1 / 1000; sep = ", " }'
+}
+
 log "check: host tests (cargo test)"
 (cd "$TOP" && cargo build --offline --quiet --release -p tapsum) || die "cannot build tools/tapsum"
 host_args=()
@@ -94,7 +102,7 @@ for kernel in $kernels; do
 		[ -f "$TOP/tests/$suite/run.sh" ] || die "no suite tests/$suite"
 		start=$SECONDS
 		"$TOP/tools/vm.sh" suite "$suite" "$out/$kernel/$suite"
-		log "check: $kernel/$suite: $((SECONDS - start)) s under $(cat "$out/$kernel/$suite/accel")"
+		log "check: $kernel/$suite: $((SECONDS - start)) s under $(cat "$out/$kernel/$suite/accel"), slowest: $(slowest_tests "$out/$kernel/$suite/results")"
 		args+=(--suite "$kernel/$suite=$out/$kernel/$suite/results" --dmesg "$kernel/$suite=$out/$kernel/$suite/dmesg"
 			--kunit "$kernel/$suite=$(kunit_expected "$suite")")
 	done

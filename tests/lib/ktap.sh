@@ -10,16 +10,25 @@ ktap_begin() {
 	echo "TAP version 13"
 }
 
+ktap_uptime_ms() {
+	awk '{ printf "%d", $1 * 1000 }' /proc/uptime
+}
+
 # ktap_test NAME CMD...: runs CMD; ok when it exits 0.
 ktap_test() {
-	local name=$1 log rc
+	# The clock's names are ktap's own: a test's function sees (and may set) these locals.
+	local name=$1 log rc ktap_start_ms ktap_end_ms
 	shift
 	KTAP_N=$((KTAP_N + 1))
 	log=$(mktemp /tmp/ktap.XXXXXX)
+	ktap_start_ms=$(ktap_uptime_ms)
 	"$@" >"$log" 2>&1
 	rc=$?
+	ktap_end_ms=$(ktap_uptime_ms)
 	sed 's/^/  /' "$log"
 	rm -f "$log"
+	# Where make check's time goes (tools/check.sh lists the slowest tests).
+	echo "  # duration_ms: $((ktap_end_ms - ktap_start_ms))"
 	if [ $rc -eq 0 ]; then
 		echo "ok $KTAP_N $name"
 	elif [ $rc -eq 4 ]; then

@@ -1145,7 +1145,11 @@ case " $DRIVERS " in
 			lt loop_dio_inline_eagain_sparse t t_inline_eagain_sparse
 			lt loop_dio_inline_polled_nvme t t_inline_polled_nvme
 			lt loop_dio_inline_not_buffered t t_inline_not_buffered
-			lt "loop_dio_fio_verify_direct_nvme_inline" t t_fio_verify_direct_nvme
+			if [ -z "$LIGHT" ]; then
+				lt "loop_dio_fio_verify_direct_nvme_inline" t t_fio_verify_direct_nvme
+			else
+				ktap_skip loop_dio_fio_verify_direct_nvme_inline "debug kernel: inline direct I/O on NVMe is verified by loop_dio_inline_direct_nvme"
+			fi
 			lt "loop_dio_queues_past_depth_inline" t t_queues_past_depth
 			lt "loop_dio_iopoll_dio_toggle_under_io_inline" t t_iopoll_dio_toggle_under_io
 			ktap_test loop_dio_inline_unload t_inline_unload
