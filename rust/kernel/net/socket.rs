@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel sockets: TCP over IPv4 and IPv6 in the initial network namespace.
+//!
+//! C header: [`include/linux/net.h`](srctree/include/linux/net.h)
+
+use crate::{
+    bindings,
+    error::{to_result, Error, Result},
+};
+use core::ptr::NonNull;
+
+/// An IP address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpAddr {
+    /// An IPv4 address, in network order (`[127, 0, 0, 1]`).
+    V4([u8; 4]),
+    /// An IPv6 address, in network order.
+    V6([u8; 16]),
+}
+
+/// An IP address and a TCP port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketAddr {
+    /// The address.
+    pub ip: IpAddr,
+    /// The port (0 when binding: any free port).
+    pub port: u16,
+}
+
+impl SocketAddr {
+    /// Any IPv4 address of the host, on `port`.
+    pub const fn any_v4(port: u16) -> Self {
+        Self {
+            ip: IpAddr::V4([0; 4]),
+            port,
+        }
+    }
+
+    /// Any IPv6 address of the host, on `port`.
+    pub const fn any_v6(port: u16) -> Self {
+        Self {
+            ip: IpAddr::V6([0; 16]),
+            port,
+        }
+    }
+
+    fn family(&self) -> u32 {
+        match self.ip {
+            IpAddr::V4(_) => bindings::AF_INET,
+            IpAddr::V6(_) => bindings::AF_INET6,
+        }
+    }
+}
+
+/// A `sockaddr` of either family, as the C socket calls take and return it.
+#[repr(C)]
+union RawAddr {
+    v4: bindings::sockaddr_in,
+    v6: bindings::sockaddr_in6,
+}
+
+impl RawAddr {
+    fn new(addr: &SocketAddr) -> (Self, usize) {
+        match addr.ip {
+            IpAddr::V4(ip) => (
+                RawAddr {
+                    v4: bindings::sockaddr_in {
+                        sin_family: bindings::AF_INET as _,
+                        sin_port: addr.port.to_be(),
+                        sin_addr: bindings::in_addr {
+                            s_addr: u32::from_ne_bytes(ip),
+                        },
+                        __pad: [0; 8],
+                    },
+                },
+                core::mem::size_of::<bindings::sockaddr_in>(),
+            ),
+            IpAddr::V6(ip) => (
+                RawAddr {
+                    v6: bindings::sockaddr_in6 {
+                        sin6_family: bindings::AF_INET6 as _,
+                        sin6_port: addr.port.to_be(),
+                        sin6_flowinfo: 0,
+                        sin6_addr: bindings::in6_addr {
+                            in6_u: bindings::in6_addr__bindgen_ty_1 { u6_addr8: ip },
+                        },
+                        sin6_scope_id: 0,
+                    },
+                },
+                core::mem::size_of::<bindings::sockaddr_in6>(),
+            ),
+        }
+    }
+
+    fn zeroed() -> Self {
+        RawAddr {
+            v6: bindings::sockaddr_in6::default(),
+        }
+    }
+
+    fn to_addr(&self) -> Result<SocketAddr> {
+        // SAFETY: the family is the first field of both variants, and `self` was fully
+        // initialised as the larger one (`zeroed`) or written by the kernel.
+        let family = u32::from(unsafe { self.v6.sin6_family });
+        if family == bindings::AF_INET {
+            // SAFETY: the kernel wrote a `sockaddr_in` (its family says so).
+            let v4 = unsafe { self.v4 };
+            Ok(SocketAddr {
+                ip: IpAddr::V4(v4.sin_addr.s_addr.to_ne_bytes()),
+                port: u16::from_be(v4.sin_port),
+            })
+        } else if family == bindings::AF_INET6 {
+            // SAFETY: the kernel wrote a `sockaddr_in6` (its family says so).
+            let v6 = unsafe { self.v6 };
+            // SAFETY: every field of `in6_addr`'s union covers the same 16 plain bytes.
+            let ip = unsafe { v6.sin6_addr.in6_u.u6_addr8 };
+            Ok(SocketAddr {
+                ip: IpAddr::V6(ip),
+                port: u16::from_be(v6.sin6_port),
+            })
+        } else {
+            Err(crate::error::code::EAFNOSUPPORT)
+        }
+    }
+}
+
+/// Which directions [`Socket::shutdown`] closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// No more receiving.
+    Read,
+    /// No more sending (the peer sees the end of the stream).
+    Write,
+    /// Both.
+    Both,
+}
+
+/// Whether a call may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocking {
+    /// Wait (interruptibly) until the call can complete.
+    Yes,
+    /// Fail with `EAGAIN` instead of waiting.
+    No,
+}
+
+fn count(ret: core::ffi::c_int) -> Result<usize> {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// A kernel TCP socket.
+///
+/// # Invariants
+///
+/// `ptr` points to a `struct socket` with a `sock` (`sk`) attached, created by
+/// `sock_create_kern()` or `kernel_accept()`, owned by this value and released in `drop` only.
+pub struct Socket {
+    ptr: NonNull<bindings::socket>,
+}
+
+// SAFETY: a kernel socket is not bound to the task that created it.
+unsafe impl Send for Socket {}
+
+// SAFETY: every operation here goes through the socket calls, which take the socket lock
+// themselves: `shutdown` from one task while another waits in `accept` or `recv` is how a
+// waiter is woken.
+unsafe impl Sync for Socket {}
+
+impl Socket {
+    /// Creates a TCP socket of `addr`'s family in the initial network namespace.
+    pub fn new_tcp(family_of: &SocketAddr) -> Result<Self> {
+        let mut sock = core::ptr::null_mut();
+        // SAFETY: `init_net` lives forever; `sock` is a valid place for the result.
+        to_result(unsafe {
+            bindings::sock_create_kern(
+                &raw mut bindings::init_net,
+                family_of.family() as _,
+                bindings::sock_type_SOCK_STREAM as _,
+                bindings::IPPROTO_TCP as _,
+                &mut sock,
+            )
+        })?;
+        let ptr = NonNull::new(sock).ok_or(crate::error::code::ENOMEM)?;
+        // INVARIANT: `sock_create_kern()` succeeded: the socket and its `sk` are ours.
+        Ok(Self { ptr })
+    }
+
+    fn as_raw(&self) -> *mut bindings::socket {
+        self.ptr.as_ptr()
+    }
+
+    fn sk(&self) -> *mut bindings::sock {
+        // SAFETY: by the type invariant the socket is valid and has its `sk`.
+        unsafe { (*self.as_raw()).sk }
+    }
+
+    /// Binds the socket to `addr` (port 0: a free port, see [`Socket::local_addr`]).
+    pub fn bind(&self, addr: &SocketAddr) -> Result {
+        let (mut raw, len) = RawAddr::new(addr);
+        // SAFETY: the socket is valid (invariant); `raw` holds `len` bytes of a sockaddr.
+        to_result(unsafe { bindings::kernel_bind(self.as_raw(), (&raw mut raw).cast(), len as _) })
+    }
+
+    /// Starts listening with a queue of `backlog` connections.
+    pub fn listen(&self, backlog: u32) -> Result {
+        let backlog = i32::try_from(backlog).map_err(|_| crate::error::code::EINVAL)?;
+        // SAFETY: the socket is valid (invariant).
+        to_result(unsafe { bindings::kernel_listen(self.as_raw(), backlog) })
+    }
+
+    /// Connects to `addr`.
+    pub fn connect(&self, addr: &SocketAddr) -> Result {
+        let (mut raw, len) = RawAddr::new(addr);
+        // SAFETY: the socket is valid (invariant); `raw` holds `len` bytes of a sockaddr.
+        to_result(unsafe {
+            bindings::kernel_connect(self.as_raw(), (&raw mut raw).cast(), len as _, 0)
+        })
+    }
+
+    /// Accepts a connection of a listening socket: `EAGAIN` without one when not blocking,
+    /// `EINVAL` once the listener is shut down.
+    pub fn accept(&self, blocking: Blocking) -> Result<Socket> {
+        let flags = match blocking {
+            Blocking::Yes => 0,
+            Blocking::No => bindings::O_NONBLOCK as _,
+        };
+        let mut new = core::ptr::null_mut();
+        // SAFETY: the socket is valid (invariant); `new` is a valid place for the result.
+        to_result(unsafe { bindings::kernel_accept(self.as_raw(), &mut new, flags) })?;
+        let ptr = NonNull::new(new).ok_or(crate::error::code::ENOMEM)?;
+        // INVARIANT: `kernel_accept()` succeeded: the new socket and its `sk` are ours.
+        Ok(Socket { ptr })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        let mut raw = RawAddr::zeroed();
+        // SAFETY: the socket is valid (invariant); `raw` is large enough for either family.
+        count(unsafe { bindings::kernel_getsockname(self.as_raw(), (&raw mut raw).cast()) })?;
+        raw.to_addr()
+    }
+
+    /// Receives into `buf`: the number of bytes received, 0 at the end of the stream.
+    pub fn recv(&self, buf: &mut [u8], blocking: Blocking) -> Result<usize> {
+        let flags = match blocking {
+            Blocking::Yes => 0,
+            Blocking::No => bindings::MSG_DONTWAIT,
+        };
+        let mut vec = bindings::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg = bindings::msghdr::default();
+        // SAFETY: the socket is valid (invariant); `vec` describes `buf`, writable for the call.
+        count(unsafe {
+            bindings::kernel_recvmsg(self.as_raw(), &mut msg, &mut vec, 1, buf.len(), flags as _)
+        })
+    }
+
+    /// Sends from `buf`: the number of bytes sent (a partial send when interrupted or not
+    /// blocking). No `SIGPIPE` is raised.
+    pub fn send(&self, buf: &[u8], blocking: Blocking) -> Result<usize> {
+        let flags = match blocking {
+            Blocking::Yes => bindings::MSG_NOSIGNAL,
+            Blocking::No => bindings::MSG_NOSIGNAL | bindings::MSG_DONTWAIT,
+        };
+        let mut vec = bindings::kvec {
+            iov_base: buf.as_ptr().cast_mut().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg = bindings::msghdr {
+            msg_flags: flags,
+            ..Default::default()
+        };
+        // SAFETY: the socket is valid (invariant); `vec` describes `buf`, which the kernel only
+        // reads (a source iterator).
+        count(unsafe { bindings::kernel_sendmsg(self.as_raw(), &mut msg, &mut vec, 1, buf.len()) })
+    }
+
+    /// Shuts down one or both directions; wakes the tasks waiting on the socket.
+    pub fn shutdown(&self, how: Shutdown) -> Result {
+        let how = match how {
+            Shutdown::Read => bindings::sock_shutdown_cmd_SHUT_RD,
+            Shutdown::Write => bindings::sock_shutdown_cmd_SHUT_WR,
+            Shutdown::Both => bindings::sock_shutdown_cmd_SHUT_RDWR,
+        };
+        // SAFETY: the socket is valid (invariant).
+        to_result(unsafe { bindings::kernel_sock_shutdown(self.as_raw(), how) })
+    }
+
+    /// `SO_REUSEPORT`: sockets that all set it may bind the same address and port; the kernel
+    /// spreads connections among those listening.
+    pub fn set_reuseport(&self) {
+        // SAFETY: `sk` is valid (invariant); the call takes the socket lock.
+        unsafe { bindings::sock_set_reuseport(self.sk()) }
+    }
+
+    /// `SO_INCOMING_CPU`: among `SO_REUSEPORT` listeners, prefer this one for connections
+    /// received on `cpu`.
+    pub fn set_incoming_cpu(&self, cpu: u32) -> Result {
+        let cpu = i32::try_from(cpu).map_err(|_| crate::error::code::EINVAL)?;
+        // SAFETY: `sk` is valid (invariant); the field is written with `WRITE_ONCE()`, as the
+        // socket option does.
+        unsafe { bindings::sk_set_incoming_cpu(self.sk(), cpu) };
+        Ok(())
+    }
+
+    /// `TCP_NODELAY`: send segments at once instead of coalescing small ones.
+    pub fn set_nodelay(&self) {
+        // SAFETY: `sk` is valid (invariant) and a TCP socket; the call takes the socket lock.
+        unsafe { bindings::tcp_sock_set_nodelay(self.sk()) }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the socket is ours and released only here.
+        unsafe { bindings::sock_release(self.as_raw()) }
+    }
+}
+
+#[macros::kunit_tests(rust44_socket)]
+mod tests {
+    use super::*;
+    use crate::error::code::{EADDRINUSE, EAGAIN, ENOTCONN};
+    use crate::prelude::*;
+
+    // KUnit runs before userspace brings up `lo`: these tests bind to any address and make no
+    // connection.
+    #[test]
+    fn a_listener_on_port_0_gets_a_port_and_excludes_others() -> Result {
+        let a = Socket::new_tcp(&SocketAddr::any_v4(0))?;
+        a.bind(&SocketAddr::any_v4(0))?;
+        a.listen(8)?;
+        let addr = a.local_addr()?;
+        assert_eq!(addr.ip, IpAddr::V4([0; 4]));
+        assert_ne!(addr.port, 0);
+        let b = Socket::new_tcp(&addr)?;
+        assert_eq!(b.bind(&addr), Err(EADDRINUSE));
+        assert_eq!(a.accept(Blocking::No).err(), Some(EAGAIN));
+        assert_eq!(b.recv(&mut [0u8; 4], Blocking::No), Err(ENOTCONN));
+        Ok(())
+    }
+
+    #[test]
+    fn reuseport_listeners_share_a_port() -> Result {
+        let a = Socket::new_tcp(&SocketAddr::any_v6(0))?;
+        a.set_reuseport();
+        a.set_nodelay();
+        a.set_incoming_cpu(0)?;
+        a.bind(&SocketAddr::any_v6(0))?;
+        a.listen(8)?;
+        let addr = a.local_addr()?;
+        assert_eq!(addr.ip, IpAddr::V6([0; 16]));
+        assert_ne!(addr.port, 0);
+        let b = Socket::new_tcp(&addr)?;
+        b.set_reuseport();
+        b.bind(&addr)?;
+        b.listen(8)?;
+        assert_eq!(b.local_addr()?, addr);
+        // A listener shut down refuses to accept instead of waiting.
+        b.shutdown(Shutdown::Both)?;
+        assert!(b.accept(Blocking::Yes).is_err());
+        Ok(())
+    }
+}
