@@ -684,7 +684,7 @@ impl Array {
         }
         units.sort_unstable_by_key(|u: &ReadUnit| u.row);
         let all = MemberSet::first(self.layout.members());
-        let per_window = self.window_rows();
+        let per_window = window_rows(self.members.len());
         let mut first = 0;
         while first < units.len() {
             // The window's rows: `units[bounds[i]..bounds[i + 1]]` is row `i`.
@@ -905,11 +905,6 @@ impl Array {
         Ok(failed)
     }
 
-    /// Rows in a window.
-    fn window_rows(&self) -> usize {
-        window_rows(self.members.len())
-    }
-
     /// Serves queued writes, grouped by row, then answers them.
     fn write_group(&self, engine: &mut Engine, writes: &mut KVec<(Bio, Result)>) {
         if writes.is_empty() {
@@ -925,7 +920,7 @@ impl Array {
         }
         units.sort_unstable_by_key(|u: &Unit| (u.stripe, u.page));
         let key = |u: &Unit| (u.stripe, u.page);
-        let per_window = self.window_rows();
+        let per_window = window_rows(self.members.len());
         let mut first = 0;
         while first < units.len() {
             // The window's rows: `units[bounds[i]..bounds[i + 1]]` is row `i`.

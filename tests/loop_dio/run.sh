@@ -1026,7 +1026,7 @@ t_inline_unload() {
 
 # --- the run ---
 
-# lt NAME CMD...: ktap_test, and with LOOP_TIMING set, how long it took (a TAP comment).
+# lt NAME CMD...: ktap_test (which prints how long the test took), unless a hung task makes it moot.
 # LOOP_ONLY (shell patterns, separated by spaces) runs only the tests whose names match one,
 # while working on them.
 lt_wanted() {
@@ -1046,9 +1046,7 @@ lt() {
 		ktap_skip "$1" "a task hung in the driver in an earlier test"
 		return 0
 	fi
-	_start=$(date +%s)
 	ktap_test "$@"
-	[ -z "${LOOP_TIMING:-}" ] || echo "# $1: $(($(date +%s) - _start)) s"
 }
 
 ktap_begin
