@@ -115,8 +115,8 @@ boot() {
 	local out=$1 overlay="$1/overlay" cpio="$1/initramfs.cpio" console=(-serial "file:$1/console.log")
 	local extra=()
 	if [ -n "${SUITE:-}" ] && [ -f "$TOP/tests/$SUITE/vm.conf" ]; then
-		# A suite may add devices (QEMU_EXTRA=(...)), kernel arguments (KERNEL_ARGS="...") and
-		# set NVME_POLL_QUEUES.
+		# A suite may add devices (QEMU_EXTRA=(...)), kernel arguments (KERNEL_ARGS="..."), set
+		# NVME_POLL_QUEUES and the guest's CPU count (VM_SMP, 2 by default).
 		# shellcheck disable=SC1090
 		. "$TOP/tests/$SUITE/vm.conf"
 		extra=("${QEMU_EXTRA[@]}")
@@ -144,7 +144,7 @@ boot() {
 	# no5lvl: under TCG '-cpu max' offers 5-level paging, with which the KASAN kernel once reported
 	# a wild access in a timer interrupt during start_kernel (identify_boot_cpu), before any
 	# module exists; 4-level paging booted clean every time.
-	local qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -smp 2 -m "${VM_MEMORY:-2G}"
+	local qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -smp "${VM_SMP:-2}" -m "${VM_MEMORY:-2G}"
 		-display none -vga none -no-reboot
 		-kernel "$BZIMAGE" -initrd "$cpio"
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M no5lvl nvme.poll_queues=$NVME_POLL_QUEUES ${KERNEL_ARGS:-}"

@@ -306,14 +306,18 @@ power_off_under_io() {
 			--bs=4k --iodepth=8 --time_based --runtime=60 --output=/tmp/fio-i.out \
 			2>/tmp/fio-i.err &
 		p2=$!
-		# I/O must be running when the power goes: wait (fio starts slowly on the debug kernel)
-		# until reads have completed (field 1 of stat), then let it run a little.
+		# Both jobs must be doing I/O when the power goes: wait (fio starts slowly on the debug
+		# kernel) until the polled job has completed requests on the poll queue and the plain
+		# job on the default queue, then let them run a little. Waiting for any I/O at all let
+		# the power go while one job was still setting up, and that job then saw no I/O error.
 		i=0
-		while [ "$(awk '{print $1}' /sys/block/bpx/stat)" -eq 0 ] && [ $i -lt 600 ]; do
+		while { [ "$(stat_sum bpx completed poll)" -eq 0 ] || [ "$(stat_sum bpx completed default)" -eq 0 ]; } &&
+			[ $i -lt 600 ]; do
 			i=$((i + 1))
 			sleep 0.1
 		done
-		[ "$(awk '{print $1}' /sys/block/bpx/stat)" -gt 0 ] || { bpx_fail "no I/O ran in 60 s"; return 1; }
+		[ "$(stat_sum bpx completed poll)" -gt 0 ] || { bpx_fail "no polled I/O ran in 60 s"; return 1; }
+		[ "$(stat_sum bpx completed default)" -gt 0 ] || { bpx_fail "no plain I/O ran in 60 s"; return 1; }
 		sleep 1
 		kill -0 $p1 && kill -0 $p2 || { bpx_fail "fio ended before the power-off"; return 1; }
 		echo 0 >"$CFS/bpx/power" || { bpx_fail "power off failed"; return 1; }
