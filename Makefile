@@ -3,13 +3,14 @@
 #   make run [CMD='...']    build everything, boot QEMU, shell (or run CMD and exit with its status)
 #   make check              the test command: host tests, KUnit and kselftests in QEMU (TAP), on
 #                           the default and the debug kernel
+#   make check-full         make check with the debug kernel's long tests too (over an hour)
 #   make bench              benchmarks: rust44 against the C counterpart in one boot (a report)
 #   make lint               rustfmt and clippy, the kernel's way and the host's
 #   KERNEL=default|debug    the kernel for run (default: default) and check (default: both); debug
 #                           is KASAN, lockdep and kmemleak
 export KERNEL
 
-.PHONY: all deps kernel modules run check bench lint clean distclean
+.PHONY: all deps kernel modules run check check-full bench lint clean distclean
 
 all: kernel
 
@@ -33,6 +34,9 @@ endif
 
 check: deps
 	@tools/check.sh
+
+check-full: deps
+	@RUST44_CHECK_FULL=1 tools/check.sh
 
 bench: deps
 	@tools/bench.sh

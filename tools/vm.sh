@@ -110,6 +110,19 @@ choose_accel() {
 	cat "$state"
 }
 
+# kunit_filter_glob SUITE: a kunit.filter_glob that matches the KUnit suite of the module the
+# guest suite SUITE loads (tests/lib/kunit-suites) and no built-in one; empty (no filter) for a
+# guest suite with several.
+kunit_filter_glob() {
+	local names
+	names=$(awk -v s="$1" '!/^#/ && NF >= 2 { for (i = 2; i <= NF; i++) if ($i == s) { print $1; break } }' \
+		"$TOP/tests/lib/kunit-suites")
+	case $(printf '%s' "$names" | grep -c .) in
+	0) echo "kunit.filter_glob=no_kunit_suite_in_this_boot" ;;
+	1) echo "kunit.filter_glob=$names" ;;
+	esac
+}
+
 # boot OUTDIR: one guest boot with MODE, CMD, SUITE and ACCEL from the environment.
 boot() {
 	local out=$1 overlay="$1/overlay" cpio="$1/initramfs.cpio" console=(-serial "file:$1/console.log")
@@ -121,11 +134,19 @@ boot() {
 		. "$TOP/tests/$SUITE/vm.conf"
 		extra=("${QEMU_EXTRA[@]}")
 	fi
+	# Built-in KUnit suites give the same results in every boot of a kernel: they run in the
+	# harness suite's boot only (some 20 s of each debug boot). Other suites' boots run their
+	# modules' KUnit suites alone (tests/lib/kunit-suites; the filter also applies to modules).
+	local kunit_args=""
+	if [ "$MODE" = suite ] && [ "$SUITE" != harness ]; then
+		kunit_args=$(kunit_filter_glob "$SUITE")
+	fi
 	mkdir -p "$overlay/rust44"
 	{
 		printf 'MODE=%q\nSUITE=%q\nACCEL=%q\nKVER_WANTED=%q\n' "$MODE" "${SUITE:-}" "$ACCEL" "$(cat "$CACHE/kernel.version")"
 		printf 'CMD=%q\nZNS_ZONES=%q\nPOLL_QUEUES=%q\n' "${CMD:-}" $((ZNS_SIZE_MB / ZNS_ZONE_MB)) "$NVME_POLL_QUEUES"
 		printf 'INJECT_FAILURE=%q\nKERNEL_FLAVOUR=%q\nSCRIPT=%q\n' "${RUST44_INJECT_FAILURE:-0}" "$KERNEL" "${SCRIPT:-run.sh}"
+		printf 'CHECK_FULL=%q\n' "${RUST44_CHECK_FULL:-0}"
 	} >"$overlay/rust44/run.conf"
 	(cd "$overlay" && find . -print0 | cpio --null -o -H newc --quiet) | cat "$VMDIR/base.cpio" - >"$cpio"
 
@@ -147,7 +168,7 @@ boot() {
 	local qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -smp "${VM_SMP:-2}" -m "${VM_MEMORY:-2G}"
 		-display none -vga none -no-reboot
 		-kernel "$BZIMAGE" -initrd "$cpio"
-		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M no5lvl nvme.poll_queues=$NVME_POLL_QUEUES ${KERNEL_ARGS:-}"
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M no5lvl nvme.poll_queues=$NVME_POLL_QUEUES $kunit_args ${KERNEL_ARGS:-}"
 		"${console[@]}" -serial "file:$out/results" -serial "file:$out/dmesg"
 		-drive "file=$out/vda.img,if=none,id=vda,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vda
 		-drive "file=$out/vdb.img,if=none,id=vdb,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vdb
