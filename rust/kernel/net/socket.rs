@@ -7,6 +7,7 @@
 use crate::{
     bindings,
     error::{to_result, Error, Result},
+    time::{msecs_to_jiffies, Msecs},
 };
 use core::ptr::NonNull;
 
@@ -310,6 +311,29 @@ impl Socket {
         Ok(())
     }
 
+    /// The CPU that last received for the socket (`SO_INCOMING_CPU` read back), if any.
+    ///
+    /// For an accepted connection it is the CPU whose softirq received its packets, which the
+    /// listener's `SO_INCOMING_CPU` was matched against.
+    pub fn incoming_cpu(&self) -> Option<u32> {
+        // SAFETY: `sk` is valid (invariant); the field is read with `READ_ONCE()`.
+        let cpu = unsafe { bindings::sk_incoming_cpu(self.sk()) };
+        u32::try_from(cpu).ok()
+    }
+
+    /// `SO_RCVTIMEO` and `SO_SNDTIMEO`: a blocking receive or send that waits longer than its
+    /// timeout fails with `EAGAIN` (or returns what it sent so far). `None` waits forever.
+    pub fn set_timeouts(&self, recv: Option<Msecs>, send: Option<Msecs>) {
+        let jiffies = |t: Option<Msecs>| match t {
+            // `msecs_to_jiffies()` saturates at `MAX_JIFFY_OFFSET`, far below `c_long::MAX`.
+            Some(ms) => crate::ffi::c_long::try_from(msecs_to_jiffies(ms).max(1))
+                .unwrap_or(crate::ffi::c_long::MAX),
+            None => crate::ffi::c_long::MAX,
+        };
+        // SAFETY: `sk` is valid (invariant); the helper takes the socket lock.
+        unsafe { bindings::sk_set_timeouts(self.sk(), jiffies(recv), jiffies(send)) }
+    }
+
     /// `TCP_NODELAY`: send segments at once instead of coalescing small ones.
     pub fn set_nodelay(&self) {
         // SAFETY: `sk` is valid (invariant) and a TCP socket; the call takes the socket lock.
@@ -328,7 +352,6 @@ impl Drop for Socket {
 mod tests {
     use super::*;
     use crate::error::code::{EADDRINUSE, EAGAIN, ENOTCONN};
-    use crate::prelude::*;
 
     // KUnit runs before userspace brings up `lo`: these tests bind to any address and make no
     // connection.
@@ -353,6 +376,8 @@ mod tests {
         a.set_reuseport();
         a.set_nodelay();
         a.set_incoming_cpu(0)?;
+        assert_eq!(a.incoming_cpu(), Some(0));
+        a.set_timeouts(Some(100), None);
         a.bind(&SocketAddr::any_v6(0))?;
         a.listen(8)?;
         let addr = a.local_addr()?;

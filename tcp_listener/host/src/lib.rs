@@ -7,3 +7,9 @@ pub mod http;
 
 #[cfg(test)]
 mod tests;
+
+#[path = "../../params.rs"]
+pub mod params;
+
+#[cfg(test)]
+mod params_tests;
