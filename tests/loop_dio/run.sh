@@ -1159,7 +1159,7 @@ case " $DRIVERS " in
 			if [ -z "$LIGHT" ]; then
 				lt "loop_dio_fio_verify_direct_nvme_inline" t t_fio_verify_direct_nvme
 			else
-				ktap_skip loop_dio_fio_verify_direct_nvme_inline "debug kernel: inline direct I/O on NVMe is verified by loop_dio_inline_direct_nvme"
+				ktap_skip loop_dio_fio_verify_direct_nvme_inline "debug kernel: inline direct I/O on NVMe is verified by loop_dio_inline_eagain_sparse"
 			fi
 			lt "loop_dio_queues_past_depth_inline" t t_queues_past_depth
 			lt "loop_dio_iopoll_dio_toggle_under_io_inline" t t_iopoll_dio_toggle_under_io
