@@ -64,6 +64,10 @@ const BACKLOG: u32 = 128;
 const RECV_BUF: usize = http::MAX_REQUEST_LINE + http::MAX_HEADER_BYTES + 1024;
 /// File bytes are copied through a buffer of this size.
 const FILE_BUF: usize = 64 * 1024;
+/// How long a connection closed by the server may stay silent before it is dropped.
+const LINGER_MS: u32 = 1000;
+/// How much a connection closed by the server may still send before it is dropped.
+const LINGER_BYTES: usize = 256 * 1024;
 /// Room for a response head.
 const HEAD_BUF: usize = 512;
 
@@ -226,7 +230,10 @@ impl Buffers {
 
 /// Why a connection ends.
 enum End {
-    /// The client closed, timed out, or asked for `Connection: close`.
+    /// The client closed its side, went silent past the timeout, or the server stops.
+    Closed,
+    /// The server answered last (`Connection: close`, an error): the client may still be
+    /// sending.
     Done,
     /// A send or receive failed.
     Failed,
@@ -325,14 +332,41 @@ impl Server {
         let active = self.active.fetch_add(1, Relaxed);
         if active >= self.params.max_connections {
             l.stats.refused.fetch_add(1, Relaxed);
-            let _ = self.send_error(l, conn, Status::ServiceUnavailable, false);
+            if self
+                .send_error(l, conn, Status::ServiceUnavailable, false)
+                .is_ok()
+            {
+                self.linger(conn, bufs);
+            }
             self.active.fetch_sub(1, Relaxed);
             return;
         }
-        if let End::Failed = self.serve_requests(l, conn, bufs) {
-            l.stats.errors.fetch_add(1, Relaxed);
+        match self.serve_requests(l, conn, bufs) {
+            End::Closed => {}
+            End::Done => self.linger(conn, bufs),
+            End::Failed => {
+                l.stats.errors.fetch_add(1, Relaxed);
+            }
         }
         self.active.fetch_sub(1, Relaxed);
+    }
+
+    /// Closes our side and reads what the client still sends (for at most `LINGER_MS` of
+    /// silence and `LINGER_BYTES`), so that closing with unread data does not reset the
+    /// connection before the client has read our last response.
+    fn linger(&self, conn: &Socket, bufs: &mut Buffers) {
+        if conn.shutdown(Shutdown::Write).is_err() {
+            return;
+        }
+        let quiet = Some(self.params.timeout_ms.min(LINGER_MS));
+        conn.set_timeouts(quiet, quiet);
+        let mut total = 0;
+        while total < LINGER_BYTES && !self.stopping.load(Relaxed) {
+            match conn.recv(&mut bufs.recv, Blocking::Yes) {
+                Ok(n) if n > 0 => total += n,
+                _ => return,
+            }
+        }
     }
 
     /// Serves requests on one connection until it ends.
@@ -354,8 +388,8 @@ impl Server {
                 Ok(Parsed::Incomplete) if len < bufs.recv.len() => {
                     match conn.recv(&mut bufs.recv[len..], Blocking::Yes) {
                         // The client closed; or the timeout passed, or `stop` shut us down.
-                        Ok(0) => return End::Done,
-                        Err(e) if e == EAGAIN || self.stopping.load(Relaxed) => return End::Done,
+                        Ok(0) => return End::Closed,
+                        Err(e) if e == EAGAIN || self.stopping.load(Relaxed) => return End::Closed,
                         Err(_) => return End::Failed,
                         Ok(n) => {
                             if first {
