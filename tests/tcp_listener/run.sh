@@ -65,6 +65,7 @@ setup() {
 	mkfifo $DOC/fifo
 	load_tcp_listener || return 1
 	[ -d "$CFS" ] || { echo "no $CFS"; return 1; }
+	mkdir $A
 }
 
 # refused ATTR VALUE MESSAGE: writing VALUE fails with EINVAL and the kernel log says MESSAGE.
@@ -77,7 +78,6 @@ refused() {
 }
 
 configfs_errors() {
-	mkdir $A || return 1
 	refused port 0 "a: port: '0' is not a number from 1 to 65535" || return 1
 	refused port 65536 "a: port: '65536' is not a number" || return 1
 	refused port 80x "a: port: '80x' is not a number" || return 1
@@ -93,15 +93,15 @@ configfs_errors() {
 	refused enable 1 "a: enable: no port set" || return 1
 	echo $PORT >$A/port || return 1
 	refused enable 1 "a: enable: no document root set" || return 1
-	echo 127.0.0.1 >$A/address && echo $DOC >$A/root && echo 2 >$A/workers || return 1
+	echo ::1 >$A/address && expect_file_eq $A/address 0:0:0:0:0:0:0:1
+}
+
+# The valid configuration is set here, so a failure above leaves nothing half-configured.
+enable() {
+	echo $PORT >$A/port && echo 127.0.0.1 >$A/address && echo $DOC >$A/root && echo 2 >$A/workers || return 1
 	expect_file_eq $A/address 127.0.0.1 || return 1
 	expect_file_eq $A/root $DOC || return 1
 	expect_file_eq $A/stats disabled || return 1
-	echo ::1 >$A/address && expect_file_eq $A/address 0:0:0:0:0:0:0:1 || return 1
-	echo 127.0.0.1 >$A/address
-}
-
-enable() {
 	echo 1 >$A/enable || return 1
 	expect_file_eq $A/enable 1 || return 1
 	cpus=$(grep -c ^processor /proc/cpuinfo)
