@@ -583,3 +583,26 @@ fn copy_range(conn: &Socket, file: &RegularFile, range: ByteRange, fbuf: &mut [u
     }
     Ok(range.len)
 }
+
+#[kunit_tests(rust44_tcp_listener)]
+mod tests {
+    use super::*;
+
+    // What the server relies on from `kernel::fs::rooted`, beneath the test thread's root (the
+    // only directory sure to be there; the guest suite covers files, symlinks and reads): every
+    // way out is refused with EXDEV, not resolved somewhere else.
+    #[test]
+    fn paths_out_of_the_root_are_refused() -> Result {
+        let root = RootedDir::open(c"/");
+        assert!(root.is_ok());
+        let root = root?;
+        assert_eq!(root.open_file(c"..").err(), Some(EXDEV));
+        assert_eq!(root.open_file(c"./../x").err(), Some(EXDEV));
+        // A leading `/` names the root itself, as for `vfs_path_lookup()`.
+        assert_eq!(root.open_file(c"/..").err(), Some(EXDEV));
+        assert_eq!(root.open_file(c"/").err(), Some(EISDIR));
+        assert_eq!(root.open_file(c".").err(), Some(EISDIR));
+        assert_eq!(root.open_file(c"rust44-nonexistent").err(), Some(ENOENT));
+        Ok(())
+    }
+}

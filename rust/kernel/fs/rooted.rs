@@ -70,7 +70,8 @@ impl RootedDir {
         Ok(Self { dir })
     }
 
-    /// Opens `rel` read-only, a path relative to the directory that must stay beneath it.
+    /// Opens `rel` read-only, a path relative to the directory that must stay beneath it (a
+    /// leading `/` is the directory itself, as for `vfs_path_lookup()`).
     ///
     /// Fails with `EXDEV` for a path that leaves the directory (`..` above it, a symlink out of
     /// it), `EISDIR` for a directory, `EACCES` for other files that are not regular (devices,
