@@ -8,7 +8,8 @@
 //! offset in every member's chunk of a stripe. One engine means no two writes ever update one
 //! row's parity at the same time, so it needs no stripe locks; writes queued together are
 //! grouped by row, so writes that together cover a whole row cost no reads. Rows are served a
-//! window at a time: one batch of reads for all the window's rows, then one batch of writes.
+//! window at a time: one batch of reads for all the window's rows, then one batch of writes,
+//! during which the next window is read and computed (the rows of a group are distinct).
 
 use crate::{
     layout::{Layout, MAX_MEMBERS},
@@ -55,6 +56,9 @@ const WRITES_PER_GROUP: usize = 128;
 /// Degraded reads served together (grouped by row).
 const READS_PER_GROUP: usize = 128;
 
+/// A bio queued for the engine (taken when it is answered) and what it will be answered.
+type Queued = (Option<Bio>, Result);
+
 /// One row-page of one write bio.
 #[derive(Clone, Copy)]
 struct Unit {
@@ -86,10 +90,13 @@ struct ReadUnit {
 /// The worker's state: buffers (one per member), the window and the array's recorded state.
 struct Engine {
     bufs: KVec<IoBuffer>,
-    /// [`window_rows`] rows of a page per member: row `i` uses pages `i * n..(i + 1) * n`.
+    /// Two windows of [`window_rows`] rows of a page per member (one written while the next is
+    /// prepared): row `i` uses pages `i * n..(i + 1) * n`.
     window: KVec<IoBuffer>,
     /// Per-row plans of a window, off the worker's stack.
     scratch: KBox<Scratch>,
+    /// The I/O of the rows of a window being written (room for [`MAX_WINDOW_ROWS`]).
+    in_flight: KVec<RowIo>,
     /// Buffers of a span's length, a multiple of `n`: span `i` of a batch uses `i * n..`.
     spans: KVec<IoBuffer>,
     meta: Assembled,
@@ -226,7 +233,7 @@ impl Array {
             bufs.push(IoBuffer::new(GFP_KERNEL).map_err(nomem)?, GFP_KERNEL)
                 .map_err(nomem)?;
         }
-        let window_pages = window_rows(n) * n;
+        let window_pages = 2 * window_rows(n) * n;
         let mut window = KVec::with_capacity(window_pages, GFP_KERNEL).map_err(nomem)?;
         for _ in 0..window_pages {
             window
@@ -236,6 +243,7 @@ impl Array {
         // The table's chunk size is checked (a power of two, at least a page) by now.
         let span = (chunk_sectors as usize * 512).min(SPAN_MAX);
         let scratch = Scratch::new().map_err(nomem_e)?;
+        let in_flight = KVec::with_capacity(MAX_WINDOW_ROWS, GFP_KERNEL).map_err(nomem)?;
         let span_sets = (SPAN_BUFFERS_BYTES / (span * n)).clamp(1, window_rows(n));
         let mut spans = KVec::with_capacity(span_sets * n, GFP_KERNEL).map_err(nomem)?;
         for _ in 0..span_sets * n {
@@ -364,6 +372,7 @@ impl Array {
                     bufs,
                     window,
                     scratch,
+                    in_flight,
                     spans,
                     meta
                 }),
@@ -672,12 +681,13 @@ impl Array {
     /// Serves reads of members that cannot serve them (failed, or not rebuilt yet there): the
     /// pages they need are read a window at a time, one batch per window, and rebuilt from the
     /// other members; then the reads are answered.
-    fn read_group(&self, engine: &mut Engine, reads: &mut KVec<(Bio, Result)>) {
+    fn read_group(&self, engine: &mut Engine, reads: &mut KVec<Queued>) {
         if reads.is_empty() {
             return;
         }
         let mut units = KVec::new();
         for (i, (bio, result)) in reads.iter_mut().enumerate() {
+            let Some(bio) = bio else { continue };
             if let Err(e) = self.read_units_of(bio, i, &mut units) {
                 *result = Err(e);
             }
@@ -718,7 +728,9 @@ impl Array {
         }
         self.record_if_dirty(engine);
         for (bio, result) in reads.drain_all() {
-            bio.end(result);
+            if let Some(bio) = bio {
+                bio.end(result);
+            }
         }
     }
 
@@ -754,7 +766,7 @@ impl Array {
         engine: &mut Engine,
         units: &[ReadUnit],
         bounds: &[usize],
-        reads: &mut KVec<(Bio, Result)>,
+        reads: &mut KVec<Queued>,
     ) {
         let n = self.members.len();
         let all = MemberSet::first(self.layout.members());
@@ -785,7 +797,8 @@ impl Array {
                     };
                     ready.and_then(|()| {
                         let page = pages.get(m as usize).ok_or(EINVAL)?;
-                        let bio = &mut reads.get_mut(u.bio as usize).ok_or(EINVAL)?.0;
+                        let bio = reads.get_mut(u.bio as usize).and_then(|(b, _)| b.as_mut());
+                        let bio = bio.ok_or(EINVAL)?;
                         bio.copy_from_slice(u.offset as usize, &page[from..to])
                     })
                 } else {
@@ -805,10 +818,11 @@ impl Array {
         &self,
         engine: &mut Engine,
         u: &ReadUnit,
-        reads: &mut KVec<(Bio, Result)>,
+        reads: &mut KVec<Queued>,
     ) -> Result {
         let (from, to) = (usize::from(u.first) * 512, usize::from(u.end) * 512);
-        let (bio, _) = reads.get_mut(u.bio as usize).ok_or(EINVAL)?;
+        let bio = reads.get_mut(u.bio as usize).and_then(|(b, _)| b.as_mut());
+        let bio = bio.ok_or(EINVAL)?;
         let sector = bio.sector().checked_sub(self.begin).ok_or(EIO)? + u64::from(u.offset / 512);
         let member = self.read_page(engine, sector)?;
         let page = engine.bufs.get(member as usize).ok_or(EINVAL)?;
@@ -868,31 +882,50 @@ impl Array {
     /// (`write`) set at its `device_sector`, into (from) `pages[i * n + m]`, all in one batch.
     /// Returns the members whose I/O failed (now marked failed).
     fn transfer(&self, pages: &mut [IoBuffer], rows: &[RowIo], how: Transfer) -> Result<MemberSet> {
+        self.transfer_then(pages, rows, how, || ())
+    }
+
+    /// [`Array::transfer`], running `meanwhile` once the batch is on its way to the members.
+    fn transfer_then(
+        &self,
+        pages: &mut [IoBuffer],
+        rows: &[RowIo],
+        how: Transfer,
+        meanwhile: impl FnOnce(),
+    ) -> Result<MemberSet> {
         let n = self.members.len();
         if rows.len() * n > pages.len() {
             return Err(EINVAL);
         }
         let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
-            for (row, row_pages) in rows.iter().zip(pages.chunks_mut(n)) {
-                let set = match how {
-                    Transfer::Read => row.read,
-                    Transfer::Write { .. } => row.write,
-                };
-                let members = self.members.iter().zip(row_pages.iter_mut());
-                for (m, (dev, page)) in (0u32..).zip(members) {
-                    if !set.contains(m) {
-                        continue;
-                    }
-                    // Tagged by member: the batch says which members failed.
-                    match how {
-                        Transfer::Read => batch.read(dev.bdev(), row.device_sector, page, m)?,
-                        Transfer::Write { fua } => {
-                            batch.write(dev.bdev(), row.device_sector, page, fua, m)?
-                        }
+            let submitted = 'submit: {
+                for (row, row_pages) in rows.iter().zip(pages.chunks_mut(n)) {
+                    let set = match how {
+                        Transfer::Read => row.read,
+                        Transfer::Write { .. } => row.write,
                     };
+                    let members = self.members.iter().zip(row_pages.iter_mut());
+                    for (m, (dev, page)) in (0u32..).zip(members) {
+                        if !set.contains(m) {
+                            continue;
+                        }
+                        // Tagged by member: the batch says which members failed.
+                        let sent = match how {
+                            Transfer::Read => batch.read(dev.bdev(), row.device_sector, page, m),
+                            Transfer::Write { fua } => {
+                                batch.write(dev.bdev(), row.device_sector, page, fua, m)
+                            }
+                        };
+                        if let Err(e) = sent {
+                            break 'submit Err(e);
+                        }
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            };
+            batch.unplug();
+            meanwhile();
+            submitted
         })?;
         submitted?;
         let mut failed = MemberSet::EMPTY;
@@ -905,48 +938,129 @@ impl Array {
         Ok(failed)
     }
 
-    /// Serves queued writes, grouped by row, then answers them.
-    fn write_group(&self, engine: &mut Engine, writes: &mut KVec<(Bio, Result)>) {
+    /// Serves queued writes, grouped by row, then answers them. Windows are pipelined: while
+    /// window `k`'s writes are in flight, window `k + 1` is planned, read and computed in the
+    /// other half of the engine's window (its rows are others: units are grouped by row).
+    fn write_group(&self, engine: &mut Engine, writes: &mut KVec<Queued>) {
         if writes.is_empty() {
             return;
         }
         let mut units = KVec::new();
         let mut fua = false;
         for (i, (bio, result)) in writes.iter_mut().enumerate() {
+            let Some(bio) = bio else { continue };
             fua |= bio.is_fua();
             if let Err(e) = self.units_of(bio, i, &mut units) {
                 *result = Err(e);
             }
         }
         units.sort_unstable_by_key(|u: &Unit| (u.stripe, u.page));
-        let key = |u: &Unit| (u.stripe, u.page);
-        let per_window = window_rows(self.members.len());
-        let mut first = 0;
-        while first < units.len() {
-            // The window's rows: `units[bounds[i]..bounds[i + 1]]` is row `i`.
-            let mut bounds = [first; MAX_WINDOW_ROWS + 1];
-            let mut rows = 0;
-            let mut at = first;
-            while rows < per_window && at < units.len() {
-                let row_key = key(&units[at]);
-                while at < units.len() && key(&units[at]) == row_key {
-                    at += 1;
+        // A write is answered as soon as the window holding its last unit is written, so that
+        // its submitter can queue more while the rest of the group is served (without the room
+        // to note where, at the end of the group).
+        let mut answer_at = KVec::from_elem(0usize, writes.len(), GFP_NOIO).unwrap_or_default();
+        if !answer_at.is_empty() {
+            for (i, u) in units.iter().enumerate() {
+                if let Some(at) = answer_at.get_mut(u.bio as usize) {
+                    *at = i + 1;
                 }
-                rows += 1;
-                bounds[rows] = at;
             }
-            if let Err(e) = self.write_rows(engine, &units, &bounds[..=rows], writes, fua) {
-                for u in &units[first..at] {
+        }
+        let half = window_rows(self.members.len()) * self.members.len();
+        let Engine {
+            window,
+            scratch,
+            in_flight,
+            ..
+        } = engine;
+        let half = half.min(window.len());
+        let (mut cur, mut next) = window.split_at_mut(half);
+        let mut bounds = [0; MAX_WINDOW_ROWS + 1];
+        let mut next_bounds = [0; MAX_WINDOW_ROWS + 1];
+        let mut rows = self.write_window(&units, 0, &mut bounds);
+        let mut prepared = match rows {
+            0 => Ok(0),
+            _ => self.prepare_rows(cur, scratch, &units, &bounds[..=rows], writes),
+        };
+        while rows > 0 {
+            let (first, end) = (bounds[0], bounds[rows]);
+            let next_rows = self.write_window(&units, end, &mut next_bounds);
+            let prepare_next = |next: &mut [IoBuffer], scratch: &mut Scratch| {
+                (next_rows > 0).then(|| {
+                    self.prepare_rows(next, scratch, &units, &next_bounds[..=next_rows], writes)
+                })
+            };
+            let mut next_prepared = None;
+            let written = prepared.and_then(|count| {
+                // The rows' I/O, kept while the planning moves on to the next window.
+                in_flight.clear();
+                in_flight.extend_from_slice(scratch.io.get(..count).ok_or(EINVAL)?, GFP_NOIO)?;
+                self.transfer_then(cur, in_flight, Transfer::Write { fua }, || {
+                    next_prepared = prepare_next(next, scratch);
+                })?;
+                // A member lost while writing leaves the rows readable through the others,
+                // unless it was the second one.
+                if self.alive() {
+                    Ok(())
+                } else {
+                    Err(EIO)
+                }
+            });
+            if next_prepared.is_none() {
+                // The window was not written, or failed before its I/O went out.
+                next_prepared = prepare_next(next, scratch);
+            }
+            if let Err(e) = written {
+                for u in &units[first..end] {
                     writes[u.bio as usize].1 = Err(e);
                 }
             }
-            first = at;
+            // A failure met on the way must be on the other members before a write is answered:
+            // while it is not, the group's writes wait for the end of the group.
+            if !self.meta_dirty.load(Relaxed) {
+                for (&at, (bio, result)) in answer_at.iter().zip(writes.iter_mut()) {
+                    if at > first && at <= end {
+                        if let Some(bio) = bio.take() {
+                            bio.end(*result);
+                        }
+                    }
+                }
+            }
+            rows = next_rows;
+            bounds = next_bounds;
+            prepared = next_prepared.unwrap_or(Ok(0));
+            core::mem::swap(&mut cur, &mut next);
         }
         // A failure met on the way is on the other members before any write is answered.
         self.record_if_dirty(engine);
         for (bio, result) in writes.drain_all() {
-            bio.end(result);
+            if let Some(bio) = bio {
+                bio.end(result);
+            }
         }
+    }
+
+    /// The window of rows that starts at `units[first]`: row `i` is `units[bounds[i]..bounds[i +
+    /// 1]]`. Returns the number of rows (0 at the end of `units`).
+    fn write_window(
+        &self,
+        units: &[Unit],
+        first: usize,
+        bounds: &mut [usize; MAX_WINDOW_ROWS + 1],
+    ) -> usize {
+        let key = |u: &Unit| (u.stripe, u.page);
+        let per_window = window_rows(self.members.len());
+        bounds[0] = first;
+        let (mut rows, mut at) = (0, first);
+        while rows < per_window && at < units.len() {
+            let row_key = key(&units[at]);
+            while at < units.len() && key(&units[at]) == row_key {
+                at += 1;
+            }
+            rows += 1;
+            bounds[rows] = at;
+        }
+        rows
     }
 
     /// Splits a write into its row-pages.
@@ -982,24 +1096,22 @@ impl Array {
         Ok(())
     }
 
-    /// Writes a window of rows (row `i` is `units[bounds[i]..bounds[i + 1]]`): plans each, reads
-    /// what the plans need in one batch, computes parity, writes in one batch.
-    fn write_rows(
+    /// Prepares a window of rows (row `i` is `units[bounds[i]..bounds[i + 1]]`) for writing:
+    /// plans each, reads what the plans need in one batch, merges the new data and computes
+    /// parity into `window`, leaving each row's I/O in `scratch.io`. Returns the number of rows.
+    fn prepare_rows(
         &self,
-        engine: &mut Engine,
+        window: &mut [IoBuffer],
+        scratch: &mut Scratch,
         units: &[Unit],
         bounds: &[usize],
-        writes: &mut KVec<(Bio, Result)>,
-        fua: bool,
-    ) -> Result {
+        writes: &[Queued],
+    ) -> Result<usize> {
         let n = self.layout.members();
         let count = bounds.len().saturating_sub(1);
-        let Engine {
-            window, scratch, ..
-        } = engine;
         let Scratch {
             io, shape, plans, ..
-        } = &mut **scratch;
+        } = scratch;
         if count > MAX_WINDOW_ROWS || count * n as usize > window.len() {
             return Err(EINVAL);
         }
@@ -1080,12 +1192,7 @@ impl Array {
                     }
                 }
             }
-            // Bios not submitted (no memory) leave the rows as they were on their members only
-            // if none went out; report the writes failed either way.
-            self.transfer(window, &io[..count], Transfer::Write { fua })?;
-            // A member lost while writing leaves the rows readable through the others, unless
-            // it was the second one.
-            return if self.alive() { Ok(()) } else { Err(EIO) };
+            return Ok(count);
         }
         Err(EIO)
     }
@@ -1172,26 +1279,25 @@ impl Array {
     }
 }
 
-fn push(writes: &mut KVec<(Bio, Result)>, bio: Bio) -> Result<(), (Bio, Error)> {
+fn push(writes: &mut KVec<Queued>, bio: Bio) -> Result<(), (Bio, Error)> {
     if writes.reserve(1, GFP_NOIO).is_err() {
         return Err((bio, ENOMEM));
     }
     // Reserved above.
-    writes
-        .push_within_capacity((bio, Ok(())))
-        .map_err(|e| (e.0 .0, ENOMEM))
+    match writes.push_within_capacity((Some(bio), Ok(()))) {
+        Ok(()) => Ok(()),
+        Err(e) => e.0 .0.map_or(Ok(()), |bio| Err((bio, ENOMEM))),
+    }
 }
 
 /// Copies what the writes put in member `member`'s page of the row into `page`.
-fn merge(
-    page: &mut IoBuffer,
-    member: u32,
-    units: &[Unit],
-    writes: &mut KVec<(Bio, Result)>,
-) -> Result {
+fn merge(page: &mut IoBuffer, member: u32, units: &[Unit], writes: &[Queued]) -> Result {
     for u in units.iter().filter(|u| u.member == member) {
         let (from, to) = (usize::from(u.first) * 512, usize::from(u.end) * 512);
-        let (bio, _) = writes.get(u.bio as usize).ok_or(EINVAL)?;
+        let bio = writes
+            .get(u.bio as usize)
+            .and_then(|(b, _)| b.as_ref())
+            .ok_or(EINVAL)?;
         bio.copy_to_slice(u.offset as usize, &mut page[from..to])?;
     }
     Ok(())

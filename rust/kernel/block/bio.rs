@@ -23,7 +23,7 @@ use crate::{
     prelude::*,
     sync::{
         atomic::{Atomic, Full, Relaxed},
-        Arc, Completion,
+        Completion,
     },
     types::Opaque,
 };
@@ -573,9 +573,15 @@ struct BatchState {
 ///
 /// Only [`IoBatch::run`] makes one, and it waits for every bio before it returns: the buffers and
 /// devices a batch borrows for `'env` outlive its I/O.
+///
+/// # Invariants
+///
+/// `plug`, when `Some`, is the plug [`IoBatch::run`] started on its stack frame for the current
+/// task, not finished yet. (The pointer also keeps the batch on its task: it is not `Send`.)
 pub struct IoBatch<'env> {
     state: Pin<KBox<BatchState>>,
     set: &'env BioSet,
+    plug: Option<NonNull<bindings::blk_plug>>,
     _env: PhantomData<&'env mut &'env ()>,
 }
 
@@ -613,20 +619,22 @@ impl<'env> IoBatch<'env> {
             }),
             GFP_NOIO,
         )?;
-        let mut batch = IoBatch {
-            state,
-            set,
-            _env: PhantomData,
-        };
         // Plugged: the bios of a batch reach each device's queue together, so that adjacent
         // ones merge into one request.
         let plug = core::pin::pin!(Opaque::<bindings::blk_plug>::uninit());
-        // SAFETY: `plug` is pinned on this stack frame and finished below, by this task, before
-        // the frame goes. A plug of the caller's, if any, stays the task's (this one is unused).
+        // SAFETY: `plug` is pinned on this stack frame and finished, by this task, before the
+        // frame goes (below, or by `unplug`). A plug of the caller's, if any, stays the task's
+        // (this one is unused).
         unsafe { bindings::blk_start_plug(plug.get()) };
+        // INVARIANT: The plug was just started, on this frame, for this task.
+        let mut batch = IoBatch {
+            state,
+            set,
+            plug: NonNull::new(plug.get()),
+            _env: PhantomData,
+        };
         let value = f(&mut batch);
-        // SAFETY: Started above by this task.
-        unsafe { bindings::blk_finish_plug(plug.get()) };
+        batch.unplug();
         batch.put();
         batch.state.done.wait_for_completion();
         let errno = batch.state.first_error.load(Relaxed);
@@ -637,6 +645,17 @@ impl<'env> IoBatch<'env> {
         };
         let failed = batch.state.failed.load(Relaxed);
         Ok((value, BatchOutcome { result, failed }))
+    }
+
+    /// Sends the bios submitted so far on to their devices now, and those submitted later as
+    /// they come, instead of together when `run`'s closure returns: their I/O goes on while the
+    /// closure does more (prepares the next batch, say). `run` still waits for all of it.
+    pub fn unplug(&mut self) {
+        if let Some(plug) = self.plug.take() {
+            // SAFETY: By the type invariant `run` started this plug for this task and nobody has
+            // finished it; `take` makes this the only finish.
+            unsafe { bindings::blk_finish_plug(plug.as_ptr()) };
+        }
     }
 
     fn put(&self) {
