@@ -513,8 +513,14 @@ creation_sweep() {
 	# The driver's own allocations and the tag set and disk creation come first and are all
 	# tried; past FAULT_EVERY_UNTIL (add_disk's sysfs, debugfs and uevent allocations, ~700 in
 	# all, most of them tolerated, all of them C) every FAULT_STRIDE-th: the whole sweep took
-	# 15 min under TCG, every 5th 5 min (290 s in CI), every 25th about 3.
-	every_until=${FAULT_EVERY_UNTIL:-150} stride=${FAULT_STRIDE:-25}
+	# 15 min under TCG, every 5th 5 min (290 s in CI), every 25th about 3. make check tries every
+	# other one of the first 150 (each unwinding path is reached by a run of neighbouring faults)
+	# and every 50th after; make check-full (CHECK_FULL=1) every one, then every 25th.
+	if [ "${CHECK_FULL:-0}" = 1 ]; then
+		step=${FAULT_STEP:-1} every_until=${FAULT_EVERY_UNTIL:-150} stride=${FAULT_STRIDE:-25}
+	else
+		step=${FAULT_STEP:-2} every_until=${FAULT_EVERY_UNTIL:-150} stride=${FAULT_STRIDE:-50}
+	fi
 	while [ $n -le 4000 ]; do
 		tried=$((tried + 1))
 		# One process per attempt, the rest with shell builtins: the sweep is long.
@@ -545,13 +551,13 @@ creation_sweep() {
 		[ ! -e /sys/block/bpf ] || { echo "fault $n: /sys/block/bpf left behind"; bad=1; }
 		[ $bad = 0 ] || break
 		if [ $n -lt "$every_until" ]; then
-			n=$((n + 1))
+			n=$((n + step))
 		else
 			n=$((n + stride))
 		fi
 	done
 	echo Y >"$FAILSLAB/ignore-gfp-wait"
-	echo "$((tried - 1)) faults injected (every one to $every_until, then every $stride-th, to $n): power-on refused $refused times, succeeded $tolerated times despite one"
+	echo "$((tried - 1)) faults injected (every $step-th to $every_until, then every $stride-th, to $n): power-on refused $refused times, succeeded $tolerated times despite one"
 	sort /tmp/power-errors | uniq -c
 	[ $bad = 0 ] || return 1
 	[ $finished = 1 ] || { echo "power-on did not get through in $n attempts"; return 1; }
