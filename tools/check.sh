@@ -35,12 +35,9 @@ host_tests() {
 	done
 }
 
-# kunit_expected GUEST_SUITE: the KUnit suites whose results that guest suite's kernel log must
-# hold (tests/lib/kunit-suites: 'builtin' ones in the harness boot, a module's where it is
-# loaded; vm.sh filters the built-in ones out of the other boots).
+# kunit_expected GUEST_SUITE: kunit_suites_of (lib.sh), comma-separated for tapsum.
 kunit_expected() {
-	awk -v s="$1" '!/^#/ && NF >= 2 { for (i = 2; i <= NF; i++) if (($i == "builtin" && s == "harness") || $i == s) { print $1; break } }' "$kunit_list" |
-		paste -sd, -
+	kunit_suites_of "$1" | paste -sd, -
 }
 
 # The list must match the tree: a suite missing from it could go missing from the kernel log

@@ -111,12 +111,11 @@ choose_accel() {
 }
 
 # kunit_filter_glob SUITE: a kunit.filter_glob that matches the KUnit suite of the module the
-# guest suite SUITE loads (tests/lib/kunit-suites) and no built-in one; empty (no filter) for a
+# guest suite SUITE loads (kunit_suites_of, lib.sh) and no built-in one; empty (no filter) for a
 # guest suite with several.
 kunit_filter_glob() {
 	local names
-	names=$(awk -v s="$1" '!/^#/ && NF >= 2 { for (i = 2; i <= NF; i++) if ($i == s) { print $1; break } }' \
-		"$TOP/tests/lib/kunit-suites")
+	names=$(kunit_suites_of "$1")
 	case $(printf '%s' "$names" | grep -c .) in
 	0) echo "kunit.filter_glob=no_kunit_suite_in_this_boot" ;;
 	1) echo "kunit.filter_glob=$names" ;;
