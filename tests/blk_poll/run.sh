@@ -35,18 +35,8 @@ stat_sum() {
 		END { print s + 0 }' "/sys/block/$1/blk_poll/stats"
 }
 
-# The module built out of tree from this checkout when the guest has it (tools/extmod.sh, which
-# make check runs), else the kernel's own.
-load_blk_poll() {
-	if [ -f /rust44/extmod/blk_poll.ko ]; then
-		insmod /rust44/extmod/blk_poll.ko
-	else
-		modprobe blk_poll
-	fi
-}
-
 module_loads() {
-	load_blk_poll || return 1
+	load_checkout_module blk_poll || return 1
 	[ -d "$CFS" ] || { echo "no $CFS"; return 1; }
 	expect_file_eq "$CFS/features" "size,blocksize,submit_queues,poll_queues,hw_queue_depth,completion_nsec,irqmode,poll_mode,power,stats"
 }

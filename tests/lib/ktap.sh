@@ -62,3 +62,13 @@ expect_eq() {
 expect_file_eq() {
 	expect_eq "$1" "$(cat "$1" 2>&1)" "$2"
 }
+
+# load_checkout_module NAME: loads rust44's module NAME as built out of tree from this checkout
+# when the guest has it (tools/extmod.sh, which make check runs), else the kernel's own.
+load_checkout_module() {
+	if [ -f "/rust44/extmod/$1.ko" ]; then
+		insmod "/rust44/extmod/$1.ko"
+	else
+		modprobe "$1"
+	fi
+}

@@ -45,14 +45,6 @@ stat_field() {
 	awk -v c="$1" -v f="$2" '$1 == c { for (i = 2; i < NF; i += 2) if ($i == f) print $(i + 1) }' "$A/stats"
 }
 
-load_tcp_listener() {
-	if [ -f /rust44/extmod/tcp_listener.ko ]; then
-		insmod /rust44/extmod/tcp_listener.ko
-	else
-		modprobe tcp_listener
-	fi
-}
-
 setup() {
 	ip link set lo up || return 1
 	mkdir -p $DOC/sub /tmp/outside || return 1
@@ -63,7 +55,7 @@ setup() {
 	ln -s ../../outside/secret $DOC/sub/rel_link
 	ln -s hello.txt $DOC/sub/inside_link
 	mkfifo $DOC/fifo
-	load_tcp_listener || return 1
+	load_checkout_module tcp_listener || return 1
 	[ -d "$CFS" ] || { echo "no $CFS"; return 1; }
 	mkdir $A
 }
