@@ -959,21 +959,19 @@ impl Array {
         // its submitter can queue more while the rest of the group is served (without the room
         // to note where, at the end of the group).
         let mut answer_at = KVec::from_elem(0usize, writes.len(), GFP_NOIO).unwrap_or_default();
-        if !answer_at.is_empty() {
-            for (i, u) in units.iter().enumerate() {
-                if let Some(at) = answer_at.get_mut(u.bio as usize) {
-                    *at = i + 1;
-                }
+        for (i, u) in units.iter().enumerate() {
+            if let Some(at) = answer_at.get_mut(u.bio as usize) {
+                *at = i + 1;
             }
         }
-        let half = window_rows(self.members.len()) * self.members.len();
         let Engine {
             window,
             scratch,
             in_flight,
             ..
         } = engine;
-        let half = half.min(window.len());
+        let n = self.members.len();
+        let half = (window_rows(n) * n).min(window.len());
         let (mut cur, mut next) = window.split_at_mut(half);
         let mut bounds = [0; MAX_WINDOW_ROWS + 1];
         let mut next_bounds = [0; MAX_WINDOW_ROWS + 1];
@@ -995,6 +993,8 @@ impl Array {
                 // The rows' I/O, kept while the planning moves on to the next window.
                 in_flight.clear();
                 in_flight.extend_from_slice(scratch.io.get(..count).ok_or(EINVAL)?, GFP_NOIO)?;
+                // Bios not submitted (no memory) leave the rows as they were on their members
+                // only if none went out; report the writes failed either way.
                 self.transfer_then(cur, in_flight, Transfer::Write { fua }, || {
                     next_prepared = prepare_next(next, scratch);
                 })?;
