@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (make check): host cargo tests and lint, then for each kernel (default, then
-# debug: KASAN, lockdep, kmemleak) each guest suite tests/*/run.sh in its own QEMU boot (kselftests,
-# with the KUnit results and the splat check taken from the kernel log).
+# debug: KASAN, lockdep, kmemleak) each guest suite tests/*/run.sh in its own QEMU boot, but for
+# the small ones of BOOT_GROUPS, which share one (kselftests, with the KUnit results and the splat
+# check taken from each suite's part of the kernel log).
 # Prints one TAP stream ending in 'N passed, N failed'; exits non-zero on any failure.
 #   KERNEL=default|debug checks one kernel only; SUITES="harness ..." limits the guest suites.
 set -euo pipefail
@@ -32,6 +33,34 @@ host_tests() {
 			>"$dir/$crate.txt" 2>&1 || rc=$?
 		echo "# cargo-exit: $rc" >>"$dir/$crate.txt"
 		into+=(--cargo "host/$crate=$dir/$crate.txt")
+	done
+}
+
+# Suites that run in one boot, in this order (tools/vm.sh suites), each still with its own results,
+# kernel log part, KUnit expectations and dmesg-clean: small suites whose tests take less time than
+# a boot of the debug kernel (~85 s: kernel init, userspace, the closing kmemleak scan). A boot
+# takes the union of its suites' vm.conf. The harness comes first: the log of the boot before any
+# suite (the built-in KUnit suites) is the first suite's. tcp_listener boots alone: its 4 CPUs
+# make everything else in a debug boot about twice as slow under TCG on two host cores (kernel
+# init, built-in KUnit, the kmemleak scans): the three in one boot took 362 s, apart some 310.
+BOOT_GROUPS=("harness mm_mlock2")
+
+# boots SUITE...: one line per boot, the suites it runs, in the order of SUITE... (a group where
+# its first selected member is); suites not in a BOOT_GROUPS entry boot alone.
+boots() {
+	local suite group member line done=" "
+	for suite in "$@"; do
+		[[ "$done" == *" $suite "* ]] && continue
+		line=$suite
+		for group in "${BOOT_GROUPS[@]}"; do
+			[[ " $group " == *" $suite "* ]] || continue
+			line=""
+			for member in $group; do
+				[[ " $* " == *" $member "* ]] && line="$line $member"
+			done
+		done
+		echo $line
+		for member in $line; do done="$done$member "; done
 	done
 }
 
@@ -66,6 +95,11 @@ kunit_list_tap() {
 	echo "1..1"
 }
 
+# tests_seconds RESULTS: the sum of a suite's test durations (ktap_test's duration lines).
+tests_seconds() {
+	awk '/^  # duration_ms: [0-9]+$/ { ms += $3 } END { printf "%.0f", ms / 1000 }' "$1" 2>/dev/null
+}
+
 # slowest_tests RESULTS: the three longest tests of a suite, from ktap_test's duration lines.
 slowest_tests() {
 	awk '/^  # duration_ms: [0-9]+$/ { ms = $3; next }
@@ -98,11 +132,28 @@ for kernel in $kernels; do
 
 	for suite in $suites; do
 		[ -f "$TOP/tests/$suite/run.sh" ] || die "no suite tests/$suite"
+	done
+	# shellcheck disable=SC2086
+	mapfile -t boot_list < <(boots $suites)
+	for boot in "${boot_list[@]}"; do
+		# shellcheck disable=SC2086
+		set -- $boot
 		start=$SECONDS
-		"$TOP/tools/vm.sh" suite "$suite" "$out/$kernel/$suite"
-		log "check: $kernel/$suite: $((SECONDS - start)) s under $(cat "$out/$kernel/$suite/accel"), slowest: $(slowest_tests "$out/$kernel/$suite/results")"
-		args+=(--suite "$kernel/$suite=$out/$kernel/$suite/results" --dmesg "$kernel/$suite=$out/$kernel/$suite/dmesg"
-			--kunit "$kernel/$suite=$(kunit_expected "$suite")")
+		if [ $# = 1 ]; then
+			"$TOP/tools/vm.sh" suite "$1" "$out/$kernel/$1"
+		else
+			"$TOP/tools/vm.sh" suites "$out/$kernel" "$@"
+		fi
+		[ $# = 1 ] || log "check: $kernel/$(IFS=+; echo "$*"): $((SECONDS - start)) s in one boot under $(cat "$out/$kernel/$1/accel")"
+		for suite in "$@"; do
+			if [ $# = 1 ]; then
+				log "check: $kernel/$suite: $((SECONDS - start)) s under $(cat "$out/$kernel/$suite/accel"), slowest: $(slowest_tests "$out/$kernel/$suite/results")"
+			else
+				log "check: $kernel/$suite: tests $(tests_seconds "$out/$kernel/$suite/results") s, slowest: $(slowest_tests "$out/$kernel/$suite/results")"
+			fi
+			args+=(--suite "$kernel/$suite=$out/$kernel/$suite/results" --dmesg "$kernel/$suite=$out/$kernel/$suite/dmesg"
+				--kunit "$kernel/$suite=$(kunit_expected "$suite")")
+		done
 	done
 
 	# The harness must count every way a test can fail: the canary runs the host tests and the

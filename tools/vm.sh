@@ -6,6 +6,9 @@
 #                                     OUTDIR/dmesg, console in OUTDIR/console.log
 #                                     (SCRIPT=bench.sh runs tests/NAME/bench.sh instead); the guest's
 #                                     exit status (124 hung, 125 silent) in OUTDIR/status
+#   tools/vm.sh suites OUT NAME...    one boot that runs each tests/NAME/run.sh in turn; each suite's
+#                                     own results, dmesg, status (and the boot's console) in
+#                                     OUT/NAME, the whole boot's in OUT/NAME+NAME...
 # Environment: KERNEL=default|debug, VM_TIMEOUT (seconds), VM_ACCEL=kvm|tcg (skips the KVM probe),
 # RUST44_INJECT_FAILURE=1 (the harness suite adds failures of each kind tools/check.sh's canary
 # must count), RUST44_INJECT_FAILURE=early_exit (its run.sh exits before printing TAP).
@@ -110,40 +113,71 @@ choose_accel() {
 	cat "$state"
 }
 
-# kunit_filter_glob SUITE: a kunit.filter_glob that matches the KUnit suite of the module the
-# guest suite SUITE loads (kunit_suites_of, lib.sh) and no built-in one; empty (no filter) for a
-# guest suite with several.
+# kunit_filter_glob SUITE...: a kunit.filter_glob that matches the KUnit suite of the module the
+# guest suites load (kunit_suites_of, lib.sh) and no built-in one; empty (no filter) for guest
+# suites with several, or with the harness (whose boot runs the built-in ones).
 kunit_filter_glob() {
-	local names
-	names=$(kunit_suites_of "$1")
+	local names="" s
+	for s in "$@"; do
+		[ "$s" = harness ] && return 0
+		names="$names$(kunit_suites_of "$s")
+"
+	done
 	case $(printf '%s' "$names" | grep -c .) in
 	0) echo "kunit.filter_glob=no_kunit_suite_in_this_boot" ;;
-	1) echo "kunit.filter_glob=$names" ;;
+	1) echo "kunit.filter_glob=$(printf '%s' "$names" | grep .)" ;;
 	esac
+}
+
+# suite_conf SUITE...: the settings of one boot that runs these suites in turn, from their
+# tests/<suite>/vm.conf, into boot's locals: the most CPUs any asks for (smp), every extra device
+# (extra) and kernel argument (kargs), the sum of their timeouts (600 s each unless set; a
+# VM_TIMEOUT from the environment is the whole boot's). Memory and NVMe poll queues must agree.
+suite_conf() {
+	local s env_timeout=${VM_TIMEOUT:-} env_smp=${VM_SMP:-2} env_memory=${VM_MEMORY:-2G} sum=0 first=1
+	smp=0
+	for s in "$@"; do
+		# A suite may add devices (QEMU_EXTRA=(...)), kernel arguments (KERNEL_ARGS="..."), set
+		# NVME_POLL_QUEUES, the guest's CPU count (VM_SMP, 2 by default) and memory (VM_MEMORY).
+		local VM_SMP=$env_smp VM_MEMORY=$env_memory VM_TIMEOUT=$env_timeout KERNEL_ARGS="" NVME_POLL_QUEUES=$polls
+		local -a QEMU_EXTRA=()
+		if [ -f "$TOP/tests/$s/vm.conf" ]; then
+			# shellcheck disable=SC1090
+			. "$TOP/tests/$s/vm.conf"
+		fi
+		[ "$VM_SMP" -gt "$smp" ] && smp=$VM_SMP
+		if [ $first = 1 ]; then
+			memory=$VM_MEMORY polls_wanted=$NVME_POLL_QUEUES
+		elif [ "$memory" != "$VM_MEMORY" ] || [ "$polls_wanted" != "$NVME_POLL_QUEUES" ]; then
+			die "suites $* cannot share a boot: their VM_MEMORY or NVME_POLL_QUEUES differ"
+		fi
+		kargs="$kargs${KERNEL_ARGS:+ $KERNEL_ARGS}"
+		extra+=("${QEMU_EXTRA[@]}")
+		sum=$((sum + ${VM_TIMEOUT:-600}))
+		first=0
+	done
+	polls=$polls_wanted
+	timeout=${env_timeout:-$sum}
 }
 
 # boot OUTDIR: one guest boot with MODE, CMD, SUITE and ACCEL from the environment.
 boot() {
 	local out=$1 overlay="$1/overlay" cpio="$1/initramfs.cpio" console=(-serial "file:$1/console.log")
-	local extra=()
-	if [ -n "${SUITE:-}" ] && [ -f "$TOP/tests/$SUITE/vm.conf" ]; then
-		# A suite may add devices (QEMU_EXTRA=(...)), kernel arguments (KERNEL_ARGS="..."), set
-		# NVME_POLL_QUEUES and the guest's CPU count (VM_SMP, 2 by default).
-		# shellcheck disable=SC1090
-		. "$TOP/tests/$SUITE/vm.conf"
-		extra=("${QEMU_EXTRA[@]}")
-	fi
+	local extra=() smp=${VM_SMP:-2} memory=${VM_MEMORY:-2G} timeout=${VM_TIMEOUT:-600} kargs="" polls=$NVME_POLL_QUEUES polls_wanted
+	# shellcheck disable=SC2086 # SUITE: the names of the suites this boot runs
+	[ -n "${SUITE:-}" ] && suite_conf $SUITE
 	# Built-in KUnit suites give the same results in every boot of a kernel: they run in the
 	# harness suite's boot only (some 20 s of each debug boot). Other suites' boots run their
 	# modules' KUnit suites alone (tests/lib/kunit-suites; the filter also applies to modules).
 	local kunit_args=""
-	if [ "$MODE" = suite ] && [ "$SUITE" != harness ]; then
-		kunit_args=$(kunit_filter_glob "$SUITE")
+	if [ "$MODE" = suite ]; then
+		# shellcheck disable=SC2086
+		kunit_args=$(kunit_filter_glob $SUITE)
 	fi
 	mkdir -p "$overlay/rust44"
 	{
 		printf 'MODE=%q\nSUITE=%q\nACCEL=%q\nKVER_WANTED=%q\n' "$MODE" "${SUITE:-}" "$ACCEL" "$(cat "$CACHE/kernel.version")"
-		printf 'CMD=%q\nZNS_ZONES=%q\nPOLL_QUEUES=%q\n' "${CMD:-}" $((ZNS_SIZE_MB / ZNS_ZONE_MB)) "$NVME_POLL_QUEUES"
+		printf 'CMD=%q\nZNS_ZONES=%q\nPOLL_QUEUES=%q\n' "${CMD:-}" $((ZNS_SIZE_MB / ZNS_ZONE_MB)) "$polls"
 		printf 'INJECT_FAILURE=%q\nKERNEL_FLAVOUR=%q\nSCRIPT=%q\n' "${RUST44_INJECT_FAILURE:-0}" "$KERNEL" "${SCRIPT:-run.sh}"
 		printf 'CHECK_FULL=%q\n' "${RUST44_CHECK_FULL:-0}"
 	} >"$overlay/rust44/run.conf"
@@ -164,10 +198,10 @@ boot() {
 	# no5lvl: under TCG '-cpu max' offers 5-level paging, with which the KASAN kernel once reported
 	# a wild access in a timer interrupt during start_kernel (identify_boot_cpu), before any
 	# module exists; 4-level paging booted clean every time.
-	local qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -smp "${VM_SMP:-2}" -m "${VM_MEMORY:-2G}"
+	local qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -smp "$smp" -m "$memory"
 		-display none -vga none -no-reboot
 		-kernel "$BZIMAGE" -initrd "$cpio"
-		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M no5lvl nvme.poll_queues=$NVME_POLL_QUEUES $kunit_args ${KERNEL_ARGS:-}"
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M no5lvl nvme.poll_queues=$polls $kunit_args$kargs"
 		"${console[@]}" -serial "file:$out/results" -serial "file:$out/dmesg"
 		-drive "file=$out/vda.img,if=none,id=vda,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vda
 		-drive "file=$out/vdb.img,if=none,id=vdb,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vdb
@@ -181,7 +215,7 @@ boot() {
 	if [ "$MODE" = shell ]; then
 		"${qemu[@]}" || rc=$?
 	else
-		timeout -k 5 "${VM_TIMEOUT:-600}" "${qemu[@]}" </dev/null >"$out/qemu.log" 2>&1 || rc=$?
+		timeout -k 5 "$timeout" "${qemu[@]}" </dev/null >"$out/qemu.log" 2>&1 || rc=$?
 	fi
 	rm -f "$out"/*.img "$cpio"
 	return $rc
@@ -198,6 +232,28 @@ guest_status() {
 	else
 		echo 125
 	fi
+}
+
+# split_boot WHOLE BASE NAME...: a boot's results and kernel log, cut at the guest's marks (the
+# results' '# rust44-suite: NAME' lines, the log's 'rust44: suite NAME starts') into BASE/NAME.
+# The log before the first mark (the boot, built-in KUnit) is the first suite's; after a suite come
+# its kmemleak scan's reports, and the last one's the guest's closing scan.
+split_boot() {
+	local whole=$1 base=$2 name
+	shift 2
+	for name in "$@"; do
+		rm -rf "${base:?}/$name" && mkdir -p "$base/$name"
+		: >"$base/$name/results"
+		: >"$base/$name/dmesg"
+		cp "$whole/console.log" "$base/$name/console.log" 2>/dev/null || true
+	done
+	awk -v base="$base" -v first="$1" '
+		{ line = $0; sub(/\r$/, "", line) }
+		line ~ /^# rust44-suite: [^ ]+$/ { cur = substr(line, 17); next }
+		{ print > (base "/" (cur == "" ? first : cur) "/results") }' "$whole/results"
+	awk -v base="$base" -v first="$1" '
+		/rust44: suite [^ ]+ starts$/ { cur = $(NF - 1) }
+		{ print > (base "/" (cur == "" ? first : cur) "/dmesg") }' "$whole/dmesg"
 }
 
 main() {
@@ -242,7 +298,30 @@ main() {
 		fi
 		return 0
 		;;
-	*) die "usage: vm.sh shell | cmd COMMAND | suite NAME OUTDIR" ;;
+	suites)
+		local base=${2:?usage: vm.sh suites OUT NAME...} rc=0 status name unfinished=""
+		shift 2
+		[ $# -gt 0 ] || die "usage: vm.sh suites OUT NAME..."
+		local whole
+		whole="$base/$(IFS=+; echo "$*")"
+		rm -rf "$whole" && mkdir -p "$whole"
+		MODE=suite SUITE="$*" boot "$whole" || rc=$?
+		echo "$ACCEL" >"$whole/accel"
+		split_boot "$whole" "$base" "$@"
+		for name in "$@"; do
+			status=$(guest_status "$base/$name" "$rc")
+			echo "$ACCEL" >"$base/$name/accel"
+			echo "$status" >"$base/$name/status"
+			# The kernel's last words belong to the suite that was running.
+			if [ "$status" -ge 124 ] && [ -z "$unfinished" ]; then
+				unfinished=$name
+				log "vm: $name: the guest did not finish (status $status); console: $whole/console.log"
+				cat "$whole/console.log" >>"$base/$name/dmesg"
+			fi
+		done
+		return 0
+		;;
+	*) die "usage: vm.sh shell | cmd COMMAND | suite NAME OUTDIR | suites OUT NAME..." ;;
 	esac
 }
 

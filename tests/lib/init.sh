@@ -92,9 +92,28 @@ cmd)
 	finish $?
 	;;
 suite)
-	cd "/rust44/tests/$SUITE" || finish 1
-	sh "./$SCRIPT" >&3 2>&1
-	finish $?
+	# SUITE may name several suites that share this boot (tools/vm.sh suites): each one's TAP then
+	# follows a '# rust44-suite: NAME' line and ends with its own '# rust44-exit: N', and its part
+	# of the kernel log follows 'rust44: suite NAME starts'. kmemleak scans after each suite, as
+	# finish does after the last, so that the leaks reported in a suite's part are its own.
+	set -- $SUITE
+	if [ $# = 1 ]; then
+		cd "/rust44/tests/$SUITE" || finish 1
+		sh "./$SCRIPT" >&3 2>&1
+		finish $?
+	fi
+	while [ $# -gt 0 ]; do
+		echo "# rust44-suite: $1" >&3
+		echo "rust44: suite $1 starts" >/dev/kmsg
+		rc=0
+		(cd "/rust44/tests/$1" && SUITE=$1 && sh "./$SCRIPT") >&3 2>&1 || rc=$?
+		[ $# = 1 ] && finish $rc
+		if [ -w /sys/kernel/debug/kmemleak ]; then
+			echo scan >/sys/kernel/debug/kmemleak
+		fi
+		echo "# rust44-exit: $rc" >&3
+		shift
+	done
 	;;
 *)
 	echo "rust44: unknown MODE '$MODE'" >&3
