@@ -22,7 +22,7 @@ use crate::{
     ffi::c_void,
     prelude::*,
     sync::{
-        atomic::{Atomic, Full, Relaxed},
+        atomic::{Acquire, Atomic, Full, Relaxed},
         Completion,
     },
     types::Opaque,
@@ -419,6 +419,19 @@ impl BioList {
         Some(unsafe { Bio::from_raw(bio) })
     }
 
+    /// Takes the bio at the head if `take`, shown it, agrees.
+    pub fn pop_if(&mut self, take: impl FnOnce(&Bio) -> bool) -> Option<Bio> {
+        let head = NonNull::new(self.list.head)?;
+        // SAFETY: The list owns the bio at its head (type invariant). The view is only lent to
+        // `take` and never dropped or ended: the list keeps the bio.
+        let view = core::mem::ManuallyDrop::new(unsafe { Bio::from_raw(head) });
+        if take(&view) {
+            self.pop()
+        } else {
+            None
+        }
+    }
+
     /// Moves every bio of `self` to a new list, leaving `self` empty.
     pub fn take(&mut self) -> BioList {
         core::mem::take(self)
@@ -764,6 +777,250 @@ unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
     if state.pending.fetch_sub(1, Full) == 1 {
         state.done.complete_all();
     }
+}
+
+/// What a [`Flight`] needs from its owner, which it owns (an `Arc` of the driver's device, say):
+/// the bio set its bios come from, the devices its I/O goes to, and whom to tell when all of it
+/// has landed. Owning them, the flight keeps them alive for its I/O even if it is leaked.
+pub trait FlightOwner: Send + Sync + 'static {
+    /// The bio set the flight's bios are allocated from.
+    fn bio_set(&self) -> &BioSet;
+
+    /// The device for I/O tagged `tag`.
+    fn device(&self, tag: u32) -> Option<&Bdev>;
+
+    /// Called once, when the flight's last bio has completed, in that bio's completion context
+    /// (an interrupt, maybe): it must not sleep. [`Flight::has_landed`] is true by then; the
+    /// buffers are the driver's again once [`Flight::wait`] has returned.
+    fn landed(&self);
+}
+
+/// One I/O of a [`Flight`]: buffer `buf` of the flight from or to `sector` of the device
+/// tagged `tag` (see [`FlightOwner::device`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FlightIo {
+    /// The device's tag; a failure sets this bit of [`BatchOutcome::failed`].
+    pub tag: u32,
+    /// Where on the device.
+    pub sector: u64,
+    /// The flight's buffer.
+    pub buf: usize,
+    /// `None`: read into the buffer; `Some(fua)`: write it.
+    pub write: Option<bool>,
+}
+
+/// A flight's state, shared with its bios.
+///
+/// # Invariants
+///
+/// `pending` counts the bios submitted and not completed, plus one until the flight is launched;
+/// `done` is completed, after `owner.landed()` returned, when it drops to zero.
+#[pin_data]
+struct FlightState<T> {
+    owner: T,
+    bufs: KVec<IoBuffer>,
+    pending: Atomic<u32>,
+    first_error: Atomic<i32>,
+    failed: Atomic<u64>,
+    #[pin]
+    done: Completion,
+}
+
+/// I/O into and out of buffers it owns, sent to the devices below while the driver goes on:
+/// not waited for (unlike an [`IoBatch`]), it tells its owner when it has landed.
+///
+/// The buffers and the owner are the driver's again once the flight has landed (or before it is
+/// launched); dropping a flight in the air waits for it.
+///
+/// # Invariants
+///
+/// Once `launched`, bios of the flight may point into `state.bufs` and at `state` until `done`
+/// is completed: until then nothing else touches `bufs`, and `owner` is only shared.
+pub struct Flight<T: FlightOwner> {
+    state: Pin<KBox<FlightState<T>>>,
+    launched: bool,
+}
+
+impl<T: FlightOwner> Flight<T> {
+    /// A flight of `owner`'s, with `bufs` for its I/O.
+    pub fn new(owner: T, bufs: KVec<IoBuffer>, flags: Flags) -> Result<Self> {
+        let state = KBox::pin_init(
+            pin_init!(FlightState {
+                owner,
+                bufs,
+                pending: Atomic::new(1),
+                first_error: Atomic::new(0),
+                failed: Atomic::new(0),
+                done <- Completion::new(),
+            }),
+            flags,
+        )?;
+        Ok(Self {
+            state,
+            launched: false,
+        })
+    }
+
+    /// The owner.
+    pub fn owner(&self) -> &T {
+        &self.state.owner
+    }
+
+    /// Whether every bio of the launched flight has completed: [`Flight::wait`] returns at once,
+    /// or nearly (the owner may still be being told).
+    pub fn has_landed(&self) -> bool {
+        self.launched && self.state.pending.load(Acquire) == 0
+    }
+
+    /// Waits for the flight to land (at once if it has, or was never launched).
+    pub fn wait(&mut self) {
+        if self.launched {
+            self.state.done.wait_for_completion();
+        }
+    }
+
+    /// The owner and the buffers, once the flight has landed (see [`Flight::wait`]) or before
+    /// it is launched; `EBUSY` while it is in the air.
+    pub fn parts_mut(&mut self) -> Result<(&mut T, &mut KVec<IoBuffer>)> {
+        if self.launched && !self.state.done.is_done() {
+            return Err(EBUSY);
+        }
+        // SAFETY: Neither field is structurally pinned. No bio points into them any more (the
+        // flight landed, `done` says) or yet (it was not launched): type invariant.
+        let state = unsafe { self.state.as_mut().get_unchecked_mut() };
+        Ok((&mut state.owner, &mut state.bufs))
+    }
+
+    /// How the flight's I/O went, once it has landed.
+    pub fn outcome(&self) -> Option<BatchOutcome> {
+        if !self.launched || !self.state.done.is_done() {
+            return None;
+        }
+        let errno = self.state.first_error.load(Relaxed);
+        Some(BatchOutcome {
+            result: if errno == 0 {
+                Ok(())
+            } else {
+                Err(Error::from_errno(errno))
+            },
+            failed: self.state.failed.load(Relaxed),
+        })
+    }
+
+    /// Sends on its way, together, the I/O that `ios` passes to `send` (looking at the owner),
+    /// and launches the flight: the owner is told when it has landed. Fails with `EBUSY` if it
+    /// was launched before, `EINVAL` for a bad tag, buffer or device, and `ENOMEM`, or with what
+    /// `ios` returns; after a failure the I/O sent so far still flies (the flight is launched all
+    /// the same, and lands).
+    pub fn launch(
+        &mut self,
+        ios: impl FnOnce(&T, &mut dyn FnMut(FlightIo) -> Result) -> Result,
+    ) -> Result {
+        if self.launched {
+            return Err(EBUSY);
+        }
+        // INVARIANT: From here bios may point into the state; it is launched even on failure.
+        self.launched = true;
+        let plug = core::pin::pin!(Opaque::<bindings::blk_plug>::uninit());
+        // SAFETY: `plug` is pinned on this stack frame and finished below, by this task.
+        unsafe { bindings::blk_start_plug(plug.get()) };
+        let state: *const FlightState<T> = &*self.state;
+        let sent = ios(&self.state.owner, &mut |io| self.submit(io, state));
+        // SAFETY: Started above, on this frame.
+        unsafe { bindings::blk_finish_plug(plug.get()) };
+        // SAFETY: The state outlives every bio (`done` is waited for before it goes).
+        unsafe { flight_put::<T>(state) };
+        sent
+    }
+
+    fn submit(&self, io: FlightIo, state: *const FlightState<T>) -> Result {
+        if io.tag >= IoBatch::TAGS {
+            return Err(EINVAL);
+        }
+        let owner = &self.state.owner;
+        let bdev = owner.device(io.tag).ok_or(EINVAL)?;
+        let buf = self.state.bufs.get(io.buf).ok_or(EINVAL)?;
+        let mut opf = match io.write {
+            None => bindings::req_op_REQ_OP_READ,
+            Some(_) => bindings::req_op_REQ_OP_WRITE,
+        };
+        if io.write == Some(true) {
+            opf |= 1 << bindings::req_flag_bits___REQ_FUA;
+        }
+        let set = owner.bio_set();
+        // SAFETY: `bdev` is open and the set initialised (the owner keeps both, and the flight
+        // keeps the owner); GFP_NOIO may sleep, we may too.
+        let bio = unsafe {
+            bindings::bio_alloc_bioset(bdev.as_raw(), 1, opf, GFP_NOIO.as_raw(), set.as_raw())
+        };
+        let bio = NonNull::new(bio).ok_or(ENOMEM)?;
+        // SAFETY: A fresh bio with one vector; `buf` is an `IoBuffer` (physically contiguous, at
+        // most 1 MiB) in the flight's state, which is not touched until the flight lands, and the
+        // state outlives the bio: type invariant.
+        unsafe {
+            let raw = bio.as_ptr();
+            (*raw).bi_iter.bi_sector = io.sector;
+            bindings::bio_add_virt_nofail(raw, buf.as_ptr().cast_mut().cast(), buf.len() as u32);
+            pad_of(raw).write(BioPad {
+                owner: state.cast(),
+                tag: io.tag,
+            });
+            (*raw).bi_end_io = Some(flight_end_io::<T>);
+        }
+        self.state.pending.fetch_add(1, Relaxed);
+        // SAFETY: The bio is complete; it is the block layer's until `flight_end_io`.
+        unsafe { bindings::submit_bio(bio.as_ptr()) };
+        Ok(())
+    }
+}
+
+impl<T: FlightOwner> Drop for Flight<T> {
+    fn drop(&mut self) {
+        // The bios point into the state: it stays until they have all completed.
+        self.wait();
+    }
+}
+
+/// Drops one count of a flight; the last tells the owner, then completes `done`.
+///
+/// # Safety
+///
+/// `state` is a live flight state and the caller holds one of its counts.
+unsafe fn flight_put<T: FlightOwner>(state: *const FlightState<T>) {
+    // SAFETY: Live while the caller's count is held; after the last one is dropped, until `done`
+    // is completed, as the flight waits for that before the state goes.
+    let state = unsafe { &*state };
+    if state.pending.fetch_sub(1, Full) == 1 {
+        state.owner.landed();
+        state.done.complete_all();
+    }
+}
+
+unsafe extern "C" fn flight_end_io<T: FlightOwner>(bio: *mut bindings::bio) {
+    // SAFETY: Set up by `Flight::submit`: the pad names the flight's state, live while this bio's
+    // count is held.
+    let (state, tag, status) = unsafe {
+        let pad = &*pad_of(bio);
+        (
+            pad.owner.cast::<FlightState<T>>(),
+            pad.tag,
+            (*bio).bi_status,
+        )
+    };
+    if let Err(e) = result_of(status) {
+        // SAFETY: As above.
+        let s = unsafe { &*state };
+        let _ = s.first_error.cmpxchg(0, e.to_errno(), Relaxed);
+        let bit = 1u64.checked_shl(tag).unwrap_or(0);
+        let mut seen = s.failed.load(Relaxed);
+        while let Err(now) = s.failed.cmpxchg(seen, seen | bit, Relaxed) {
+            seen = now;
+        }
+    }
+    // SAFETY: Our bio, done with.
+    unsafe { bindings::bio_put(bio) };
+    // SAFETY: This bio held a count.
+    unsafe { flight_put::<T>(state) };
 }
 
 #[macros::kunit_tests(rust44_bio)]
