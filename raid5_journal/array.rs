@@ -18,7 +18,10 @@ use crate::{
 };
 use kernel::{
     block::{
-        bio::{Bio, BioList, BioRecord, BioSet, IoBatch, IoBuffer, IO_BUFFER_SIZE},
+        bio::{
+            Bdev, Bio, BioList, BioRecord, BioSet, Flight, FlightIo, FlightOwner, IoBatch,
+            IoBuffer, IO_BUFFER_SIZE,
+        },
         mq::ReqOp,
     },
     device_mapper::{DmDev, MapResult, TargetBio},
@@ -38,7 +41,7 @@ const ROW_SECTORS: u64 = (IO_BUFFER_SIZE / 512) as u64;
 /// is aligned for any chunk size.
 pub(crate) const DATA_OFFSET: u64 = 2048;
 /// Rows the background resync or rebuild does per run of the worker, between queued I/O.
-const ROWS_PER_STEP: u64 = 256;
+const ROWS_PER_STEP: u64 = 512;
 /// Pages in the engine's window at most: a page per member for each row served together, read
 /// or written in one batch. Round trips, not CPU, bound 1 MiB writes: 64 pages kept them at half
 /// md's speed.
@@ -48,13 +51,21 @@ const MAX_WINDOW_ROWS: usize = 64;
 // A batch's bios are tagged by member: a failure names the member.
 const _: () = assert!(MAX_MEMBERS <= IoBatch::TAGS);
 /// The resync and the rebuild move spans: up to 64 KiB of one chunk of each member, one bio per
-/// member, several stripes per batch, within this many bytes of buffers in all.
+/// member, several stripes per batch, within this many bytes of buffers per batch (two batches:
+/// one is written while the next is read).
 const SPAN_MAX: usize = 64 << 10;
 const SPAN_BUFFERS_BYTES: usize = 1 << 20;
 /// Writes served together (grouped by row).
 const WRITES_PER_GROUP: usize = 128;
+/// Writes a group takes at most, with those that join it while it is served (a unit names its
+/// write in 16 bits).
+const MAX_GROUP_WRITES: usize = 1024;
 /// Degraded reads served together (grouped by row).
 const READS_PER_GROUP: usize = 128;
+/// Groups of degraded reads in the air at once, and the pages a group's flight reads at most
+/// (more is served a window at a time).
+const MAX_FLIGHTS: usize = 8;
+const FLIGHT_PAGES: usize = 512;
 
 /// A bio queued for the engine (taken when it is answered) and what it will be answered.
 type Queued = (Option<Bio>, Result);
@@ -97,7 +108,12 @@ struct Engine {
     scratch: KBox<Scratch>,
     /// The I/O of the rows of a window being written (room for [`MAX_WINDOW_ROWS`]).
     in_flight: KVec<RowIo>,
-    /// Buffers of a span's length, a multiple of `n`: span `i` of a batch uses `i * n..`.
+    /// Degraded reads in the air, and whether all their I/O went out.
+    flights: KVec<(Flight<ReadFlight>, Result)>,
+    /// Pages for flights, kept from one to the next.
+    spare_pages: KVec<IoBuffer>,
+    /// Buffers of a span's length for two batches (halves), a multiple of `2 * n`: span `i` of a
+    /// batch uses `i * n..` of its half.
     spans: KVec<IoBuffer>,
     meta: Assembled,
 }
@@ -153,6 +169,32 @@ struct Counters {
     read_modify_write: Atomic<u64>,
     reconstruct_write: Atomic<u64>,
     degraded_reads: Atomic<u64>,
+}
+
+/// A group of degraded reads in the air: the rows they need are read from the members into the
+/// flight's pages (row `i` into pages `i * n..`) while the engine goes on; when the flight lands
+/// the engine rebuilds what they read and answers them.
+struct ReadFlight {
+    array: Arc<Array>,
+    reads: KVec<Queued>,
+    /// Sorted by row: row `i` is `units[bounds[i]..bounds[i + 1]]`, read from `io[i].read`.
+    units: KVec<ReadUnit>,
+    bounds: KVec<usize>,
+    io: KVec<RowIo>,
+}
+
+impl FlightOwner for ReadFlight {
+    fn bio_set(&self) -> &BioSet {
+        &self.array.bio_set
+    }
+
+    fn device(&self, tag: u32) -> Option<&Bdev> {
+        self.array.members.get(tag as usize).map(|dev| dev.bdev())
+    }
+
+    fn landed(&self) {
+        Array::kick(&self.array);
+    }
 }
 
 #[pin_data]
@@ -221,11 +263,12 @@ impl Array {
     /// this array (or a new one), and records the decision on every usable member.
     pub(crate) fn assemble(
         members: KVec<DmDev>,
-        chunk_sectors: u32,
+        table: &crate::table::Table,
         begin: u64,
         len: u64,
     ) -> Result<Arc<Self>, Refused> {
         let n = members.len();
+        let chunk_sectors = table.chunk_sectors;
         let nomem = |_| Refused(ENOMEM, c"out of memory");
         let nomem_e = |_: Error| Refused(ENOMEM, c"out of memory");
         let mut bufs = KVec::with_capacity(n, GFP_KERNEL).map_err(nomem)?;
@@ -244,7 +287,8 @@ impl Array {
         let span = (chunk_sectors as usize * 512).min(SPAN_MAX);
         let scratch = Scratch::new().map_err(nomem_e)?;
         let in_flight = KVec::with_capacity(MAX_WINDOW_ROWS, GFP_KERNEL).map_err(nomem)?;
-        let span_sets = (SPAN_BUFFERS_BYTES / (span * n)).clamp(1, window_rows(n));
+        let flights = KVec::with_capacity(MAX_FLIGHTS, GFP_KERNEL).map_err(nomem)?;
+        let span_sets = 2 * (SPAN_BUFFERS_BYTES / (span * n)).clamp(1, window_rows(n));
         let mut spans = KVec::with_capacity(span_sets * n, GFP_KERNEL).map_err(nomem)?;
         for _ in 0..span_sets * n {
             let buf = IoBuffer::with_len(span, GFP_KERNEL).map_err(nomem_e)?;
@@ -296,16 +340,21 @@ impl Array {
                     *r = Role::InSync;
                 }
                 pr_info!(
-                    "rust44-raid5: new array of {} members, {} KiB chunks: parity resync starts\n",
+                    "rust44-raid5: new array of {} members, {} KiB chunks: {}\n",
                     n,
-                    chunk_sectors / 2
+                    chunk_sectors / 2,
+                    if table.nosync {
+                        "no resync (nosync: the members hold consistent parity)"
+                    } else {
+                        "parity resync starts"
+                    }
                 );
                 Assembled {
                     uuid,
                     layout,
                     events: 0,
                     clean: false,
-                    resync_from: 0,
+                    resync_from: if table.nosync { NONE } else { 0 },
                     rebuild_from: NONE,
                     roles,
                 }
@@ -373,6 +422,8 @@ impl Array {
                     window,
                     scratch,
                     in_flight,
+                    flights,
+                    spare_pages: KVec::new(),
                     spans,
                     meta
                 }),
@@ -635,7 +686,7 @@ impl Array {
         self.failed.load(Relaxed).count_ones() <= 1
     }
 
-    fn serve(&self, engine: &mut Engine, mut list: BioList) {
+    fn serve(this: &Arc<Self>, engine: &mut Engine, mut list: BioList) {
         let mut writes = KVec::new();
         let mut reads = KVec::new();
         while let Some(bio) = list.pop() {
@@ -645,13 +696,13 @@ impl Array {
                 ReqOp::Write if reads.is_empty() && writes.len() < WRITES_PER_GROUP => &mut writes,
                 ReqOp::Read if writes.is_empty() && reads.len() < READS_PER_GROUP => &mut reads,
                 op => {
-                    self.write_group(engine, &mut writes);
-                    self.read_group(engine, &mut reads);
+                    this.write_group(engine, &mut writes);
+                    Self::read_group(this, engine, &mut reads);
                     match op {
                         ReqOp::Write => &mut writes,
                         ReqOp::Read => &mut reads,
                         _ => {
-                            self.flush(engine, bio);
+                            this.flush(engine, bio);
                             continue;
                         }
                     }
@@ -661,11 +712,13 @@ impl Array {
                 bio.end(Err(e));
             }
         }
-        self.write_group(engine, &mut writes);
-        self.read_group(engine, &mut reads);
+        this.write_group(engine, &mut writes);
+        Self::read_group(this, engine, &mut reads);
     }
 
     fn flush(&self, engine: &mut Engine, bio: Bio) {
+        // The reads in the air were queued before the flush.
+        self.land_all(engine);
         let failed = self.failed.load(Relaxed);
         for (m, dev) in (0u32..).zip(self.members.iter()) {
             if failed & (1 << m) == 0 {
@@ -679,59 +732,231 @@ impl Array {
     }
 
     /// Serves reads of members that cannot serve them (failed, or not rebuilt yet there): the
-    /// pages they need are read a window at a time, one batch per window, and rebuilt from the
-    /// other members; then the reads are answered.
-    fn read_group(&self, engine: &mut Engine, reads: &mut KVec<Queued>) {
+    /// pages they need are read from the other members, in a flight that the engine does not
+    /// wait for (it answers the reads when the flight lands), or, when the group is too large
+    /// for one or there is no memory for one, a window at a time.
+    fn read_group(this: &Arc<Self>, engine: &mut Engine, reads: &mut KVec<Queued>) {
         if reads.is_empty() {
             return;
         }
         let mut units = KVec::new();
         for (i, (bio, result)) in reads.iter_mut().enumerate() {
             let Some(bio) = bio else { continue };
-            if let Err(e) = self.read_units_of(bio, i, &mut units) {
+            if let Err(e) = this.read_units_of(bio, i, &mut units) {
                 *result = Err(e);
             }
         }
         units.sort_unstable_by_key(|u: &ReadUnit| u.row);
-        let all = MemberSet::first(self.layout.members());
-        let per_window = window_rows(self.members.len());
+        let units = match Self::launch_reads(this, engine, reads, units) {
+            Ok(()) => return,
+            Err(units) => units,
+        };
+        let per_window = window_rows(this.members.len());
         let mut first = 0;
         while first < units.len() {
             // The window's rows: `units[bounds[i]..bounds[i + 1]]` is row `i`.
             let mut bounds = [first; MAX_WINDOW_ROWS + 1];
-            let io = &mut engine.scratch.io;
-            let mut rows = 0;
-            let mut at = first;
-            while rows < per_window && at < units.len() {
-                let row = units[at].row;
-                let unavailable = self.unavailable(row);
-                let mut read = MemberSet::EMPTY;
-                while at < units.len() && units[at].row == row {
-                    let m = units[at].member;
-                    read = if unavailable.contains(m) {
-                        all.minus(unavailable)
-                    } else {
-                        read.with(m)
-                    };
-                    at += 1;
-                }
-                io[rows] = RowIo {
-                    device_sector: self.layout.data_offset() + row,
-                    read,
-                    write: MemberSet::EMPTY,
-                };
-                rows += 1;
-                bounds[rows] = at;
-            }
-            self.read_rows(engine, &units, &bounds[..=rows], reads);
-            first = at;
+            let Engine {
+                bufs,
+                window,
+                scratch,
+                ..
+            } = &mut *engine;
+            let rows = this.read_rows_of(&units, first, per_window, |i, row, at| {
+                scratch.io[i] = row;
+                bounds[i + 1] = at;
+            });
+            let io = &scratch.io[..rows];
+            let batch = this.transfer(window, io, Transfer::Read);
+            let whole = matches!(batch, Ok(failed) if failed.is_empty());
+            let bounds = &bounds[..=rows];
+            this.answer_rows(bufs, window, io, &units, bounds, reads, whole);
+            first = bounds[rows];
         }
+        this.record_if_dirty(engine);
+        for (bio, result) in reads.drain_all() {
+            if let Some(bio) = bio {
+                bio.end(result);
+            }
+        }
+    }
+
+    /// The rows of up to `limit` rows of `units` from `units[first]`: calls `row(i, io, end)`
+    /// for each, with the members to read for it and the end of its units. Returns the number.
+    fn read_rows_of(
+        &self,
+        units: &[ReadUnit],
+        first: usize,
+        limit: usize,
+        mut row: impl FnMut(usize, RowIo, usize),
+    ) -> usize {
+        let all = MemberSet::first(self.layout.members());
+        let mut rows = 0;
+        let mut at = first;
+        while rows < limit && at < units.len() {
+            let r = units[at].row;
+            let unavailable = self.unavailable(r);
+            let mut read = MemberSet::EMPTY;
+            while at < units.len() && units[at].row == r {
+                let m = units[at].member;
+                read = if unavailable.contains(m) {
+                    all.minus(unavailable)
+                } else {
+                    read.with(m)
+                };
+                at += 1;
+            }
+            let io = RowIo {
+                device_sector: self.layout.data_offset() + r,
+                read,
+                write: MemberSet::EMPTY,
+            };
+            row(rows, io, at);
+            rows += 1;
+        }
+        rows
+    }
+
+    /// Puts the reads of a group (their units sorted by row) in the air. Gives the units back
+    /// when they are too many for a flight or there is no memory for one: the caller serves
+    /// them itself.
+    fn launch_reads(
+        this: &Arc<Self>,
+        engine: &mut Engine,
+        reads: &mut KVec<Queued>,
+        units: KVec<ReadUnit>,
+    ) -> Result<(), KVec<ReadUnit>> {
+        let n = this.members.len();
+        let rows = count_read_rows(&units);
+        if rows == 0 || rows * n > FLIGHT_PAGES {
+            return Err(units);
+        }
+        if engine.flights.len() >= MAX_FLIGHTS {
+            this.land(engine, 0);
+        }
+        let Ok(mut bounds) = KVec::with_capacity(rows + 1, GFP_NOIO) else {
+            return Err(units);
+        };
+        let Ok(mut io) = KVec::with_capacity(rows, GFP_NOIO) else {
+            return Err(units);
+        };
+        let _ = bounds.push(0, GFP_NOIO);
+        this.read_rows_of(&units, 0, rows, |_, row, end| {
+            // Reserved above.
+            let _ = io.push(row, GFP_NOIO);
+            let _ = bounds.push(end, GFP_NOIO);
+        });
+        let mut pages = KVec::new();
+        if pages.reserve(rows * n, GFP_NOIO).is_err() {
+            return Err(units);
+        }
+        while pages.len() < rows * n {
+            let page = match engine.spare_pages.pop() {
+                Some(page) => page,
+                None => match IoBuffer::new(GFP_NOIO) {
+                    Ok(page) => page,
+                    Err(_) => {
+                        keep_pages(&mut engine.spare_pages, &mut pages);
+                        return Err(units);
+                    }
+                },
+            };
+            // Reserved above.
+            let _ = pages.push(page, GFP_NOIO);
+        }
+        let owner = ReadFlight {
+            array: this.clone(),
+            reads: KVec::new(),
+            units: KVec::new(),
+            bounds: KVec::new(),
+            io: KVec::new(),
+        };
+        let flight = Flight::new(owner, KVec::new(), GFP_NOIO).and_then(|flight| {
+            engine
+                .flights
+                .push_within_capacity((flight, Ok(())))
+                .map_err(|_| ENOMEM)
+        });
+        let Some((flight, launched)) = flight.ok().and_then(|()| engine.flights.last_mut()) else {
+            keep_pages(&mut engine.spare_pages, &mut pages);
+            return Err(units);
+        };
+        // Not launched yet: the parts are the engine's.
+        if let Ok((owner, bufs)) = flight.parts_mut() {
+            owner.reads = core::mem::take(reads);
+            owner.units = units;
+            owner.bounds = bounds;
+            owner.io = io;
+            *bufs = pages;
+        }
+        // The I/O not sent is read again page by page when the flight lands.
+        *launched = flight.launch(|owner, send| {
+            for (i, row) in owner.io.iter().enumerate() {
+                for m in row.read.iter() {
+                    send(FlightIo {
+                        tag: m,
+                        sector: row.device_sector,
+                        buf: i * n + m as usize,
+                        write: None,
+                    })?;
+                }
+            }
+            Ok(())
+        });
+        Ok(())
+    }
+
+    /// Answers the reads of every flight that has landed.
+    fn land_landed(&self, engine: &mut Engine) {
+        while let Some(i) = engine.flights.iter().position(|(f, _)| f.has_landed()) {
+            self.land(engine, i);
+        }
+    }
+
+    /// Waits for every flight to land and answers its reads: before writes, a flush or the
+    /// background work, which must not change the rows under them.
+    fn land_all(&self, engine: &mut Engine) {
+        while !engine.flights.is_empty() {
+            self.land(engine, 0);
+        }
+    }
+
+    /// Waits for flight `i` to land, rebuilds what its reads need from what it read, and
+    /// answers them.
+    fn land(&self, engine: &mut Engine, i: usize) {
+        let Ok((mut flight, launched)) = engine.flights.remove(i) else {
+            return;
+        };
+        flight.wait();
+        let outcome = flight.outcome();
+        let whole =
+            launched.is_ok() && matches!(outcome, Some(o) if o.failed == 0 && o.result.is_ok());
+        if let Some(o) = outcome {
+            for m in 0..self.layout.members() {
+                if o.failed & (1 << m) != 0 {
+                    self.fail_member(m, EIO);
+                }
+            }
+        }
+        // Landed: the parts are the engine's again.
+        let Ok((owner, pages)) = flight.parts_mut() else {
+            return;
+        };
+        let ReadFlight {
+            reads,
+            units,
+            bounds,
+            io,
+            ..
+        } = owner;
+        self.answer_rows(&mut engine.bufs, pages, io, units, bounds, reads, whole);
         self.record_if_dirty(engine);
         for (bio, result) in reads.drain_all() {
             if let Some(bio) = bio {
                 bio.end(result);
             }
         }
+        keep_pages(&mut engine.spare_pages, pages);
     }
 
     /// Splits a read into its row-pages.
@@ -758,51 +983,51 @@ impl Array {
         Ok(())
     }
 
-    /// Reads a window of rows (row `i` is `units[bounds[i]..bounds[i + 1]]`, its members to read
-    /// `engine.scratch.io[i].read`) in one batch, rebuilds what is lost and copies each unit into
-    /// its read. When a member fails the batch, the window's units go page by page instead.
-    fn read_rows(
+    /// Copies each unit of the rows read into `pages` (row `i`, read from the members of
+    /// `rows[i].read`, is `units[bounds[i]..bounds[i + 1]]` in `pages[i * n..]`) into its read,
+    /// rebuilding what is lost from parity. Unless the rows were read `whole` (every page, no
+    /// error), each unit is read again on its own into `bufs`.
+    #[expect(clippy::too_many_arguments)]
+    fn answer_rows(
         &self,
-        engine: &mut Engine,
+        bufs: &mut [IoBuffer],
+        pages: &mut [IoBuffer],
+        rows: &[RowIo],
         units: &[ReadUnit],
         bounds: &[usize],
         reads: &mut KVec<Queued>,
+        whole: bool,
     ) {
         let n = self.members.len();
         let all = MemberSet::first(self.layout.members());
-        let rows = bounds.len().saturating_sub(1).min(MAX_WINDOW_ROWS);
-        let batch = self.transfer(
-            &mut engine.window,
-            &engine.scratch.io[..rows],
-            Transfer::Read,
-        );
-        let whole = matches!(batch, Ok(failed) if failed.is_empty());
-        for i in 0..rows {
-            let row = engine.scratch.io[i];
+        for (i, row) in rows.iter().enumerate() {
             let mut rebuilt = None;
-            for u in &units[bounds[i]..bounds[i + 1]] {
-                let (from, to) = (usize::from(u.first) * 512, usize::from(u.end) * 512);
-                let copied = if whole {
-                    let pages = &mut engine.window[i * n..(i + 1) * n];
-                    let m = u.member;
-                    // Rebuilt from parity only when every other member was read.
-                    let ready = if row.read.contains(m) || rebuilt == Some(m) {
-                        Ok(())
-                    } else if row.read == all.without(m) {
-                        rebuilt = Some(m);
-                        self.counters.degraded_reads.fetch_add(1, Relaxed);
-                        rebuild_into(pages, m, row.read)
-                    } else {
-                        Err(EIO)
-                    };
-                    ready.and_then(|()| {
-                        let page = pages.get(m as usize).ok_or(EINVAL)?;
-                        let bio = reads.get_mut(u.bio as usize).and_then(|(b, _)| b.as_mut());
-                        let bio = bio.ok_or(EINVAL)?;
-                        bio.copy_from_slice(u.offset as usize, &page[from..to])
-                    })
-                } else {
-                    self.read_unit_page_by_page(engine, u, reads)
+            let (Some(&from), Some(&to)) = (bounds.get(i), bounds.get(i + 1)) else {
+                break;
+            };
+            for u in units.get(from..to).unwrap_or(&[]) {
+                let (first, end) = (usize::from(u.first) * 512, usize::from(u.end) * 512);
+                let copied = match pages.get_mut(i * n..(i + 1) * n) {
+                    Some(row_pages) if whole => {
+                        let m = u.member;
+                        // Rebuilt from parity only when every other member was read.
+                        let ready = if row.read.contains(m) || rebuilt == Some(m) {
+                            Ok(())
+                        } else if row.read == all.without(m) {
+                            rebuilt = Some(m);
+                            self.counters.degraded_reads.fetch_add(1, Relaxed);
+                            rebuild_into(row_pages, m, row.read)
+                        } else {
+                            Err(EIO)
+                        };
+                        ready.and_then(|()| {
+                            let page = row_pages.get(m as usize).ok_or(EINVAL)?;
+                            let bio = reads.get_mut(u.bio as usize).and_then(|(b, _)| b.as_mut());
+                            let bio = bio.ok_or(EINVAL)?;
+                            bio.copy_from_slice(u.offset as usize, &page[first..end])
+                        })
+                    }
+                    _ => self.read_unit_page_by_page(bufs, u, reads),
                 };
                 if let Err(e) = copied {
                     if let Some((_, result)) = reads.get_mut(u.bio as usize) {
@@ -816,7 +1041,7 @@ impl Array {
     /// Serves one unit of a read on its own ([`Array::read_page`]).
     fn read_unit_page_by_page(
         &self,
-        engine: &mut Engine,
+        bufs: &mut [IoBuffer],
         u: &ReadUnit,
         reads: &mut KVec<Queued>,
     ) -> Result {
@@ -824,14 +1049,15 @@ impl Array {
         let bio = reads.get_mut(u.bio as usize).and_then(|(b, _)| b.as_mut());
         let bio = bio.ok_or(EINVAL)?;
         let sector = bio.sector().checked_sub(self.begin).ok_or(EIO)? + u64::from(u.offset / 512);
-        let member = self.read_page(engine, sector)?;
-        let page = engine.bufs.get(member as usize).ok_or(EINVAL)?;
+        let member = self.read_page(bufs, sector)?;
+        let page = bufs.get(member as usize).ok_or(EINVAL)?;
         bio.copy_from_slice(u.offset as usize, &page[from..to])
     }
 
-    /// Reads the page holding array sector `sector` into the buffer of its member, rebuilding
-    /// it from the other members when its own cannot be read. Returns the member.
-    fn read_page(&self, engine: &mut Engine, sector: u64) -> Result<u32> {
+    /// Reads the page holding array sector `sector` into the buffer of its member (`bufs` has
+    /// one per member), rebuilding it from the other members when its own cannot be read.
+    /// Returns the member.
+    fn read_page(&self, bufs: &mut [IoBuffer], sector: u64) -> Result<u32> {
         let at = self.layout.locate(sector).ok_or(EIO)?;
         let row = at.data_sector - at.data_sector % ROW_SECTORS;
         let device_sector = self.layout.data_offset() + row;
@@ -849,33 +1075,21 @@ impl Array {
             if !wanted.intersection(unavailable).is_empty() {
                 return Err(EIO);
             }
-            let failed = self.read_members(engine, wanted, device_sector)?;
-            if !failed.is_empty() {
+            let row_io = RowIo {
+                device_sector,
+                read: wanted,
+                write: MemberSet::EMPTY,
+            };
+            if !self.transfer(bufs, &[row_io], Transfer::Read)?.is_empty() {
                 continue;
             }
             if unavailable.contains(m) {
                 self.counters.degraded_reads.fetch_add(1, Relaxed);
-                rebuild_into(&mut engine.bufs, m, wanted)?;
+                rebuild_into(bufs, m, wanted)?;
             }
             return Ok(m);
         }
         Err(EIO)
-    }
-
-    /// Reads the row at `device_sector` of each member of `set` into its buffer. Returns the
-    /// members whose read failed (now marked failed).
-    fn read_members(
-        &self,
-        engine: &mut Engine,
-        set: MemberSet,
-        device_sector: u64,
-    ) -> Result<MemberSet> {
-        let row = RowIo {
-            device_sector,
-            read: set,
-            write: MemberSet::EMPTY,
-        };
-        self.transfer(&mut engine.bufs, &[row], Transfer::Read)
     }
 
     /// Reads (or writes) for each row `i` of `rows` the page of each member `m` of its `read`
@@ -940,11 +1154,15 @@ impl Array {
 
     /// Serves queued writes, grouped by row, then answers them. Windows are pipelined: while
     /// window `k`'s writes are in flight, window `k + 1` is planned, read and computed in the
-    /// other half of the engine's window (its rows are others: units are grouped by row).
+    /// other half of the engine's window, unless it has a row of window `k`. Writes queued
+    /// meanwhile join the group (while the queue's next bio is a write), so that the members are
+    /// never idle while writers keep writing.
     fn write_group(&self, engine: &mut Engine, writes: &mut KVec<Queued>) {
         if writes.is_empty() {
             return;
         }
+        // The reads in the air were queued before these writes: they read the rows as they are.
+        self.land_all(engine);
         let mut units = KVec::new();
         let mut fua = false;
         for (i, (bio, result)) in writes.iter_mut().enumerate() {
@@ -954,16 +1172,12 @@ impl Array {
                 *result = Err(e);
             }
         }
-        units.sort_unstable_by_key(|u: &Unit| (u.stripe, u.page));
+        units.sort_unstable_by_key(unit_order);
         // A write is answered as soon as the window holding its last unit is written, so that
         // its submitter can queue more while the rest of the group is served (without the room
         // to note where, at the end of the group).
         let mut answer_at = KVec::from_elem(0usize, writes.len(), GFP_NOIO).unwrap_or_default();
-        for (i, u) in units.iter().enumerate() {
-            if let Some(at) = answer_at.get_mut(u.bio as usize) {
-                *at = i + 1;
-            }
-        }
+        note_answers(&mut answer_at, &units, 0);
         let Engine {
             window,
             scratch,
@@ -975,19 +1189,17 @@ impl Array {
         let (mut cur, mut next) = window.split_at_mut(half);
         let mut bounds = [0; MAX_WINDOW_ROWS + 1];
         let mut next_bounds = [0; MAX_WINDOW_ROWS + 1];
-        let mut rows = self.write_window(&units, 0, &mut bounds);
+        // The first window takes at most half the rows, so that some writes are answered while
+        // the others are written.
+        let limit = count_rows(&units).div_ceil(2);
+        let mut rows = self.write_window(&units, 0, limit, &mut bounds);
         let mut prepared = match rows {
             0 => Ok(0),
             _ => self.prepare_rows(cur, scratch, &units, &bounds[..=rows], writes),
         };
         while rows > 0 {
             let (first, end) = (bounds[0], bounds[rows]);
-            let next_rows = self.write_window(&units, end, &mut next_bounds);
-            let prepare_next = |next: &mut [IoBuffer], scratch: &mut Scratch| {
-                (next_rows > 0).then(|| {
-                    self.prepare_rows(next, scratch, &units, &next_bounds[..=next_rows], writes)
-                })
-            };
+            let mut next_rows = None;
             let mut next_prepared = None;
             let written = prepared.and_then(|count| {
                 // The rows' I/O, kept while the planning moves on to the next window.
@@ -996,7 +1208,14 @@ impl Array {
                 // Bios not submitted (no memory) leave the rows as they were on their members
                 // only if none went out; report the writes failed either way.
                 self.transfer_then(cur, in_flight, Transfer::Write { fua }, || {
-                    next_prepared = prepare_next(next, scratch);
+                    fua |= self.pull_writes(writes, &mut units, &mut answer_at, end);
+                    let count = self.write_window(&units, end, usize::MAX, &mut next_bounds);
+                    next_rows = Some(count);
+                    let next_window = &next_bounds[..=count];
+                    if count > 0 && !self.shares_a_row(in_flight, &units, next_window) {
+                        next_prepared =
+                            Some(self.prepare_rows(next, scratch, &units, next_window, writes));
+                    }
                 })?;
                 // A member lost while writing leaves the rows readable through the others,
                 // unless it was the second one.
@@ -1006,9 +1225,15 @@ impl Array {
                     Err(EIO)
                 }
             });
-            if next_prepared.is_none() {
-                // The window was not written, or failed before its I/O went out.
-                next_prepared = prepare_next(next, scratch);
+            // The window was not written, failed before its I/O went out, or the next one has
+            // one of its rows: the next one is planned now.
+            let next_rows = next_rows.unwrap_or_else(|| {
+                fua |= self.pull_writes(writes, &mut units, &mut answer_at, end);
+                self.write_window(&units, end, usize::MAX, &mut next_bounds)
+            });
+            if next_prepared.is_none() && next_rows > 0 {
+                let next_window = &next_bounds[..=next_rows];
+                next_prepared = Some(self.prepare_rows(next, scratch, &units, next_window, writes));
             }
             if let Err(e) = written {
                 for u in &units[first..end] {
@@ -1040,16 +1265,78 @@ impl Array {
         }
     }
 
-    /// The window of rows that starts at `units[first]`: row `i` is `units[bounds[i]..bounds[i +
-    /// 1]]`. Returns the number of rows (0 at the end of `units`).
+    /// Writes queued since the group began join it, while the queue's next bio is a write (a
+    /// read or flush queued after a write is served after it): their units are sorted into
+    /// `units[from..]`, the units not in a window yet. Returns whether one asks for FUA.
+    fn pull_writes(
+        &self,
+        writes: &mut KVec<Queued>,
+        units: &mut KVec<Unit>,
+        answer_at: &mut KVec<usize>,
+        from: usize,
+    ) -> bool {
+        let mut fua = false;
+        let mut pulled = false;
+        while writes.len() < MAX_GROUP_WRITES {
+            let next = self.pending.lock().pop_if(|bio| bio.op() == ReqOp::Write);
+            let Some(bio) = next else { break };
+            let (index, had) = (writes.len(), units.len());
+            fua |= bio.is_fua();
+            let split = self.units_of(&bio, index, units);
+            if let Err((bio, e)) = push(writes, bio) {
+                units.truncate(had);
+                bio.end(Err(e));
+                continue;
+            }
+            if let Err(e) = split {
+                // Answered, with the error, at the end of the group.
+                units.truncate(had);
+                writes[index].1 = Err(e);
+            }
+            // Without the room, the write is answered at the end of the group.
+            if answer_at.len() == index {
+                let _ = answer_at.push(0, GFP_NOIO);
+            }
+            pulled = true;
+        }
+        if pulled {
+            if let Some(tail) = units.get_mut(from..) {
+                tail.sort_unstable_by_key(unit_order);
+            }
+            note_answers(answer_at, units, from);
+        }
+        fua
+    }
+
+    /// Whether a row of the window `bounds` (of `units`) is one of the rows of `in_flight`.
+    fn shares_a_row(&self, in_flight: &[RowIo], units: &[Unit], bounds: &[usize]) -> bool {
+        bounds
+            .iter()
+            .take(bounds.len().saturating_sub(1))
+            .any(|&at| {
+                units.get(at).is_some_and(|u| {
+                    let sector = self.layout.data_offset() + self.row_of(u);
+                    in_flight.iter().any(|r| r.device_sector == sector)
+                })
+            })
+    }
+
+    /// The member data sector of a unit's row.
+    fn row_of(&self, u: &Unit) -> u64 {
+        u.stripe * u64::from(self.layout.chunk_sectors()) + u64::from(u.page) * ROW_SECTORS
+    }
+
+    /// The window of at most `limit` rows that starts at `units[first]`: row `i` is
+    /// `units[bounds[i]..bounds[i + 1]]`. Returns the number of rows (0 at the end of `units`).
     fn write_window(
         &self,
         units: &[Unit],
         first: usize,
+        limit: usize,
         bounds: &mut [usize; MAX_WINDOW_ROWS + 1],
     ) -> usize {
         let key = |u: &Unit| (u.stripe, u.page);
-        let per_window = window_rows(self.members.len());
+        let per_window = window_rows(self.members.len()).min(limit);
         bounds[0] = first;
         let (mut rows, mut at) = (0, first);
         while rows < per_window && at < units.len() {
@@ -1118,8 +1405,7 @@ impl Array {
         let row_units = |i: usize| &units[bounds[i]..bounds[i + 1]];
         for (i, slot) in shape.iter_mut().take(count).enumerate() {
             let first = row_units(i).first().ok_or(EINVAL)?;
-            let row = first.stripe * u64::from(self.layout.chunk_sectors())
-                + u64::from(first.page) * ROW_SECTORS;
+            let row = self.row_of(first);
             let mut masks = [0u8; MAX_MEMBERS as usize];
             for u in row_units(i) {
                 for s in u.first..u.end {
@@ -1197,6 +1483,51 @@ impl Array {
         Err(EIO)
     }
 
+    /// Reads the spans of the next background batch (from member data sector `row`, up to
+    /// `end`, as many as `bufs` holds) and rebuilds each one's target (the member being rebuilt,
+    /// or the stripe's parity), leaving the batch's I/O in `scratch.io`. Returns the number of
+    /// spans; fails when a member fails the reads.
+    fn prepare_spans(
+        &self,
+        bufs: &mut [IoBuffer],
+        scratch: &mut Scratch,
+        row: u64,
+        end: u64,
+        span: u64,
+        rebuild: Option<u32>,
+    ) -> Result<usize> {
+        let n = self.members.len();
+        let all = MemberSet::first(self.layout.members());
+        let sets = (bufs.len() / n).min(MAX_WINDOW_ROWS);
+        let Scratch { io, targets, .. } = scratch;
+        let mut count = 0;
+        while count < sets && row + count as u64 * span < end {
+            let at = row + count as u64 * span;
+            let stripe = at >> self.layout.chunk_sectors().trailing_zeros();
+            let target = rebuild.unwrap_or_else(|| self.layout.parity_member(stripe));
+            io[count] = RowIo {
+                device_sector: self.layout.data_offset() + at,
+                read: all.without(target),
+                write: MemberSet::single(target),
+            };
+            targets[count] = target;
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        if !self
+            .transfer(bufs, &io[..count], Transfer::Read)?
+            .is_empty()
+        {
+            return Err(EIO);
+        }
+        for (i, set) in bufs.chunks_mut(n).take(count).enumerate() {
+            rebuild_into(set, targets[i], io[i].read)?;
+        }
+        Ok(count)
+    }
+
     /// One step of the background work: resync parity, or rebuild a member.
     fn background(&self, engine: &mut Engine) -> bool {
         let total = self.layout.member_data_sectors();
@@ -1218,38 +1549,43 @@ impl Array {
         // span's start (an older module's) is taken back to it; redoing a few rows is harmless.
         let mut row = pos - pos % span;
         let end = total.min(pos.saturating_add(ROWS_PER_STEP * ROW_SECTORS));
-        let all = MemberSet::first(self.layout.members());
-        let sets = engine.spans.len() / n;
-        let Engine { spans, scratch, .. } = &mut *engine;
-        let Scratch { io, targets, .. } = &mut **scratch;
-        while row < end {
-            let mut count = 0;
-            while count < sets.min(MAX_WINDOW_ROWS) && row + count as u64 * span < end {
-                let at = row + count as u64 * span;
-                let stripe = at >> self.layout.chunk_sectors().trailing_zeros();
-                let target = rebuild.unwrap_or_else(|| self.layout.parity_member(stripe));
-                io[count] = RowIo {
-                    device_sector: self.layout.data_offset() + at,
-                    read: all.without(target),
-                    write: MemberSet::single(target),
-                };
-                targets[count] = target;
-                count += 1;
+        let Engine {
+            spans,
+            scratch,
+            in_flight,
+            ..
+        } = &mut *engine;
+        // Two halves: one batch is written while the next is read and rebuilt.
+        let half = (spans.len() / n / 2).min(MAX_WINDOW_ROWS) * n;
+        let (mut cur, mut next) = spans.split_at_mut(half);
+        let mut prepared = self.prepare_spans(cur, scratch, row, end, span, rebuild);
+        loop {
+            let count = match prepared {
+                Ok(0) => break,
+                Ok(count) => count,
+                Err(_) => return false,
+            };
+            in_flight.clear();
+            if in_flight
+                .extend_from_slice(&scratch.io[..count], GFP_NOIO)
+                .is_err()
+            {
+                return false;
             }
-            match self.transfer(spans, &io[..count], Transfer::Read) {
+            let next_row = row + count as u64 * span;
+            let mut next_prepared = None;
+            let written =
+                self.transfer_then(cur, in_flight, Transfer::Write { fua: false }, || {
+                    next_prepared =
+                        Some(self.prepare_spans(next, scratch, next_row, end, span, rebuild));
+                });
+            match written {
                 Ok(lost) if lost.is_empty() => {}
                 _ => return false,
             }
-            for (i, bufs) in spans.chunks_mut(n).take(count).enumerate() {
-                if rebuild_into(bufs, targets[i], io[i].read).is_err() {
-                    return false;
-                }
-            }
-            match self.transfer(spans, &io[..count], Transfer::Write { fua: false }) {
-                Ok(lost) if lost.is_empty() => {}
-                _ => return false,
-            }
-            row += count as u64 * span;
+            row = next_row;
+            prepared = next_prepared.unwrap_or(Ok(0));
+            core::mem::swap(&mut cur, &mut next);
         }
         let row = row.min(total);
         let done = row >= total;
@@ -1288,6 +1624,49 @@ fn push(writes: &mut KVec<Queued>, bio: Bio) -> Result<(), (Bio, Error)> {
         Ok(()) => Ok(()),
         Err(e) => e.0 .0.map_or(Ok(()), |bio| Err((bio, ENOMEM))),
     }
+}
+
+/// The order units are served in: by row, then by write, so that of two writes to one sector
+/// the one queued later lands last.
+fn unit_order(u: &Unit) -> (u64, u32, u16) {
+    (u.stripe, u.page, u.bio)
+}
+
+/// Notes, for each write with units in `units[from..]`, the position after its last one.
+fn note_answers(answer_at: &mut [usize], units: &[Unit], from: usize) {
+    for (i, u) in units.iter().enumerate().skip(from) {
+        if let Some(at) = answer_at.get_mut(u.bio as usize) {
+            *at = i + 1;
+        }
+    }
+}
+
+/// Moves `pages` to the engine's `spare` pages, up to a flight's worth (the rest is freed).
+fn keep_pages(spare: &mut KVec<IoBuffer>, pages: &mut KVec<IoBuffer>) {
+    let room = FLIGHT_PAGES.saturating_sub(spare.len()).min(pages.len());
+    if spare.reserve(room, GFP_NOIO).is_err() {
+        return;
+    }
+    for page in pages.drain_all().take(room) {
+        // Reserved above.
+        let _ = spare.push_within_capacity(page);
+    }
+}
+
+/// The number of rows in read `units` (sorted by row).
+fn count_read_rows(units: &[ReadUnit]) -> usize {
+    match units.len() {
+        0 => 0,
+        _ => 1 + units.windows(2).filter(|w| w[0].row != w[1].row).count(),
+    }
+}
+
+/// The number of rows in `units` (sorted by row).
+fn count_rows(units: &[Unit]) -> usize {
+    1 + units
+        .windows(2)
+        .filter(|w| (w[0].stripe, w[0].page) != (w[1].stripe, w[1].page))
+        .count()
 }
 
 /// Copies what the writes put in member `member`'s page of the row into `page`.
@@ -1352,13 +1731,16 @@ impl WorkItem for Array {
     fn run(this: Arc<Array>) {
         let mut engine = this.engine.lock();
         loop {
+            this.land_landed(&mut engine);
             let list = this.pending.lock().take();
             if list.is_empty() {
                 break;
             }
-            this.serve(&mut engine, list);
+            Self::serve(&this, &mut engine, list);
         }
-        let more = this.running.load(Relaxed) && this.background(&mut engine);
+        // The background work waits for the flights (which kick the worker when they land).
+        let more =
+            this.running.load(Relaxed) && engine.flights.is_empty() && this.background(&mut engine);
         drop(engine);
         if more {
             Self::kick(&this);

@@ -62,7 +62,7 @@ impl Target for Raid5 {
     fn new(ctr: &mut Ctr<'_>, args: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError> {
         let table = Table::parse(args).map_err(|e| CtrError::invalid(e.message()))?;
         let mut members = KVec::new();
-        for path in Table::devices(args) {
+        for path in table.devices(args) {
             let dev = ctr
                 .get_device(path)
                 .map_err(|e| CtrError::new(e, c"cannot open a member device"))?;
@@ -70,7 +70,7 @@ impl Target for Raid5 {
                 .push(dev, GFP_KERNEL)
                 .map_err(|_| CtrError::new(ENOMEM, c"out of memory"))?;
         }
-        let array = Array::assemble(members, table.chunk_sectors, ctr.begin(), ctr.len())
+        let array = Array::assemble(members, &table, ctr.begin(), ctr.len())
             .map_err(|Refused(e, why)| CtrError::new(e, why))?;
         // One empty flush bio per flush; discard and write-zeroes are not offered.
         ctr.set_num_flush_bios(1);
@@ -174,7 +174,7 @@ impl Raid5 {
         for dev in self.array.members.iter() {
             write!(out, " {}", dev.name().to_str().unwrap_or("?"))?;
         }
-        Ok(())
+        table::write_table_options(out, &self.table)
     }
 }
 

@@ -3,9 +3,11 @@
 //! The rust44-raid5 table line and status lines. Only `core`: the kernel module and the host
 //! tests (`raid5_journal/host`) build this same file.
 //!
-//! Table: `<chunk_sectors> <ndevs> <dev>...` with exactly `ndevs` devices (3 to 16), each named
-//! as `dm_get_device()` takes it, none twice, in array slot order; `chunk_sectors` is a power of
-//! two from 8 (4 KiB) to 2048 (1 MiB).
+//! Table: `<chunk_sectors> <ndevs> <dev>... [nosync]` with exactly `ndevs` devices (3 to 16),
+//! each named as `dm_get_device()` takes it, none twice, in array slot order; `chunk_sectors` is
+//! a power of two from 8 (4 KiB) to 2048 (1 MiB). `nosync` (dm-raid's word, md's
+//! `--assume-clean`): members of a new array already hold consistent parity (they are zeroed),
+//! so it starts without the initial resync; it changes nothing for an existing array.
 
 use crate::layout::{valid_chunk_sectors, valid_members, MAX_MEMBERS};
 use core::ffi::CStr;
@@ -86,6 +88,8 @@ pub struct Table {
     pub chunk_sectors: u32,
     /// Number of devices (members).
     pub members: u32,
+    /// A new array skips its initial resync.
+    pub nosync: bool,
 }
 
 /// Parses a decimal `u32`: digits only, no sign, no leading or trailing space.
@@ -118,10 +122,16 @@ impl Table {
         let members = parse_u32(ndevs.arg_bytes())
             .filter(|&n| valid_members(n))
             .ok_or(TableError::DeviceCount)?;
-        let devices = args.get(Self::FIRST_DEVICE..).unwrap_or(&[]);
-        if u32::try_from(devices.len()).ok() != Some(members) {
-            return Err(TableError::DeviceCountMismatch);
-        }
+        let rest = args.get(Self::FIRST_DEVICE..).unwrap_or(&[]);
+        let (devices, options) = rest
+            .split_at_checked(members as usize)
+            .ok_or(TableError::DeviceCountMismatch)?;
+        // Anything after the devices but `nosync` is taken for one device too many.
+        let nosync = match options {
+            [] => false,
+            [word] if word.arg_bytes() == b"nosync" => true,
+            _ => return Err(TableError::DeviceCountMismatch),
+        };
         for (slot, dev) in (0u32..).zip(devices) {
             let name = dev.arg_bytes();
             if name.is_empty() {
@@ -138,12 +148,14 @@ impl Table {
         Ok(Self {
             chunk_sectors,
             members,
+            nosync,
         })
     }
 
-    /// The device arguments of `args` (those after the two numbers).
-    pub fn devices<T>(args: &[T]) -> &[T] {
-        args.get(Self::FIRST_DEVICE..).unwrap_or(&[])
+    /// The device arguments of `args`, the arguments this table was parsed from.
+    pub fn devices<'a, T>(&self, args: &'a [T]) -> &'a [T] {
+        let end = Self::FIRST_DEVICE + self.members as usize;
+        args.get(Self::FIRST_DEVICE..end).unwrap_or(&[])
     }
 }
 
@@ -220,7 +232,15 @@ pub fn write_info(
 }
 
 /// Writes the start of the table status line, `<chunk_sectors> <ndevs>`; the caller appends
-/// ` <major:minor>` for each device.
+/// ` <major:minor>` for each device, then [`write_table_options`].
 pub fn write_table_prefix(w: &mut impl fmt::Write, table: &Table) -> fmt::Result {
     write!(w, "{} {}", table.chunk_sectors, table.members)
+}
+
+/// Writes the end of the table status line: ` nosync` when the table has it.
+pub fn write_table_options(w: &mut impl fmt::Write, table: &Table) -> fmt::Result {
+    if table.nosync {
+        w.write_str(" nosync")?;
+    }
+    Ok(())
 }

@@ -10,16 +10,48 @@ fn parses_a_good_table() {
         t,
         Table {
             chunk_sectors: 128,
-            members: 3
+            members: 3,
+            nosync: false,
         }
     );
-    assert_eq!(Table::devices(&args), &args[2..]);
+    assert_eq!(t.devices(&args), &args[2..]);
     let c: [&CStr; 5] = [c"8", c"16", c"a", c"b", c"c"];
     assert_eq!(Table::parse(&c), Err(TableError::DeviceCountMismatch));
     let c: [&CStr; 5] = [c"2048", c"3", c"a", c"b", c"c"];
     assert!(Table::parse(&c).is_ok());
     let b: [&[u8]; 5] = [b"8", b"3", b"a", b"b", b"c"];
     assert!(Table::parse(&b).is_ok());
+}
+
+#[test]
+fn nosync_follows_the_devices() {
+    let args = ["128", "3", "a", "b", "c", "nosync"];
+    let t = Table::parse(&args).unwrap();
+    assert!(t.nosync);
+    assert_eq!(t.members, 3);
+    assert_eq!(t.devices(&args), &args[2..5]);
+    // A device may not be called `nosync` in its place, and the word comes once, last.
+    assert_eq!(
+        Table::parse(&["128", "3", "a", "nosync", "c"]).map(|t| t.nosync),
+        Ok(false)
+    );
+    assert_eq!(
+        Table::parse(&["128", "3", "a", "b", "nosync"])
+            .map(|t| t.devices(&["128", "3", "a", "b", "nosync"]).len()),
+        Ok(3)
+    );
+    for bad in [
+        &["128", "3", "a", "b", "c", "nosync", "nosync"][..],
+        &["128", "3", "a", "b", "c", "sync"],
+        &["128", "3", "a", "b", "c", "NOSYNC"],
+        &["128", "3", "a", "b", "nosync", "c"],
+    ] {
+        assert_eq!(
+            Table::parse(bad),
+            Err(TableError::DeviceCountMismatch),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]
@@ -105,10 +137,17 @@ fn status_lines() {
         &Table {
             chunk_sectors: 64,
             members: 4,
+            nosync: false,
         },
     )
     .unwrap();
     assert_eq!(s, "64 4");
+    let nosync = Table::parse(&["64", "3", "a", "b", "c", "nosync"]).unwrap();
+    write_table_options(&mut s, &nosync).unwrap();
+    assert_eq!(s, "64 4 nosync");
+    let mut s = String::new();
+    write_table_options(&mut s, &Table::parse(&["64", "3", "a", "b", "c"]).unwrap()).unwrap();
+    assert_eq!(s, "");
     assert_eq!(SyncAction::Resync.as_str(), "resync");
     assert_eq!(SyncAction::Frozen.as_str(), "frozen");
 }
