@@ -104,13 +104,28 @@ member_errors() {
 	dm load "r5m$s" --table "$tbl" && dm resume "r5m$s"
 }
 
-# zero_members: write-zeroes over every slice (fast on QEMU: no data moves).
+# zero_members [SLOT...]: write-zeroes over the data slices of the slots, and over the metadata
+# slices that dm-raid used among them ("m<slot>" noted in TOUCHED); without slots, over every
+# slice.
 zero_members() {
-	local s
-	for s in $ALL_SLOTS; do
-		$BLKDISCARD -f -z "/dev/mapper/r5meta$s" 2>/dev/null || return 1
+	local s meta=""
+	if [ $# = 0 ]; then
+		set -- $ALL_SLOTS
+		meta=all
+	fi
+	for s in "$@"; do
+		if [ "$meta" = all ] || grep -qx "m$s" "$TOUCHED" 2>/dev/null; then
+			$BLKDISCARD -f -z "/dev/mapper/r5meta$s" 2>/dev/null || return 1
+		fi
 		$BLKDISCARD -f -z "/dev/mapper/r5m$s" 2>/dev/null || return 1
 	done
+}
+
+# Slots a test wrote to besides 0-3 ("m<slot>": its metadata slice), noted by the table makers
+# (which run in subshells, hence a file) so that cleanup zeroes only those.
+TOUCHED=/tmp/r5-touched
+touch_slots() {
+	printf '%s\n' "$@" >>"$TOUCHED"
 }
 
 # head_sum SLOT: checksum of the first 2 MiB of a data slice (superblocks live there).
@@ -203,16 +218,19 @@ array_sectors() {
 	esac
 }
 
-# rust44_table [CHUNK [SLOT...]]: a rust44-raid5 table over the given slots (default 0..3).
+# rust44_table [CHUNK [SLOT...]]: a rust44-raid5 table over the given slots (default 0..3), with
+# R5_NOSYNC after the devices: 'nosync' unless set otherwise, as the members are zeroed.
+R5_NOSYNC=${R5_NOSYNC- nosync}
 rust44_table() {
 	local chunk=${1:-$CHUNK} s devs="" n=0
 	[ $# -gt 0 ] && shift
 	[ $# -gt 0 ] || set -- 0 1 2 3
+	touch_slots "$@"
 	for s in "$@"; do
 		devs="$devs $(member "$s")"
 		n=$((n + 1))
 	done
-	echo "0 $(array_sectors rust44 $n) rust44-raid5 $chunk $n$devs"
+	echo "0 $(array_sectors rust44 $n) rust44-raid5 $chunk $n$devs$R5_NOSYNC"
 }
 
 # dmraid_table [rebuild IDX] SLOT...: dm-raid's raid5_ls table (metadata slices as its metadata
@@ -226,6 +244,7 @@ dmraid_table() {
 	for s in "$@"; do
 		devs="$devs /dev/mapper/r5meta$s $(member "$s")"
 		n=$((n + 1))
+		touch_slots "$s" "m$s"
 	done
 	echo "0 $(array_sectors dmraid $n) raid raid5_ls $params $n$devs"
 }
@@ -362,6 +381,7 @@ impl_replace() {
 		;;
 	md)
 		$MDADM /dev/md0 --remove "$(member "$old")" >/dev/null 2>&1 || return 1
+		touch_slots "$3"
 		$MDADM /dev/md0 --add "$(member "$3")" >/dev/null 2>&1 || return 1
 		;;
 	dmraid)
@@ -385,17 +405,22 @@ cleanup() {
 		dm info r5hold >/dev/null 2>&1 && dm remove r5hold
 		dm info r5 >/dev/null 2>&1 && { dm resume r5 2>/dev/null; dm remove r5 || dm remove --force r5; }
 		[ -e /sys/block/md0/md ] && $MDADM --stop /dev/md0 >/dev/null 2>&1
-		for s in $ALL_SLOTS; do
-			dm info "r5m$s" 2>/dev/null | grep -q SUSPENDED && dm resume "r5m$s"
+		# One dmsetup for all slices (each command costs seconds on the debug kernel).
+		for s in $(dm info 2>/dev/null | awk '/^Name:/ { n = $2 } /^State: *SUSPENDED/ && n ~ /^r5m/ { print n }'); do
+			dm resume "$s"
 		done
 		dm info r5 >/dev/null 2>&1 || break
 		sleep 0.5
 	done
-	for s in $ALL_SLOTS; do
-		if ! dm table "r5m$s" | grep -q linear; then
-			member_errors "$s" off
-		fi
+	for s in $(dm table 2>/dev/null | awk -F': ' '$1 ~ /^r5m[0-9e]+$/ && $2 !~ / linear / { sub(/^r5m/, "", $1); print $1 }'); do
+		member_errors "$s" off
 	done
-	zero_members || return 1
+	local used="0 1 2 3"
+	[ -e "$TOUCHED" ] && for s in $(grep -v '^m' "$TOUCHED" | sort -u); do
+		case " $used " in *" $s "*) ;; *) used="$used $s" ;; esac
+	done
+	# shellcheck disable=SC2086
+	zero_members $used || return 1
+	rm -f "$TOUCHED"
 	SLOTS="0 1 2 3"
 }
