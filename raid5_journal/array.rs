@@ -121,8 +121,7 @@ struct Engine {
 /// What the engine works out for each row of a window (or span of a background batch).
 struct Scratch {
     io: [RowIo; MAX_WINDOW_ROWS],
-    /// What a row's writes cover, where it is, and its parity member.
-    shape: [(Coverage, u64, u32); MAX_WINDOW_ROWS],
+    shape: [RowShape; MAX_WINDOW_ROWS],
     plans: [Option<WritePlan>; MAX_WINDOW_ROWS],
     /// The member a background span rebuilds.
     targets: [u32; MAX_WINDOW_ROWS],
@@ -133,7 +132,7 @@ impl Scratch {
         let scratch = KBox::init(
             init!(Self {
                 io <- pin_init::init_array_from_fn(|_| RowIo::default()),
-                shape <- pin_init::init_array_from_fn(|_| (Coverage::default(), 0, 0)),
+                shape <- pin_init::init_array_from_fn(|_| RowShape::default()),
                 plans <- pin_init::init_array_from_fn(|_| None),
                 targets <- pin_init::init_array_from_fn(|_| 0),
             }),
@@ -141,6 +140,15 @@ impl Scratch {
         )?;
         Ok(scratch)
     }
+}
+
+/// What a row's writes cover, where the row is, and its parity member.
+#[derive(Clone, Copy, Default)]
+struct RowShape {
+    coverage: Coverage,
+    /// The member data sector of the row.
+    row: u64,
+    parity: u32,
 }
 
 /// Rows in a window of an array of `n` members.
@@ -1420,11 +1428,19 @@ impl Array {
                     coverage.partial = coverage.partial.with(m);
                 }
             }
-            *slot = (coverage, row, self.layout.parity_member(first.stripe));
+            *slot = RowShape {
+                coverage,
+                row,
+                parity: self.layout.parity_member(first.stripe),
+            };
         }
         for _ in 0..3 {
             for i in 0..count {
-                let (coverage, row, parity) = shape[i];
+                let RowShape {
+                    coverage,
+                    row,
+                    parity,
+                } = shape[i];
                 let unavailable = self.unavailable(row);
                 let trusted = row < self.resync_pos.load(Relaxed);
                 let plan =
@@ -1445,7 +1461,9 @@ impl Array {
             }
             for (i, bufs) in window.chunks_mut(n as usize).take(count).enumerate() {
                 let plan = plans[i].ok_or(EINVAL)?;
-                let (coverage, _, parity) = shape[i];
+                let RowShape {
+                    coverage, parity, ..
+                } = shape[i];
                 let units = row_units(i);
                 if let Some(lost) = plan.rebuild {
                     rebuild_into(bufs, lost, io[i].read)?;
