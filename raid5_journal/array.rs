@@ -62,10 +62,12 @@ const WRITES_PER_GROUP: usize = 128;
 const MAX_GROUP_WRITES: usize = 1024;
 /// Degraded reads served together (grouped by row).
 const READS_PER_GROUP: usize = 128;
-/// Groups of degraded reads in the air at once, and the pages a group's flight reads at most
-/// (more is served a window at a time).
-const MAX_FLIGHTS: usize = 8;
+/// Groups of degraded reads in the air at once (random reads come a few per group: as many as
+/// md keeps stripes in flight, nearly), the pages a group's flight reads at most (more is served a
+/// window at a time), and the pages all flights read at most.
+const MAX_FLIGHTS: usize = 64;
 const FLIGHT_PAGES: usize = 512;
+const FLIGHTS_PAGES: usize = 2048;
 
 /// A bio queued for the engine (taken when it is answered) and what it will be answered.
 type Queued = (Option<Bio>, Result);
@@ -116,6 +118,13 @@ struct Engine {
     /// batch uses `i * n..` of its half.
     spans: KVec<IoBuffer>,
     meta: Assembled,
+}
+
+impl Engine {
+    /// The pages that the flights in the air read into.
+    fn pages_in_flight(&self) -> usize {
+        self.flights.iter().map(|(f, _)| f.buffers()).sum()
+    }
 }
 
 /// What the engine works out for each row of a window (or span of a background batch).
@@ -401,7 +410,10 @@ impl Array {
                 _ => {}
             }
         }
-        let wq = OwnedQueue::new(c"rust44-raid5", QueueFlags::UNBOUND, 1)
+        // It carries writes: a rescuer keeps it going under memory pressure, as dm's targets'
+        // queues do.
+        let flags = QueueFlags::UNBOUND | QueueFlags::MEM_RECLAIM;
+        let wq = OwnedQueue::new(c"rust44-raid5", flags, 1)
             .map_err(|e| Refused(e, c"cannot allocate a workqueue"))?;
         let rebuild_pos = meta.rebuild_from;
         let resync_pos = meta.resync_from;
@@ -839,7 +851,10 @@ impl Array {
         if rows == 0 || rows * n > FLIGHT_PAGES {
             return Err(units);
         }
-        if engine.flights.len() >= MAX_FLIGHTS {
+        while !engine.flights.is_empty()
+            && (engine.flights.len() >= MAX_FLIGHTS
+                || engine.pages_in_flight() + rows * n > FLIGHTS_PAGES)
+        {
             this.land(engine, 0);
         }
         let Ok(mut bounds) = KVec::with_capacity(rows + 1, GFP_NOIO) else {

@@ -835,7 +835,7 @@ struct FlightState<T> {
 /// # Invariants
 ///
 /// Once `launched`, bios of the flight may point into `state.bufs` and at `state` until `done`
-/// is completed: until then nothing else touches `bufs`, and `owner` is only shared.
+/// is completed: until then nothing else writes `bufs`, and `owner` is only shared.
 pub struct Flight<T: FlightOwner> {
     state: Pin<KBox<FlightState<T>>>,
     launched: bool,
@@ -864,6 +864,11 @@ impl<T: FlightOwner> Flight<T> {
     /// The owner.
     pub fn owner(&self) -> &T {
         &self.state.owner
+    }
+
+    /// The number of buffers the flight has.
+    pub fn buffers(&self) -> usize {
+        self.state.bufs.len()
     }
 
     /// Whether every bio of the launched flight has completed: [`Flight::wait`] returns at once,
