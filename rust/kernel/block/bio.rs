@@ -756,6 +756,17 @@ impl<'env> IoBatch<'env> {
     }
 }
 
+/// Records a failed bio of a batch or flight: the first error, and the bit of its tag (tags are
+/// below 64, as `submit` checks).
+fn note_failure(first_error: &Atomic<i32>, failed: &Atomic<u64>, tag: u32, e: Error) {
+    let _ = first_error.cmpxchg(0, e.to_errno(), Relaxed);
+    let bit = 1u64.checked_shl(tag).unwrap_or(0);
+    let mut seen = failed.load(Relaxed);
+    while let Err(now) = failed.cmpxchg(seen, seen | bit, Relaxed) {
+        seen = now;
+    }
+}
+
 unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
     // SAFETY: Set up by `IoBatch::submit`: the pad names the batch state, alive until the batch's
     // count reaches zero, which this bio's completion is part of.
@@ -764,13 +775,7 @@ unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
         (&*pad.owner.cast::<BatchState>(), pad.tag, (*bio).bi_status)
     };
     if let Err(e) = result_of(status) {
-        let _ = state.first_error.cmpxchg(0, e.to_errno(), Relaxed);
-        // `submit` took only tags below 64.
-        let bit = 1u64.checked_shl(tag).unwrap_or(0);
-        let mut seen = state.failed.load(Relaxed);
-        while let Err(now) = state.failed.cmpxchg(seen, seen | bit, Relaxed) {
-            seen = now;
-        }
+        note_failure(&state.first_error, &state.failed, tag, e);
     }
     // SAFETY: Our bio, done with.
     unsafe { bindings::bio_put(bio) };
@@ -1015,12 +1020,7 @@ unsafe extern "C" fn flight_end_io<T: FlightOwner>(bio: *mut bindings::bio) {
     if let Err(e) = result_of(status) {
         // SAFETY: As above.
         let s = unsafe { &*state };
-        let _ = s.first_error.cmpxchg(0, e.to_errno(), Relaxed);
-        let bit = 1u64.checked_shl(tag).unwrap_or(0);
-        let mut seen = s.failed.load(Relaxed);
-        while let Err(now) = s.failed.cmpxchg(seen, seen | bit, Relaxed) {
-            seen = now;
-        }
+        note_failure(&s.first_error, &s.failed, tag, e);
     }
     // SAFETY: Our bio, done with.
     unsafe { bindings::bio_put(bio) };
