@@ -576,10 +576,92 @@ impl PinnedDrop for BioSet {
 #[pin_data]
 struct BatchState {
     pending: Atomic<u32>,
-    first_error: Atomic<i32>,
-    failed: Atomic<u64>,
+    tally: IoTally,
     #[pin]
     done: Completion,
+}
+
+/// What went wrong in a batch's or flight's bios: the first error, and the tags that failed.
+struct IoTally {
+    first_error: Atomic<i32>,
+    failed: Atomic<u64>,
+}
+
+impl IoTally {
+    const fn new() -> Self {
+        Self {
+            first_error: Atomic::new(0),
+            failed: Atomic::new(0),
+        }
+    }
+
+    /// Records a failed bio with tag `tag` (below [`IoBatch::TAGS`], as `submit` checks).
+    fn note(&self, tag: u32, e: Error) {
+        let _ = self.first_error.cmpxchg(0, e.to_errno(), Relaxed);
+        let bit = 1u64.checked_shl(tag).unwrap_or(0);
+        let mut seen = self.failed.load(Relaxed);
+        while let Err(now) = self.failed.cmpxchg(seen, seen | bit, Relaxed) {
+            seen = now;
+        }
+    }
+
+    /// How the bios went, once they have all completed.
+    fn outcome(&self) -> BatchOutcome {
+        let errno = self.first_error.load(Relaxed);
+        BatchOutcome {
+            result: if errno == 0 {
+                Ok(())
+            } else {
+                Err(Error::from_errno(errno))
+            },
+            failed: self.failed.load(Relaxed),
+        }
+    }
+}
+
+/// The operation of a read (`write` is `None`) or a write, FUA when `write` is `Some(true)`.
+fn io_opf(write: Option<bool>) -> u32 {
+    match write {
+        None => bindings::req_op_REQ_OP_READ,
+        Some(false) => bindings::req_op_REQ_OP_WRITE,
+        Some(true) => bindings::req_op_REQ_OP_WRITE | (1 << bindings::req_flag_bits___REQ_FUA),
+    }
+}
+
+/// A bio of `set` for all of `buf`, from or to `sector` of `bdev`, with `pad` in front of it and
+/// `end_io` as its completion; not submitted yet.
+///
+/// # Safety
+///
+/// `bdev` must be open and `set` initialised. `buf`, and what `pad.owner` points to, must stay
+/// valid, with nothing else writing `buf`, until `end_io` has run for the bio, and `end_io` must
+/// expect such a pad.
+unsafe fn io_bio(
+    set: &BioSet,
+    bdev: &Bdev,
+    opf: u32,
+    sector: u64,
+    buf: &IoBuffer,
+    pad: BioPad,
+    end_io: unsafe extern "C" fn(*mut bindings::bio),
+) -> Result<NonNull<bindings::bio>> {
+    // SAFETY: `bdev` is open and the set initialised (the caller's promise); GFP_NOIO may sleep,
+    // we may too.
+    let bio = unsafe {
+        bindings::bio_alloc_bioset(bdev.as_raw(), 1, opf, GFP_NOIO.as_raw(), set.as_raw())
+    };
+    let bio = NonNull::new(bio).ok_or(ENOMEM)?;
+    // SAFETY: A fresh bio with one vector. `buf` is an `IoBuffer` (physically contiguous: one
+    // vector holds it, and at most 1 MiB) that outlives the bio, as `pad`'s owner does (the
+    // caller's promise); the set reserved room for the pad.
+    unsafe {
+        let raw = bio.as_ptr();
+        (*raw).bi_iter.bi_sector = sector;
+        bindings::bio_add_virt_nofail(raw, buf.as_ptr().cast_mut().cast(), buf.len() as u32);
+        pad_of(raw).write(pad);
+        (*raw).bi_end_io = Some(end_io);
+    }
+    Ok(bio)
 }
 
 /// I/O to devices below, submitted together and waited for together.
@@ -626,8 +708,7 @@ impl<'env> IoBatch<'env> {
         let state = KBox::pin_init(
             pin_init!(BatchState {
                 pending: Atomic::new(1),
-                first_error: Atomic::new(0),
-                failed: Atomic::new(0),
+                tally: IoTally::new(),
                 done <- Completion::new(),
             }),
             GFP_NOIO,
@@ -650,14 +731,7 @@ impl<'env> IoBatch<'env> {
         batch.unplug();
         batch.put();
         batch.state.done.wait_for_completion();
-        let errno = batch.state.first_error.load(Relaxed);
-        let result = if errno == 0 {
-            Ok(())
-        } else {
-            Err(Error::from_errno(errno))
-        };
-        let failed = batch.state.failed.load(Relaxed);
-        Ok((value, BatchOutcome { result, failed }))
+        Ok((value, batch.state.tally.outcome()))
     }
 
     /// Sends the bios submitted so far on to their devices now, and those submitted later as
@@ -688,15 +762,7 @@ impl<'env> IoBatch<'env> {
         buf: &'env mut IoBuffer,
         tag: u32,
     ) -> Result {
-        let ptr = buf.as_ptr().cast_mut();
-        self.submit(
-            bdev,
-            bindings::req_op_REQ_OP_READ,
-            sector,
-            ptr,
-            buf.len(),
-            tag,
-        )
+        self.submit(bdev, io_opf(None), sector, buf, tag)
     }
 
     /// Writes `buf` to `bdev` at `sector`; with `fua`, stable when the batch ends. A failure sets
@@ -711,11 +777,7 @@ impl<'env> IoBatch<'env> {
         fua: bool,
         tag: u32,
     ) -> Result {
-        let mut opf = bindings::req_op_REQ_OP_WRITE;
-        if fua {
-            opf |= 1 << bindings::req_flag_bits___REQ_FUA;
-        }
-        self.submit(bdev, opf, sector, buf.as_ptr().cast_mut(), buf.len(), tag)
+        self.submit(bdev, io_opf(Some(fua)), sector, buf, tag)
     }
 
     fn submit(
@@ -723,47 +785,25 @@ impl<'env> IoBatch<'env> {
         bdev: &'env Bdev,
         opf: u32,
         sector: u64,
-        data: *mut u8,
-        len: usize,
+        buf: &'env IoBuffer,
         tag: u32,
     ) -> Result {
         if tag >= Self::TAGS {
             return Err(EINVAL);
         }
-        // SAFETY: `bdev` is open and the bio set initialised; GFP_NOIO may sleep, we may too.
-        let bio = unsafe {
-            bindings::bio_alloc_bioset(bdev.as_raw(), 1, opf, GFP_NOIO.as_raw(), self.set.as_raw())
-        };
-        let bio = NonNull::new(bio).ok_or(ENOMEM)?;
         let state: *const BatchState = &*self.state;
-        // SAFETY: A fresh bio with one vector; `data` is an `IoBuffer` of `len` bytes (physically
-        // contiguous: one vector holds it, and at most 1 MiB) borrowed for `'env`, which outlives
-        // the bio (`run` waits for it); the batch state outlives it for the same reason.
-        unsafe {
-            let raw = bio.as_ptr();
-            (*raw).bi_iter.bi_sector = sector;
-            bindings::bio_add_virt_nofail(raw, data.cast(), len as u32);
-            pad_of(raw).write(BioPad {
-                owner: state.cast(),
-                tag,
-            });
-            (*raw).bi_end_io = Some(batch_end_io);
-        }
+        let pad = BioPad {
+            owner: state.cast(),
+            tag,
+        };
+        // SAFETY: `bdev` is open and the set initialised. `buf` is borrowed for `'env`, which
+        // outlives the bio (`run` waits for it), and the batch state outlives it for the same
+        // reason; `batch_end_io` expects a batch state as the pad's owner.
+        let bio = unsafe { io_bio(self.set, bdev, opf, sector, buf, pad, batch_end_io) }?;
         self.state.pending.fetch_add(1, Relaxed);
         // SAFETY: The bio is complete; it is the block layer's until `batch_end_io`.
         unsafe { bindings::submit_bio(bio.as_ptr()) };
         Ok(())
-    }
-}
-
-/// Records a failed bio of a batch or flight: the first error, and the bit of its tag (tags are
-/// below 64, as `submit` checks).
-fn note_failure(first_error: &Atomic<i32>, failed: &Atomic<u64>, tag: u32, e: Error) {
-    let _ = first_error.cmpxchg(0, e.to_errno(), Relaxed);
-    let bit = 1u64.checked_shl(tag).unwrap_or(0);
-    let mut seen = failed.load(Relaxed);
-    while let Err(now) = failed.cmpxchg(seen, seen | bit, Relaxed) {
-        seen = now;
     }
 }
 
@@ -775,7 +815,7 @@ unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
         (&*pad.owner.cast::<BatchState>(), pad.tag, (*bio).bi_status)
     };
     if let Err(e) = result_of(status) {
-        note_failure(&state.first_error, &state.failed, tag, e);
+        state.tally.note(tag, e);
     }
     // SAFETY: Our bio, done with.
     unsafe { bindings::bio_put(bio) };
@@ -825,8 +865,7 @@ struct FlightState<T> {
     owner: T,
     bufs: KVec<IoBuffer>,
     pending: Atomic<u32>,
-    first_error: Atomic<i32>,
-    failed: Atomic<u64>,
+    tally: IoTally,
     #[pin]
     done: Completion,
 }
@@ -854,8 +893,7 @@ impl<T: FlightOwner> Flight<T> {
                 owner,
                 bufs,
                 pending: Atomic::new(1),
-                first_error: Atomic::new(0),
-                failed: Atomic::new(0),
+                tally: IoTally::new(),
                 done <- Completion::new(),
             }),
             flags,
@@ -906,15 +944,7 @@ impl<T: FlightOwner> Flight<T> {
         if !self.launched || !self.state.done.is_done() {
             return None;
         }
-        let errno = self.state.first_error.load(Relaxed);
-        Some(BatchOutcome {
-            result: if errno == 0 {
-                Ok(())
-            } else {
-                Err(Error::from_errno(errno))
-            },
-            failed: self.state.failed.load(Relaxed),
-        })
+        Some(self.state.tally.outcome())
     }
 
     /// Sends on its way, together, the I/O that `ios` passes to `send` (looking at the owner),
@@ -950,33 +980,25 @@ impl<T: FlightOwner> Flight<T> {
         let owner = &self.state.owner;
         let bdev = owner.device(io.tag).ok_or(EINVAL)?;
         let buf = self.state.bufs.get(io.buf).ok_or(EINVAL)?;
-        let mut opf = match io.write {
-            None => bindings::req_op_REQ_OP_READ,
-            Some(_) => bindings::req_op_REQ_OP_WRITE,
+        let pad = BioPad {
+            owner: state.cast(),
+            tag: io.tag,
         };
-        if io.write == Some(true) {
-            opf |= 1 << bindings::req_flag_bits___REQ_FUA;
-        }
-        let set = owner.bio_set();
         // SAFETY: `bdev` is open and the set initialised (the owner keeps both, and the flight
-        // keeps the owner); GFP_NOIO may sleep, we may too.
+        // keeps the owner). `buf` is in the flight's state, which nothing else writes until the
+        // flight lands and which outlives the bio: type invariant. `flight_end_io::<T>` expects
+        // this flight's state as the pad's owner.
         let bio = unsafe {
-            bindings::bio_alloc_bioset(bdev.as_raw(), 1, opf, GFP_NOIO.as_raw(), set.as_raw())
-        };
-        let bio = NonNull::new(bio).ok_or(ENOMEM)?;
-        // SAFETY: A fresh bio with one vector; `buf` is an `IoBuffer` (physically contiguous, at
-        // most 1 MiB) in the flight's state, which is not touched until the flight lands, and the
-        // state outlives the bio: type invariant.
-        unsafe {
-            let raw = bio.as_ptr();
-            (*raw).bi_iter.bi_sector = io.sector;
-            bindings::bio_add_virt_nofail(raw, buf.as_ptr().cast_mut().cast(), buf.len() as u32);
-            pad_of(raw).write(BioPad {
-                owner: state.cast(),
-                tag: io.tag,
-            });
-            (*raw).bi_end_io = Some(flight_end_io::<T>);
-        }
+            io_bio(
+                owner.bio_set(),
+                bdev,
+                io_opf(io.write),
+                io.sector,
+                buf,
+                pad,
+                flight_end_io::<T>,
+            )
+        }?;
         self.state.pending.fetch_add(1, Relaxed);
         // SAFETY: The bio is complete; it is the block layer's until `flight_end_io`.
         unsafe { bindings::submit_bio(bio.as_ptr()) };
@@ -1019,8 +1041,7 @@ unsafe extern "C" fn flight_end_io<T: FlightOwner>(bio: *mut bindings::bio) {
     };
     if let Err(e) = result_of(status) {
         // SAFETY: As above.
-        let s = unsafe { &*state };
-        note_failure(&s.first_error, &s.failed, tag, e);
+        unsafe { &*state }.tally.note(tag, e);
     }
     // SAFETY: Our bio, done with.
     unsafe { bindings::bio_put(bio) };
