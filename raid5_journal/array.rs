@@ -793,12 +793,7 @@ impl Array {
             this.answer_rows(bufs, window, io, &units, bounds, reads, whole);
             first = bounds[rows];
         }
-        this.record_if_dirty(engine);
-        for (bio, result) in reads.drain_all() {
-            if let Some(bio) = bio {
-                bio.end(result);
-            }
-        }
+        this.answer_all(engine, reads);
     }
 
     /// The rows of up to `limit` rows of `units` from `units[first]`: calls `row(i, io, end)`
@@ -847,7 +842,7 @@ impl Array {
         units: KVec<ReadUnit>,
     ) -> Result<(), KVec<ReadUnit>> {
         let n = this.members.len();
-        let rows = count_read_rows(&units);
+        let rows = count_runs(&units, |u| u.row);
         if rows == 0 || rows * n > FLIGHT_PAGES {
             return Err(units);
         }
@@ -973,12 +968,7 @@ impl Array {
             ..
         } = owner;
         self.answer_rows(&mut engine.bufs, pages, io, units, bounds, reads, whole);
-        self.record_if_dirty(engine);
-        for (bio, result) in reads.drain_all() {
-            if let Some(bio) = bio {
-                bio.end(result);
-            }
-        }
+        self.answer_all(engine, reads);
         keep_pages(&mut engine.spare_pages, pages);
     }
 
@@ -1214,7 +1204,7 @@ impl Array {
         let mut next_bounds = [0; MAX_WINDOW_ROWS + 1];
         // The first window takes at most half the rows, so that some writes are answered while
         // the others are written.
-        let limit = count_rows(&units).div_ceil(2);
+        let limit = count_runs(&units, row_key).div_ceil(2);
         let mut rows = self.write_window(&units, 0, limit, &mut bounds);
         let mut prepared = match rows {
             0 => Ok(0),
@@ -1279,9 +1269,14 @@ impl Array {
             prepared = next_prepared.unwrap_or(Ok(0));
             core::mem::swap(&mut cur, &mut next);
         }
-        // A failure met on the way is on the other members before any write is answered.
+        self.answer_all(engine, writes);
+    }
+
+    /// Answers every bio still in `queued`, once the failures met on the way are on the other
+    /// members' superblocks.
+    fn answer_all(&self, engine: &mut Engine, queued: &mut KVec<Queued>) {
         self.record_if_dirty(engine);
-        for (bio, result) in writes.drain_all() {
+        for (bio, result) in queued.drain_all() {
             if let Some(bio) = bio {
                 bio.end(result);
             }
@@ -1358,13 +1353,12 @@ impl Array {
         limit: usize,
         bounds: &mut [usize; MAX_WINDOW_ROWS + 1],
     ) -> usize {
-        let key = |u: &Unit| (u.stripe, u.page);
         let per_window = window_rows(self.members.len()).min(limit);
         bounds[0] = first;
         let (mut rows, mut at) = (0, first);
         while rows < per_window && at < units.len() {
-            let row_key = key(&units[at]);
-            while at < units.len() && key(&units[at]) == row_key {
+            let key = row_key(&units[at]);
+            while at < units.len() && row_key(&units[at]) == key {
                 at += 1;
             }
             rows += 1;
@@ -1661,8 +1655,8 @@ fn push(writes: &mut KVec<Queued>, bio: Bio) -> Result<(), (Bio, Error)> {
 
 /// The order units are served in: by row, then by write, so that of two writes to one sector
 /// the one queued later lands last.
-fn unit_order(u: &Unit) -> (u64, u32, u16) {
-    (u.stripe, u.page, u.bio)
+fn unit_order(u: &Unit) -> ((u64, u32), u16) {
+    (row_key(u), u.bio)
 }
 
 /// Notes, for each write with units in `units[from..]`, the position after its last one.
@@ -1686,20 +1680,22 @@ fn keep_pages(spare: &mut KVec<IoBuffer>, pages: &mut KVec<IoBuffer>) {
     }
 }
 
-/// The number of rows in read `units` (sorted by row).
-fn count_read_rows(units: &[ReadUnit]) -> usize {
-    match units.len() {
+/// The number of runs of equal `key` in `items`: the rows of units sorted by row.
+fn count_runs<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K) -> usize {
+    match items.len() {
         0 => 0,
-        _ => 1 + units.windows(2).filter(|w| w[0].row != w[1].row).count(),
+        _ => {
+            1 + items
+                .windows(2)
+                .filter(|w| key(&w[0]) != key(&w[1]))
+                .count()
+        }
     }
 }
 
-/// The number of rows in `units` (sorted by row).
-fn count_rows(units: &[Unit]) -> usize {
-    1 + units
-        .windows(2)
-        .filter(|w| (w[0].stripe, w[0].page) != (w[1].stripe, w[1].page))
-        .count()
+/// A write unit's row, as units are sorted and grouped.
+fn row_key(u: &Unit) -> (u64, u32) {
+    (u.stripe, u.page)
 }
 
 /// Copies what the writes put in member `member`'s page of the row into `page`.
