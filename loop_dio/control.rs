@@ -36,6 +36,7 @@ const SYSFS_FILES: &[&CStr] = &[
     c_str!("inline_ios"),
     c_str!("worker_ios"),
     c_str!("nowait_retries"),
+    c_str!("nowait_requeues"),
 ];
 
 /// Creates `/dev/loopN` when a missing one is opened, as the C driver does.
@@ -128,9 +129,13 @@ impl Registry {
         let lo = Loop::new(index, &params)?;
         let mut flags = TagSetFlags::STACKING | TagSetFlags::NO_SCHED_BY_DEFAULT;
         if params.inline_dio() {
-            // Inline submission enters the backing file system, which may take a sleeping lock
-            // or allocate even when told not to wait for I/O (`IOCB_NOWAIT` waits for no I/O,
-            // no contended lock, no tag: what made the earlier blocking version stall).
+            // Inline submission enters the backing file system, which may still sleep when
+            // told not to wait (`IOCB_NOWAIT` waits for no I/O, no contended inode lock, no
+            // tag; what made the earlier blocking version stall): freeze protection for every
+            // write (`kiocb_start_write()`, a `percpu_down_read()`), ext4's `i_data_sem` and
+            // extent-tree reads on an extent-cache miss, the atime update's journal handle,
+            // `GFP_KERNEL` bios in iomap and the block device's direct I/O. A non-blocking
+            // `queue_rq` runs under `rcu_read_lock()`, where none of that may happen.
             flags = flags | TagSetFlags::BLOCKING;
         }
         let maps = QueueMaps::new(1)?.with_poll(params.poll_queues());

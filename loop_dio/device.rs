@@ -104,8 +104,12 @@ pub(crate) struct Loop {
     pub(crate) limits_off: Atomic<u32>,
     /// Direct reads and writes are tried inline from `queue_rq` (`inline_dio`).
     pub(crate) inline_dio: bool,
-    /// Inline attempts given back (`EAGAIN` and the like), owed to the worker.
+    /// Inline attempts given back to the block layer (failed after they were queued: `EAGAIN`
+    /// from the backing device), owed to the worker.
     pub(crate) retries: Arc<Retries>,
+    /// Inline attempts the backing file refused at once (`EAGAIN` and the like), handed to the
+    /// worker from `queue_rq`.
+    pub(crate) refused: Atomic<u64>,
     /// Requests submitted inline, and requests handed to the worker.
     pub(crate) inline_ios: Atomic<u64>,
     pub(crate) worker_ios: Atomic<u64>,
@@ -144,6 +148,7 @@ impl Loop {
                 limits_off: Atomic::new(0),
                 inline_dio: params.inline_dio(),
                 retries: Arc::new(Retries::new(), GFP_KERNEL)?,
+                refused: Atomic::new(0),
                 inline_ios: Atomic::new(0),
                 worker_ios: Atomic::new(0),
             }),
@@ -792,7 +797,10 @@ impl Loop {
             b"dio" => writeln!(out, "{}", flag(abi::FLAG_DIRECT_IO)),
             b"inline_ios" => writeln!(out, "{}", self.inline_ios.load(Relaxed)),
             b"worker_ios" => writeln!(out, "{}", self.worker_ios.load(Relaxed)),
-            b"nowait_retries" => writeln!(out, "{}", self.retries.total()),
+            b"nowait_retries" => {
+                writeln!(out, "{}", self.refused.load(Relaxed) + self.retries.total())
+            }
+            b"nowait_requeues" => writeln!(out, "{}", self.retries.total()),
             _ => return Err(EINVAL),
         };
         r.map_err(|_| EINVAL)

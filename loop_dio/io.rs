@@ -215,8 +215,10 @@ impl Loop {
 impl Loop {
     /// Tries a direct read or write inline, without waiting for I/O (`IOCB_NOWAIT`); gives the
     /// request back for the worker when it is not one ([`rules::path`]), when an earlier inline
-    /// attempt is owed to the worker, or when the attempt cannot start. An attempt the backing
-    /// file refuses later comes back through the block layer (and is owed to the worker then).
+    /// attempt is owed to the worker, or when the backing file refuses it at once (`EAGAIN`:
+    /// blocks to allocate, a contended lock, times to update). An attempt that fails after the
+    /// file queued it (no tag free on the backing device) comes back through the block layer,
+    /// and is owed to the worker then.
     fn try_inline(&self, rq: ARef<Request<LoopOps>>) -> Result<(), ARef<Request<LoopOps>>> {
         let op = rq.op();
         // A snapshot, as the worker takes per batch: changes to it freeze the queue, which waits
@@ -236,9 +238,17 @@ impl Loop {
             return Err(rq);
         };
         let polled = (io.polled && rq.is_polled()).then_some(&self.polled_ios);
-        file.submit_nowait(rq, pos, polled, &self.retries)?;
-        self.inline_ios.add(1, Relaxed);
-        Ok(())
+        match file.submit_nowait(rq, pos, polled, &self.retries) {
+            Ok(()) => {
+                self.inline_ios.add(1, Relaxed);
+                Ok(())
+            }
+            // Nothing of it counts: the worker does it all, waiting where it must.
+            Err(rq) => {
+                self.refused.add(1, Relaxed);
+                Err(rq)
+            }
+        }
     }
 }
 

@@ -4,18 +4,22 @@
 //! file (Linux 4.4), and the same user ABI as `drivers/block/loop.c`: `/dev/loop-control`
 //! (misc minor 237) and `/dev/loopN` on block major 7, so util-linux `losetup` works unchanged.
 //!
-//! Requests go to a per-device worker (the submitter may hold locks or sit in writeback). With
-//! direct I/O the worker hands each request to the backing file with an asynchronous kiocb and
-//! moves on; the kiocb's completion ends the request. Without it, I/O goes through the backing
-//! file's page cache.
+//! With direct I/O, `queue_rq` submits each read and write to the backing file itself with an
+//! asynchronous kiocb flagged `IOCB_NOWAIT` (`inline_dio`, on by default): the file and its
+//! device refuse, with `EAGAIN`, what would wait (blocks to allocate, a contended lock, times to
+//! update through the journal, no tag free), and such a request goes to a per-device worker,
+//! where waiting is allowed, as does everything else (buffered I/O, flush, discard,
+//! write-zeroes). The worker hands direct reads and writes to the file with the same kind of
+//! kiocb, without `IOCB_NOWAIT`, and moves on; the kiocb's completion ends the request. Without
+//! direct I/O, I/O goes through the backing file's page cache on the worker.
 //!
 //! Polled I/O (io_uring IOPOLL) is offered while direct I/O is on and the backing file's device
-//! can poll (NVMe with poll queues): the worker submits such requests polled themselves
+//! can poll (NVMe with poll queues): such requests are submitted polled themselves
 //! (`IOCB_HIPRI`), and `poll` polls the backing device and ends the requests whose I/O it found
-//! done, so no interrupt sits on that path. They are not submitted inline from `queue_rq`: that
-//! would need a blocking tag set, and a submitter that sleeps in the backing file system (e.g.
-//! writing back the block device's dirty pages) inside its SRCU section stalls the queue's
-//! timeout handling and the polled I/O behind it.
+//! done, so no interrupt sits on that path. The tag set is blocking while `inline_dio` is on
+//! (see `control.rs`): `IOCB_NOWAIT` keeps the submitter from waiting for I/O, a contended lock
+//! or a tag (what stalled a first, blocking version inside the queue's SRCU section), not from
+//! every sleep.
 
 use kernel::{
     block::disk::BlkdevRegistration, c_str, miscdevice::MiscDeviceRegistration, prelude::*,
@@ -57,8 +61,8 @@ module! {
             perm: 0o444,
         },
         inline_dio: u32 {
-            default: 0,
-            description: "Try direct reads and writes inline from queue_rq without waiting (IOCB_NOWAIT), the worker when they cannot (1), or always the worker (0)",
+            default: 1,
+            description: "Try direct reads and writes inline from queue_rq without waiting (IOCB_NOWAIT), the worker when they cannot (1, the default), or always the worker (0)",
             perm: 0o444,
         },
     },

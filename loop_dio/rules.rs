@@ -98,7 +98,7 @@ impl Params {
         part_shift: 0,
         queue_depth: 128,
         poll_queues: 0,
-        inline_dio: false,
+        inline_dio: true,
     };
 
     /// Checks the load parameters as `loop_init()` and the `hw_queue_depth` setter do: minors per
@@ -132,7 +132,8 @@ impl Params {
             part_shift,
             queue_depth: hw_queue_depth.min(BLK_MQ_MAX_DEPTH),
             poll_queues,
-            inline_dio: false,
+            // As the module parameter: on unless turned off.
+            inline_dio: true,
         })
     }
 

@@ -291,11 +291,11 @@ fn only_direct_reads_and_writes_go_inline_and_only_when_asked() {
 }
 
 #[test]
-fn inline_dio_is_off_unless_set() {
+fn inline_dio_is_on_unless_turned_off() {
     let p = Params::validate(8, 0, 128, 1, 4).unwrap();
-    assert!(!p.inline_dio());
-    assert!(!Params::DEFAULT.inline_dio());
-    let on = p.with_inline_dio(true);
-    assert!(on.inline_dio());
-    assert_eq!(on.with_inline_dio(false), p);
+    assert!(p.inline_dio());
+    assert!(Params::DEFAULT.inline_dio());
+    let off = p.with_inline_dio(false);
+    assert!(!off.inline_dio());
+    assert_eq!(off.with_inline_dio(true), p);
 }

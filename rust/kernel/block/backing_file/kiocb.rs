@@ -20,12 +20,6 @@ use crate::{
     },
 };
 
-/// `IOCB_NOWAIT` is `RWF_NOWAIT` (`include/linux/fs.h`), a UAPI value that cannot change; the
-/// bindings do not carry it (a cast macro). `IOCB_HIPRI` is `RWF_HIPRI` the same way, and is
-/// checked against the bindings to catch a change in that scheme.
-const IOCB_NOWAIT: ffi::c_int = 0x8;
-const _: () = assert!(bindings::IOCB_HIPRI == 0x1);
-
 impl BackingFile {
     /// Carries out a read or write request on the file at byte `pos`, as `mode` says.
     ///
@@ -45,12 +39,16 @@ impl BackingFile {
     /// (`IOCB_NOWAIT`; `IOCB_HIPRI` too with `polled`), from a context that must not block on
     /// I/O, such as `queue_rq`.
     ///
-    /// The request comes back when the attempt could not even start (no memory without
-    /// waiting). Where the file or its device would have had to wait (`EAGAIN`: blocks to
-    /// allocate, a lock held, no tag free), or anything else but the whole request was done, the
-    /// request is given back to the block layer whole ([`Request::requeue`]) and `retries` owes
-    /// one request to the caller's slow path ([`Retries::take`]): the attempt never ends a
-    /// request with an error.
+    /// The request comes back when the attempt could not start (no memory without waiting) or
+    /// the file refused it at once without queueing any I/O: `EAGAIN` where it would have had
+    /// to wait (blocks to allocate, a lock held, the file's times to update through the
+    /// journal), or anything else but the whole request done. The caller then serves it where
+    /// waiting is allowed (the same data at the same place, so a part done twice is harmless).
+    ///
+    /// Where the file queued the I/O and it fails later (`EAGAIN` from the block layer: no tag
+    /// free on the backing device), the request is given back to the block layer whole
+    /// ([`Request::requeue`]) and `retries` owes one request to the caller's slow path
+    /// ([`Retries::take`]). Either way the attempt never ends a request with an error.
     pub fn submit_nowait<T: Operations>(
         &self,
         rq: ARef<Request<T>>,
@@ -92,6 +90,7 @@ impl BackingFile {
             Ok(s) => s,
             Err(e) => return Err((rq, e)),
         };
+        let bytes = segments.bytes() as isize;
         let slot = match KBox::<FileIo<T>>::new_uninit(gfp) {
             Ok(slot) => slot,
             Err(_) => return Err((rq, ENOMEM)),
@@ -119,7 +118,7 @@ impl BackingFile {
         // SAFETY: `io` is a valid, exclusively owned allocation until both references (ours and
         // the completion's) are dropped in `FileIo::put`. The file outlives the I/O: `io` holds
         // a reference on it. The segments stay valid: the request is not ended before `put`.
-        unsafe {
+        let ret = unsafe {
             let iocb = &raw mut (*io).iocb;
             (*iocb).ki_filp = (*io).file.as_ptr();
             (*iocb).ki_pos = pos;
@@ -132,7 +131,7 @@ impl BackingFile {
                 (*iocb).ki_flags |= bindings::IOCB_HIPRI;
             }
             if (*io).retries.is_some() {
-                (*iocb).ki_flags |= IOCB_NOWAIT;
+                (*iocb).ki_flags |= bindings::IOCB_NOWAIT;
             }
             let seg = &(*io).segments;
             bindings::iov_iter_bvec(
@@ -147,7 +146,7 @@ impl BackingFile {
                 seg.bytes(),
             );
             let fop = (*(*io).file.as_ptr()).f_op;
-            let ret = if write {
+            if write {
                 bindings::kiocb_start_write(iocb);
                 match (*fop).write_iter {
                     Some(f) => f(iocb, &raw mut (*io).iter),
@@ -158,13 +157,32 @@ impl BackingFile {
                     Some(f) => f(iocb, &raw mut (*io).iter),
                     None => -(bindings::EINVAL as isize),
                 }
-            };
-            FileIo::<T>::put(io);
-            if ret != -(bindings::EIOCBQUEUED as isize) {
-                FileIo::<T>::complete_callback(iocb, ret as ffi::c_long);
             }
+        };
+        let queued = ret == -(bindings::EIOCBQUEUED as isize);
+        // A must-not-wait attempt the file did not queue and did not do whole: the request goes
+        // back to the caller. The file will not complete this I/O (it did not queue it), and
+        // a request is ended only by the last `put`, which finds none once it is taken out
+        // here (a polled I/O's last reference may be the poll set's).
+        let refused = if nowait.is_some() && !queued && ret != bytes {
+            // SAFETY: We hold the submitter's and the (unused) completion's references: `io` is
+            // alive, and only a last `put` reads its request.
+            unsafe { (*io).rq.take() }
+        } else {
+            None
+        };
+        if !queued {
+            // SAFETY: The file did not queue the I/O, so the completion reference is unused.
+            unsafe { FileIo::<T>::complete_callback(&raw mut (*io).iocb, ret as ffi::c_long) };
         }
-        Ok(())
+        // SAFETY: This drops the submitter's reference, once `read_iter`/`write_iter` is done
+        // with `iter`.
+        unsafe { FileIo::<T>::put(io) };
+        match refused {
+            Some(rq) if ret < 0 => Err((rq, Error::from_errno(ret as i32))),
+            Some(rq) => Err((rq, EAGAIN)),
+            None => Ok(()),
+        }
     }
 }
 
