@@ -60,6 +60,10 @@ const WRITES_PER_GROUP: usize = 128;
 /// Writes a group takes at most, with those that join it while it is served (a unit names its
 /// write in 16 bits).
 const MAX_GROUP_WRITES: usize = 1024;
+/// Row-pages (units) a group of writes holds at most: 64 MiB of data, 384 KiB of units. A stream
+/// of large writes that keeps joining a group would otherwise grow its units past what the
+/// allocator can give (1024 writes of 1 MiB: 6 MiB).
+const MAX_GROUP_UNITS: usize = 16384;
 /// Degraded reads served together (grouped by row).
 const READS_PER_GROUP: usize = 128;
 /// Groups of degraded reads in the air at once (random reads come a few per group: as many as
@@ -709,15 +713,27 @@ impl Array {
     fn serve(this: &Arc<Self>, engine: &mut Engine, mut list: BioList) {
         let mut writes = KVec::new();
         let mut reads = KVec::new();
+        let mut write_units = 0;
         while let Some(bio) = list.pop() {
+            let units = match bio.op() {
+                ReqOp::Write => this.units_bound(&bio),
+                _ => 0,
+            };
             // Bios are grouped by kind while the kind stays the same; anything else is served
             // after the group queued before it, so a read sees every write queued before it.
             let group = match bio.op() {
-                ReqOp::Write if reads.is_empty() && writes.len() < WRITES_PER_GROUP => &mut writes,
+                ReqOp::Write
+                    if reads.is_empty()
+                        && writes.len() < WRITES_PER_GROUP
+                        && write_units + units <= MAX_GROUP_UNITS =>
+                {
+                    &mut writes
+                }
                 ReqOp::Read if writes.is_empty() && reads.len() < READS_PER_GROUP => &mut reads,
                 op => {
                     this.write_group(engine, &mut writes);
                     Self::read_group(this, engine, &mut reads);
+                    write_units = 0;
                     match op {
                         ReqOp::Write => &mut writes,
                         ReqOp::Read => &mut reads,
@@ -728,6 +744,7 @@ impl Array {
                     }
                 }
             };
+            write_units += units;
             if let Err((bio, e)) = push(group, bio) {
                 bio.end(Err(e));
             }
@@ -1176,7 +1193,7 @@ impl Array {
         }
         // The reads in the air were queued before these writes: they read the rows as they are.
         self.land_all(engine);
-        let mut units = KVec::new();
+        let mut units = KVVec::new();
         let mut fua = false;
         for (i, (bio, result)) in writes.iter_mut().enumerate() {
             let Some(bio) = bio else { continue };
@@ -1289,15 +1306,32 @@ impl Array {
     fn pull_writes(
         &self,
         writes: &mut KVec<Queued>,
-        units: &mut KVec<Unit>,
+        units: &mut KVVec<Unit>,
         answer_at: &mut KVec<usize>,
         from: usize,
     ) -> bool {
         let mut fua = false;
         let mut pulled = false;
         while writes.len() < MAX_GROUP_WRITES {
-            let next = self.pending.lock().pop_if(|bio| bio.op() == ReqOp::Write);
-            let Some(bio) = next else { break };
+            // Taken only with room for its units: the allocation (which may sleep) is made
+            // outside the queue's lock, and a write is never failed for want of it.
+            let mut wanted = 0;
+            let next = self.pending.lock().pop_if(|bio| {
+                wanted = match bio.op() {
+                    ReqOp::Write => self.units_bound(bio),
+                    _ => 0,
+                };
+                wanted > 0 && units.capacity() - units.len() >= wanted
+            });
+            let Some(bio) = next else {
+                if wanted == 0
+                    || units.len() + wanted > MAX_GROUP_UNITS
+                    || units.reserve(wanted, GFP_NOIO).is_err()
+                {
+                    break;
+                }
+                continue;
+            };
             let (index, had) = (writes.len(), units.len());
             fua |= bio.is_fua();
             let split = self.units_of(&bio, index, units);
@@ -1367,8 +1401,17 @@ impl Array {
         rows
     }
 
+    /// At least the number of row-pages ([`Array::units_of`]) of a write: each chunk it touches
+    /// (at most one per `chunk` sectors, and two more at its ends) adds at most two partial
+    /// pages to its whole ones.
+    fn units_bound(&self, bio: &Bio) -> usize {
+        let sectors = bio.sectors() as usize;
+        let chunk = (self.layout.chunk_sectors() as usize).max(1);
+        sectors / ROW_SECTORS as usize + 2 * (sectors / chunk + 2)
+    }
+
     /// Splits a write into its row-pages.
-    fn units_of(&self, bio: &Bio, index: usize, units: &mut KVec<Unit>) -> Result {
+    fn units_of(&self, bio: &Bio, index: usize, units: &mut KVVec<Unit>) -> Result {
         let start = bio.sector().checked_sub(self.begin).ok_or(EIO)?;
         let pieces = self
             .layout
