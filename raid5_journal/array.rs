@@ -199,7 +199,7 @@ struct ReadFlight {
     array: Arc<Array>,
     reads: KVec<Queued>,
     /// Sorted by row: row `i` is `units[bounds[i]..bounds[i + 1]]`, read from `io[i].read`.
-    units: KVec<ReadUnit>,
+    units: KVVec<ReadUnit>,
     bounds: KVec<usize>,
     io: KVec<RowIo>,
 }
@@ -776,7 +776,7 @@ impl Array {
         if reads.is_empty() {
             return;
         }
-        let mut units = KVec::new();
+        let mut units = KVVec::new();
         for (i, (bio, result)) in reads.iter_mut().enumerate() {
             let Some(bio) = bio else { continue };
             if let Err(e) = this.read_units_of(bio, i, &mut units) {
@@ -856,8 +856,8 @@ impl Array {
         this: &Arc<Self>,
         engine: &mut Engine,
         reads: &mut KVec<Queued>,
-        units: KVec<ReadUnit>,
-    ) -> Result<(), KVec<ReadUnit>> {
+        units: KVVec<ReadUnit>,
+    ) -> Result<(), KVVec<ReadUnit>> {
         let n = this.members.len();
         let rows = count_runs(&units, |u| u.row);
         if rows == 0 || rows * n > FLIGHT_PAGES {
@@ -902,7 +902,7 @@ impl Array {
         let owner = ReadFlight {
             array: this.clone(),
             reads: KVec::new(),
-            units: KVec::new(),
+            units: KVVec::new(),
             bounds: KVec::new(),
             io: KVec::new(),
         };
@@ -990,7 +990,7 @@ impl Array {
     }
 
     /// Splits a read into its row-pages.
-    fn read_units_of(&self, bio: &Bio, index: usize, units: &mut KVec<ReadUnit>) -> Result {
+    fn read_units_of(&self, bio: &Bio, index: usize, units: &mut KVVec<ReadUnit>) -> Result {
         let start = bio.sector().checked_sub(self.begin).ok_or(EIO)?;
         let end = start + u64::from(bio.sectors());
         let mut at = start;
