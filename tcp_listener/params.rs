@@ -12,6 +12,31 @@ pub enum Addr {
     V6([u8; 16]),
 }
 
+impl Addr {
+    /// Whether this is the wildcard address, `0.0.0.0` or `::`.
+    pub fn is_unspecified(&self) -> bool {
+        match self {
+            Addr::V4(a) => *a == [0; 4],
+            Addr::V6(a) => *a == [0; 16],
+        }
+    }
+}
+
+/// Whether two instances would listen on a common address and port: the same port, and the same
+/// address or a wildcard that covers the other's. The IPv6 wildcard covers IPv4 addresses too (a
+/// dual-stack socket); the IPv4 one covers only IPv4.
+pub fn listen_overlap(a: &Params, b: &Params) -> bool {
+    if a.port != b.port {
+        return false;
+    }
+    match (a.addr, b.addr) {
+        (Addr::V4(_), Addr::V4(_)) | (Addr::V6(_), Addr::V6(_)) => {
+            a.addr == b.addr || a.addr.is_unspecified() || b.addr.is_unspecified()
+        }
+        (Addr::V4(_), v6 @ Addr::V6(_)) | (v6 @ Addr::V6(_), Addr::V4(_)) => v6.is_unspecified(),
+    }
+}
+
 /// The most workers per CPU.
 pub const MAX_WORKERS: u32 = 64;
 /// The most connections of an instance.

@@ -51,6 +51,7 @@ struct TcpListenerModule {
 
 impl kernel::InPlaceModule for TcpListenerModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        init_claims();
         try_pin_init!(Self {
             subsystem <- configfs::subsystem(),
         })
@@ -124,6 +125,70 @@ pub(crate) struct Running {
     server: Arc<Server>,
     /// Dropped after `Server::stop`: draining it waits for the workers.
     queue: Option<OwnedQueue>,
+    /// Let go last, once the listeners are closed.
+    _claim: PortClaim,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialised by `init_claims` in the module's initialiser, before any instance.
+    unsafe(uninit) static CLAIMS: Mutex<KVec<(CString, Params)>> = KVec::new();
+}
+
+/// Sets up the registry of the addresses and ports enabled instances listen on.
+fn init_claims() {
+    // SAFETY: Called once, by the module's initialiser, before any instance can be enabled.
+    unsafe { CLAIMS.init() };
+}
+
+/// An enabled instance's hold on its address and port. The listeners join the port's
+/// `SO_REUSEPORT` group, which would let a second instance on the same address and port take
+/// a share of the first one's connections; a claim refuses it instead.
+struct PortClaim {
+    name: CString,
+}
+
+impl PortClaim {
+    fn take(name: &CStr, params: &Params) -> Result<Self> {
+        let mut claims = CLAIMS.lock();
+        if let Some((other, _)) = claims
+            .iter()
+            .find(|(_, p)| params::listen_overlap(p, params))
+        {
+            pr_err!(
+                "{}: enable: {} port {} is served by instance {} already\n",
+                name.to_str().unwrap_or("?"),
+                ShowAddr(&params.addr),
+                params.port,
+                other.to_str().unwrap_or("?")
+            );
+            return Err(EADDRINUSE);
+        }
+        claims.push((CString::try_from(name)?, *params), GFP_KERNEL)?;
+        Ok(Self {
+            name: CString::try_from(name)?,
+        })
+    }
+}
+
+impl Drop for PortClaim {
+    fn drop(&mut self) {
+        let mut claims = CLAIMS.lock();
+        if let Some(i) = claims
+            .iter()
+            .position(|(n, _)| n.to_bytes() == self.name.to_bytes())
+        {
+            let _ = claims.remove(i);
+        }
+    }
+}
+
+/// An address as the `address` attribute shows it.
+struct ShowAddr<'a>(&'a Addr);
+
+impl kernel::fmt::Display for ShowAddr<'_> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        params::write_addr(f, self.0)
+    }
 }
 
 impl Drop for Running {
@@ -170,6 +235,7 @@ fn listener_for(name: &CStr, addr: &SocketAddr, cpu: CpuId) -> Result<Listener> 
 
 /// Enables an instance: a listener per online CPU and `workers` workers on each.
 pub(crate) fn start(name: &CStr, params: Params, root: RootedDir) -> Result<Running> {
+    let claim = PortClaim::take(name, &params)?;
     let addr = socket_addr(&params);
     let mut listeners = KVec::new();
     for cpu in cpu::online_cpus() {
@@ -197,6 +263,7 @@ pub(crate) fn start(name: &CStr, params: Params, root: RootedDir) -> Result<Runn
     let running = Running {
         server,
         queue: Some(queue),
+        _claim: claim,
     };
     let queue = running.queue.as_ref().ok_or(EINVAL)?;
     for (index, listener) in running.server.listeners.iter().enumerate() {

@@ -224,6 +224,30 @@ second_instance() {
 	expect_status "instance a" 200 get /sub/hello.txt
 }
 
+# Another instance on the address and port of 'a' (127.0.0.1), or on a wildcard that covers
+# it, is refused with EADDRINUSE and a message naming 'a' (as SO_REUSEPORT listeners it would
+# otherwise take a share of a's connections); on another port it starts.
+same_port_refused() {
+	C=$CFS/c
+	mkdir $C && echo $PORT >$C/port && echo $DOC >$C/root || return 1
+	for addr in 127.0.0.1 0.0.0.0 ::; do
+		echo $addr >$C/address || return 1
+		if out=$(echo 1 2>&1 >$C/enable); then
+			echo "enabled on $addr port $PORT beside a"
+			return 1
+		fi
+		case "$out" in *"in use"*) ;; *) echo "$addr: '$out', want EADDRINUSE"; return 1 ;; esac
+		dmesg | tail -n 3 | grep -qF "c: enable: $(cat $C/address) port $PORT is served by instance a already" ||
+			{ echo "no refusal naming a in the kernel log:"; dmesg | tail -n 3; return 1; }
+	done
+	expect_file_eq $C/enable 0 || return 1
+	echo ::1 >$C/address && echo 1 >$C/enable || { echo "::1 is not 127.0.0.1, yet refused"; return 1; }
+	echo 0 >$C/enable && echo 127.0.0.1 >$C/address && echo $((PORT + 2)) >$C/port || return 1
+	echo 1 >$C/enable || { echo "refused on another port"; return 1; }
+	echo 0 >$C/enable && rmdir $C || return 1
+	expect_status "instance a" 200 get /sub/hello.txt
+}
+
 enable_cycle() {
 	for i in 1 2 3; do
 		echo 0 >$A/enable || return 1
@@ -279,6 +303,7 @@ ktap_test limits limits
 ktap_test keep_alive keep_alive
 ktap_test per_cpu per_cpu
 ktap_test second_instance second_instance
+ktap_test same_port_refused same_port_refused
 ktap_test enable_cycle enable_cycle
 ktap_test stop_with_connections stop_with_connections
 ktap_end

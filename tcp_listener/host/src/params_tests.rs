@@ -84,3 +84,34 @@ fn numbers_booleans_and_roots() {
     assert_eq!(parse_root(&[b'/'; MAX_ROOT + 1]), None);
     assert!(parse_root(&[b'/'; MAX_ROOT]).is_some());
 }
+
+#[test]
+fn instances_overlap_on_a_common_address_and_port() {
+    let on = |addr: &[u8], port: u16| Params {
+        addr: parse_addr(addr).unwrap(),
+        port,
+        ..Params::default()
+    };
+    let overlapping = [
+        (on(b"127.0.0.1", 80), on(b"127.0.0.1", 80)),
+        (on(b"0.0.0.0", 80), on(b"127.0.0.1", 80)),
+        (on(b"::", 80), on(b"::1", 80)),
+        (on(b"::", 80), on(b"10.0.0.1", 80)),
+        (on(b"::", 80), on(b"0.0.0.0", 80)),
+    ];
+    let apart = [
+        (on(b"127.0.0.1", 80), on(b"127.0.0.1", 81)),
+        (on(b"127.0.0.1", 80), on(b"127.0.0.2", 80)),
+        (on(b"0.0.0.0", 80), on(b"::1", 80)),
+        (on(b"::1", 80), on(b"::2", 80)),
+        (on(b"0.0.0.0", 80), on(b"0.0.0.0", 8080)),
+    ];
+    for (pairs, want) in [(&overlapping[..], true), (&apart[..], false)] {
+        for (a, b) in pairs {
+            assert_eq!(listen_overlap(a, b), want, "{a:?} {b:?}");
+            assert_eq!(listen_overlap(b, a), want, "{b:?} {a:?}");
+        }
+    }
+    assert!(parse_addr(b"::").unwrap().is_unspecified());
+    assert!(!parse_addr(b"::1").unwrap().is_unspecified());
+}
