@@ -309,7 +309,8 @@ impl Array {
         let scratch = Scratch::new().map_err(nomem_e)?;
         let in_flight = KVec::with_capacity(MAX_WINDOW_ROWS, GFP_KERNEL).map_err(nomem)?;
         let flights = KVec::with_capacity(MAX_FLIGHTS, GFP_KERNEL).map_err(nomem)?;
-        let span_sets = 2 * (SPAN_BUFFERS_BYTES / (span * n)).clamp(1, window_rows(n));
+        // `max(1)`: no division by zero for the compiler to panic on (n >= 3 and span >= 4096).
+        let span_sets = 2 * (SPAN_BUFFERS_BYTES / (span * n).max(1)).clamp(1, window_rows(n));
         let mut spans = KVec::with_capacity(span_sets * n, GFP_KERNEL).map_err(nomem)?;
         for _ in 0..span_sets * n {
             let buf = IoBuffer::with_len(span, GFP_KERNEL).map_err(nomem_e)?;
