@@ -703,6 +703,12 @@ impl<T: Target> Registration<T> {
         }
     }
 
+    /// Device-mapper's `ctr` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn ctr(
         ti: *mut bindings::dm_target,
         argc: c_uint,
@@ -763,6 +769,12 @@ impl<T: Target> Registration<T> {
         }
     }
 
+    /// Device-mapper's `dtr` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn dtr(ti: *mut bindings::dm_target) {
         // SAFETY: `ctr` succeeded (device-mapper calls `dtr` only then), so `private` is our box;
         // this is its last use.
@@ -775,6 +787,12 @@ impl<T: Target> Registration<T> {
         unsafe { Self::put_devices(ti, &devices) };
     }
 
+    /// Device-mapper's `map` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn map(ti: *mut bindings::dm_target, bio: *mut bindings::bio) -> c_int {
         // SAFETY: `map` is called only between a successful `ctr` and `dtr`.
         let target = unsafe { &Self::target_box(ti).target };
@@ -806,6 +824,12 @@ impl<T: Target> Registration<T> {
         ret as c_int
     }
 
+    /// Device-mapper's `end_io` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn end_io(
         ti: *mut bindings::dm_target,
         bio: *mut bindings::bio,
@@ -828,6 +852,12 @@ impl<T: Target> Registration<T> {
         target.end_io(ending).code
     }
 
+    /// Device-mapper's `status` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn status(
         ti: *mut bindings::dm_target,
         kind: bindings::status_type_t,
@@ -847,6 +877,12 @@ impl<T: Target> Registration<T> {
         target.status(kind, &mut out);
     }
 
+    /// Device-mapper's `message` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn message(
         ti: *mut bindings::dm_target,
         argc: c_uint,
@@ -870,6 +906,12 @@ impl<T: Target> Registration<T> {
         })
     }
 
+    /// Device-mapper's `iterate_devices` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn iterate_devices(
         ti: *mut bindings::dm_target,
         callout: bindings::iterate_devices_callout_fn,
@@ -890,6 +932,12 @@ impl<T: Target> Registration<T> {
         }
     }
 
+    /// Device-mapper's `io_hints` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn io_hints(
         ti: *mut bindings::dm_target,
         limits: *mut bindings::queue_limits,
@@ -900,16 +948,34 @@ impl<T: Target> Registration<T> {
         target.io_hints(unsafe { QueueLimits::from_raw_mut(limits) });
     }
 
+    /// Device-mapper's `presuspend` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn presuspend(ti: *mut bindings::dm_target) {
         // SAFETY: Called between `ctr` and `dtr`.
         unsafe { Self::target_box(ti) }.target.presuspend();
     }
 
+    /// Device-mapper's `postsuspend` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn postsuspend(ti: *mut bindings::dm_target) {
         // SAFETY: Called between `ctr` and `dtr`.
         unsafe { Self::target_box(ti) }.target.postsuspend();
     }
 
+    /// Device-mapper's `preresume` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn preresume(ti: *mut bindings::dm_target) -> c_int {
         // SAFETY: Called between `ctr` and `dtr`.
         match unsafe { Self::target_box(ti) }.target.preresume() {
@@ -918,6 +984,12 @@ impl<T: Target> Registration<T> {
         }
     }
 
+    /// Device-mapper's `resume` callback of targets of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// Called by device-mapper only, for a target of the type this registration registered
+    /// (after `ctr` succeeded for it, but for `ctr` itself).
     unsafe extern "C" fn resume(ti: *mut bindings::dm_target) {
         // SAFETY: Called between `ctr` and `dtr`.
         unsafe { Self::target_box(ti) }.target.resume();

@@ -807,6 +807,11 @@ impl<'env> IoBatch<'env> {
     }
 }
 
+/// The completion (`bi_end_io`) of the bios an [`IoBatch`] submits.
+///
+/// # Safety
+///
+/// Called by the block layer only, once, for a bio `IoBatch::submit` set up.
 unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
     // SAFETY: Set up by `IoBatch::submit`: the pad names the batch state, alive until the batch's
     // count reaches zero, which this bio's completion is part of.
@@ -1028,6 +1033,11 @@ unsafe fn flight_put<T: FlightOwner>(state: *const FlightState<T>) {
     }
 }
 
+/// The completion (`bi_end_io`) of the bios a [`Flight`] submits.
+///
+/// # Safety
+///
+/// Called by the block layer only, once, for a bio `Flight::submit` set up.
 unsafe extern "C" fn flight_end_io<T: FlightOwner>(bio: *mut bindings::bio) {
     // SAFETY: Set up by `Flight::submit`: the pad names the flight's state, live while this bio's
     // count is held.

@@ -58,7 +58,7 @@ impl RootedDir {
         let file = from_err_ptr(unsafe {
             bindings::filp_open(
                 name.as_char_ptr(),
-                (bindings::O_PATH | bindings::O_DIRECTORY) as _,
+                (bindings::O_PATH | bindings::O_DIRECTORY) as i32,
                 0,
             )
         })?;
@@ -106,7 +106,7 @@ impl RootedDir {
         let file = from_err_ptr(unsafe {
             bindings::dentry_open(
                 &path.0,
-                (bindings::O_RDONLY | bindings::O_LARGEFILE) as _,
+                (bindings::O_RDONLY | bindings::O_LARGEFILE) as i32,
                 (*dir).f_cred,
             )
         })?;

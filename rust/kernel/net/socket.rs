@@ -67,7 +67,7 @@ impl RawAddr {
             IpAddr::V4(ip) => (
                 RawAddr {
                     v4: bindings::sockaddr_in {
-                        sin_family: bindings::AF_INET as _,
+                        sin_family: bindings::AF_INET as u16,
                         sin_port: addr.port.to_be(),
                         sin_addr: bindings::in_addr {
                             s_addr: u32::from_ne_bytes(ip),
@@ -80,7 +80,7 @@ impl RawAddr {
             IpAddr::V6(ip) => (
                 RawAddr {
                     v6: bindings::sockaddr_in6 {
-                        sin6_family: bindings::AF_INET6 as _,
+                        sin6_family: bindings::AF_INET6 as u16,
                         sin6_port: addr.port.to_be(),
                         sin6_flowinfo: 0,
                         sin6_addr: bindings::in6_addr {
@@ -180,9 +180,9 @@ impl Socket {
         to_result(unsafe {
             bindings::sock_create_kern(
                 &raw mut bindings::init_net,
-                family_of.family() as _,
-                bindings::sock_type_SOCK_STREAM as _,
-                bindings::IPPROTO_TCP as _,
+                family_of.family() as i32,
+                bindings::sock_type_SOCK_STREAM as i32,
+                bindings::IPPROTO_TCP as i32,
                 &mut sock,
             )
         })?;
@@ -204,7 +204,9 @@ impl Socket {
     pub fn bind(&self, addr: &SocketAddr) -> Result {
         let (mut raw, len) = RawAddr::new(addr);
         // SAFETY: the socket is valid (invariant); `raw` holds `len` bytes of a sockaddr.
-        to_result(unsafe { bindings::kernel_bind(self.as_raw(), (&raw mut raw).cast(), len as _) })
+        to_result(unsafe {
+            bindings::kernel_bind(self.as_raw(), (&raw mut raw).cast(), len as i32)
+        })
     }
 
     /// Starts listening with a queue of `backlog` connections.
@@ -219,7 +221,7 @@ impl Socket {
         let (mut raw, len) = RawAddr::new(addr);
         // SAFETY: the socket is valid (invariant); `raw` holds `len` bytes of a sockaddr.
         to_result(unsafe {
-            bindings::kernel_connect(self.as_raw(), (&raw mut raw).cast(), len as _, 0)
+            bindings::kernel_connect(self.as_raw(), (&raw mut raw).cast(), len as i32, 0)
         })
     }
 
@@ -228,7 +230,7 @@ impl Socket {
     pub fn accept(&self, blocking: Blocking) -> Result<Socket> {
         let flags = match blocking {
             Blocking::Yes => 0,
-            Blocking::No => bindings::O_NONBLOCK as _,
+            Blocking::No => bindings::O_NONBLOCK as i32,
         };
         let mut new = core::ptr::null_mut();
         // SAFETY: the socket is valid (invariant); `new` is a valid place for the result.
@@ -259,7 +261,14 @@ impl Socket {
         let mut msg = bindings::msghdr::default();
         // SAFETY: the socket is valid (invariant); `vec` describes `buf`, writable for the call.
         count(unsafe {
-            bindings::kernel_recvmsg(self.as_raw(), &mut msg, &mut vec, 1, buf.len(), flags as _)
+            bindings::kernel_recvmsg(
+                self.as_raw(),
+                &mut msg,
+                &mut vec,
+                1,
+                buf.len(),
+                flags as i32,
+            )
         })
     }
 
