@@ -99,7 +99,7 @@ impl BlockDevice {
 ///
 /// # Invariants
 ///
-/// `bd_prepare_to_claim()` succeeded on `bdev` with [`TemporaryClaim::holder`].
+/// `bd_prepare_to_claim()` succeeded on `bdev` with the holder of temporary claims (`holder()`).
 pub struct TemporaryClaim<'a> {
     bdev: &'a BlockDevice,
 }
