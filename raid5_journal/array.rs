@@ -1322,7 +1322,9 @@ impl Array {
                     ReqOp::Write => self.units_bound(bio),
                     _ => 0,
                 };
-                wanted > 0 && units.capacity() - units.len() >= wanted
+                wanted > 0
+                    && units.len() + wanted <= MAX_GROUP_UNITS
+                    && units.capacity() - units.len() >= wanted
             });
             let Some(bio) = next else {
                 if wanted == 0

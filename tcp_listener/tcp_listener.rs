@@ -143,8 +143,10 @@ fn init_claims() {
 /// An enabled instance's hold on its address and port. The listeners join the port's
 /// `SO_REUSEPORT` group, which would let a second instance on the same address and port take
 /// a share of the first one's connections; a claim refuses it instead.
+///
+/// Claims never overlap, so a claim's parameters name its entry in the registry.
 struct PortClaim {
-    name: CString,
+    params: Params,
 }
 
 impl PortClaim {
@@ -164,19 +166,14 @@ impl PortClaim {
             return Err(EADDRINUSE);
         }
         claims.push((CString::try_from(name)?, *params), GFP_KERNEL)?;
-        Ok(Self {
-            name: CString::try_from(name)?,
-        })
+        Ok(Self { params: *params })
     }
 }
 
 impl Drop for PortClaim {
     fn drop(&mut self) {
         let mut claims = CLAIMS.lock();
-        if let Some(i) = claims
-            .iter()
-            .position(|(n, _)| n.to_bytes() == self.name.to_bytes())
-        {
+        if let Some(i) = claims.iter().position(|(_, p)| *p == self.params) {
             let _ = claims.remove(i);
         }
     }
