@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The on-disk metadata of rust44-ftl. Only `core`: the kernel module and the host tests
+//! (`lightnvm/host`) build this same file.
+//!
+//! The first two usable zones of the device are metadata zones, used in turn. Each starts with a
+//! map checkpoint (a header block, then the logical-to-physical map, 1024 little-endian `u32`s a
+//! block), followed by reverse-map log blocks, each a list of `(lba, pba)` pairs appended since
+//! the checkpoint (`pba` [`UNMAPPED`]: a discard). Every block carries the sequence number that
+//! follows the one before it in its zone (the checkpoint's is the first), so a torn or stale
+//! block ends the log. When a metadata zone is full the next checkpoint goes to the other zone,
+//! which is reset first; the older checkpoint stays until the new one is complete.
+//!
+//! Block layout (4096 bytes, little-endian):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `b"r44ftl\0\0"` |
+//! | 8 | 4 | kind (1: checkpoint, 2: log) |
+//! | 12 | 4 | version (1) |
+//! | 16 | 8 | sequence number |
+//! | 24 | 4 | log: entries in this block; checkpoint: logical blocks (map entries) |
+//! | 28 | 4 | checkpoint: map blocks that follow |
+//! | 32 | .. | log: `(lba, pba)` pairs; checkpoint: the fields of [`Checkpoint`] |
+//! | 4092 | 4 | CRC-32C of bytes `0..4092` |
+//!
+//! The CRC is the standard CRC-32C (`crc32c(b"123456789") == 0xe3069283`).
+
+/// Bytes of a block (the FTL's mapping unit and metadata unit).
+pub const BLOCK: usize = 4096;
+/// Sectors of a block.
+pub const BLOCK_SECTORS: u64 = (BLOCK / 512) as u64;
+/// A map entry (or log target) that names no physical block.
+pub const UNMAPPED: u32 = u32::MAX;
+/// Map entries in one checkpoint map block.
+pub const MAP_PER_BLOCK: usize = BLOCK / 4;
+/// `(lba, pba)` pairs in one log block.
+pub const LOG_PER_BLOCK: usize = (CRC_OFFSET - HEADER) / 8;
+
+const MAGIC: [u8; 8] = *b"r44ftl\0\0";
+const VERSION: u32 = 1;
+const KIND_CHECKPOINT: u32 = 1;
+const KIND_LOG: u32 = 2;
+const HEADER: usize = 32;
+const CRC_OFFSET: usize = BLOCK - 4;
+
+const fn crc32c_table() -> [u32; 256] {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82f6_3b78
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+}
+
+static CRC32C_TABLE: [u32; 256] = crc32c_table();
+
+/// Continues a CRC-32C (without the final inversion) over `bytes`.
+pub fn crc32c_update(mut crc: u32, bytes: &[u8]) -> u32 {
+    for &b in bytes {
+        crc = CRC32C_TABLE[usize::from((crc as u8) ^ b)] ^ (crc >> 8);
+    }
+    crc
+}
+
+/// The standard CRC-32C of `bytes`.
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    !crc32c_update(!0, bytes)
+}
+
+fn get32(b: &[u8], at: usize) -> u32 {
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(v)
+}
+
+fn get64(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// What a checkpoint records besides the map: what the map was made for, so that a table with
+/// other options is refused rather than misread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Sequence number of the checkpoint (its log continues from `seq + 1`).
+    pub seq: u64,
+    /// Logical blocks (entries of the map).
+    pub lbas: u32,
+    /// The device's zone size, in sectors.
+    pub zone_sectors: u64,
+    /// The device's zones.
+    pub zones: u32,
+    /// CRC-32C of the map blocks, in order.
+    pub map_crc: u32,
+}
+
+impl Checkpoint {
+    /// Blocks of map that follow the header.
+    pub fn map_blocks(&self) -> u32 {
+        map_blocks(self.lbas)
+    }
+}
+
+/// Blocks of map for `lbas` logical blocks.
+pub fn map_blocks(lbas: u32) -> u32 {
+    lbas.div_ceil(MAP_PER_BLOCK as u32)
+}
+
+fn header(b: &mut [u8], kind: u32, seq: u64, count: u32, extra: u32) {
+    b.fill(0);
+    b[..8].copy_from_slice(&MAGIC);
+    put32(b, 8, kind);
+    put32(b, 12, VERSION);
+    put64(b, 16, seq);
+    put32(b, 24, count);
+    put32(b, 28, extra);
+}
+
+fn seal(b: &mut [u8]) {
+    let crc = crc32c(&b[..CRC_OFFSET]);
+    put32(b, CRC_OFFSET, crc);
+}
+
+/// Whether `b` is an intact block of `kind`: returns its sequence number.
+fn check(b: &[u8], kind: u32) -> Option<u64> {
+    if b.len() != BLOCK
+        || b[..8] != MAGIC
+        || get32(b, 8) != kind
+        || get32(b, 12) != VERSION
+        || get32(b, CRC_OFFSET) != crc32c(&b[..CRC_OFFSET])
+    {
+        return None;
+    }
+    Some(get64(b, 16))
+}
+
+/// Writes the header block of checkpoint `c` into `b` (one block).
+pub fn encode_checkpoint(b: &mut [u8], c: &Checkpoint) {
+    header(b, KIND_CHECKPOINT, c.seq, c.lbas, c.map_blocks());
+    put64(b, 32, c.zone_sectors);
+    put32(b, 40, c.zones);
+    put32(b, 44, c.map_crc);
+    seal(b);
+}
+
+/// Reads a checkpoint header block; `None` if it is not an intact one.
+pub fn decode_checkpoint(b: &[u8]) -> Option<Checkpoint> {
+    let seq = check(b, KIND_CHECKPOINT)?;
+    let c = Checkpoint {
+        seq,
+        lbas: get32(b, 24),
+        zone_sectors: get64(b, 32),
+        zones: get32(b, 40),
+        map_crc: get32(b, 44),
+    };
+    (get32(b, 28) == c.map_blocks()).then_some(c)
+}
+
+/// Writes map block `index` of `map` into `b` (entries past the map's end are [`UNMAPPED`]).
+pub fn encode_map_block(b: &mut [u8], map: impl Fn(usize) -> u32, lbas: usize, index: usize) {
+    for i in 0..MAP_PER_BLOCK {
+        let lba = index * MAP_PER_BLOCK + i;
+        let v = if lba < lbas { map(lba) } else { UNMAPPED };
+        put32(b, i * 4, v);
+    }
+}
+
+/// Calls `set(lba, pba)` for the entries of map block `index` (of a map of `lbas` entries).
+pub fn decode_map_block(b: &[u8], lbas: usize, index: usize, mut set: impl FnMut(usize, u32)) {
+    for i in 0..MAP_PER_BLOCK {
+        let lba = index * MAP_PER_BLOCK + i;
+        if lba >= lbas {
+            break;
+        }
+        set(lba, get32(b, i * 4));
+    }
+}
+
+/// Writes log block `seq` holding `entries` (at most [`LOG_PER_BLOCK`], as `lba, pba` pairs
+/// flattened) into `b`.
+pub fn encode_log(b: &mut [u8], seq: u64, entries: &[u32]) {
+    let n = (entries.len() / 2).min(LOG_PER_BLOCK);
+    header(b, KIND_LOG, seq, n as u32, 0);
+    for i in 0..n {
+        put32(b, HEADER + i * 8, entries[2 * i]);
+        put32(b, HEADER + i * 8 + 4, entries[2 * i + 1]);
+    }
+    seal(b);
+}
+
+/// Reads log block `b` if it is intact and numbered `seq`: calls `apply(lba, pba)` for each of
+/// its entries in order and returns true.
+pub fn decode_log(b: &[u8], seq: u64, mut apply: impl FnMut(u32, u32)) -> bool {
+    if check(b, KIND_LOG) != Some(seq) {
+        return false;
+    }
+    let n = get32(b, 24) as usize;
+    if n > LOG_PER_BLOCK {
+        return false;
+    }
+    for i in 0..n {
+        apply(get32(b, HEADER + i * 8), get32(b, HEADER + i * 8 + 4));
+    }
+    true
+}
+
+const _: () = assert!(HEADER + LOG_PER_BLOCK * 8 <= CRC_OFFSET);
+const _: () = assert!(LOG_PER_BLOCK == 507);
