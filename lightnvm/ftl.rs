@@ -408,43 +408,64 @@ where
     /// Reads the newest intact checkpoint and replays its log into the map.
     fn load<I: Io>(&mut self, io: &mut I, buf: &mut [u8]) -> Result<(), OpenError> {
         let block = &mut buf[..BLOCK];
-        let mut best: Option<(usize, Checkpoint)> = None;
+        let mut found: [Option<Checkpoint>; 2] = [None, None];
         let mut written = false;
         for (k, &m) in self.meta.iter().enumerate() {
-            let z = self.zones[m as usize];
-            if z.wp == 0 {
+            if self.zones[m as usize].wp == 0 {
                 continue;
             }
             written = true;
             io.read(m * self.zone_blocks, block)
                 .map_err(OpenError::Io)?;
-            let Some(c) = format::decode_checkpoint(block) else {
+            found[k] = format::decode_checkpoint(block);
+        }
+        // The newer checkpoint first; the older one if the newer was cut short (its header
+        // stable, not all of its map).
+        let newer = match found {
+            [Some(a), Some(b)] if b.seq > a.seq => 1,
+            [None, Some(_)] => 1,
+            _ => 0,
+        };
+        for k in [newer, 1 - newer] {
+            let Some(c) = found[k] else {
                 continue;
             };
-            if best.is_none_or(|(_, b)| c.seq > b.seq) {
-                best = Some((k, c));
+            if c.lbas != self.lbas
+                || c.zone_sectors != self.zone_sectors
+                || c.zones as usize != self.zones.len()
+            {
+                return Err(OpenError::Mismatch);
+            }
+            if self.load_from(io, block, k, &c)? {
+                return Ok(());
+            }
+            for e in self.map.iter() {
+                e.store(UNMAPPED, SeqCst);
             }
         }
-        let Some((k, c)) = best else {
-            // A fresh device (or one whose first checkpoint was cut short): nothing to load.
-            // Metadata zones without an intact checkpoint beside written data zones are not
-            // ours, or lost: refused rather than overwritten.
-            let data_written = self
-                .zones
-                .iter()
-                .any(|z| z.role == Role::Full && !z.read_only && z.wp > 0);
-            return if written && data_written {
-                Err(OpenError::NoCheckpoint)
-            } else {
-                Ok(())
-            };
-        };
-        if c.lbas != self.lbas
-            || c.zone_sectors != self.zone_sectors
-            || c.zones as usize != self.zones.len()
-        {
-            return Err(OpenError::Mismatch);
+        // A fresh device (or one whose first checkpoint was cut short): nothing to load.
+        // Metadata zones without an intact checkpoint beside written data zones are not ours,
+        // or lost: refused rather than overwritten.
+        let data_written = self
+            .zones
+            .iter()
+            .any(|z| z.role == Role::Full && !z.read_only && z.wp > 0);
+        if written && data_written {
+            Err(OpenError::NoCheckpoint)
+        } else {
+            Ok(())
         }
+    }
+
+    /// Reads checkpoint `c` of metadata zone `k` into the map and replays its log; false if the
+    /// map's CRC is wrong.
+    fn load_from<I: Io>(
+        &mut self,
+        io: &mut I,
+        block: &mut [u8],
+        k: usize,
+        c: &Checkpoint,
+    ) -> Result<bool, OpenError> {
         let m = self.meta[k];
         let wp = self.zones[m as usize].wp;
         let mut at = m * self.zone_blocks + 1;
@@ -459,7 +480,7 @@ where
             at += 1;
         }
         if !crc != c.map_crc {
-            return Err(OpenError::NoCheckpoint);
+            return Ok(false);
         }
         self.meta_cur = k;
         self.seq = c.seq;
@@ -478,7 +499,7 @@ where
             self.seq += 1;
             at += 1;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Derives the reverse map, valid counts and zone roles from the map and the write
@@ -573,9 +594,18 @@ where
         (valid, used)
     }
 
-    /// Whether the collector should run now, with no writes waiting: free space is low.
+    /// Whether the collector should run now, with no writes waiting: free space is low and the
+    /// victim is at least a quarter garbage (or read-only). Below that, collecting in the
+    /// background would move nearly full zones around for little space; writes that find no
+    /// space collect anyway ([`Ftl::place`] returns `None`).
     pub fn wants_gc(&self) -> bool {
-        self.free < self.config.streams + GC_RESERVE + 2 && self.victim().is_some()
+        if self.free >= self.config.streams + GC_RESERVE + 2 {
+            return false;
+        }
+        self.victim().is_some_and(|v| {
+            let z = &self.zones[v as usize];
+            z.read_only || z.cap - z.valid >= z.cap / 4
+        })
     }
 
     /// Whether the pending log has room for `n` more changes.

@@ -43,6 +43,8 @@ pub struct Dev {
     pub writes: u64,
     pub resets: u64,
     pub fail_writes_in: Option<u32>,
+    /// Flushes do nothing (to tear what the FTL wrote before its flush).
+    pub lose_flushes: bool,
 }
 
 impl Dev {
@@ -63,6 +65,7 @@ impl Dev {
             writes: 0,
             resets: 0,
             fail_writes_in: None,
+            lose_flushes: false,
         }
     }
 
@@ -145,7 +148,9 @@ impl Io for Dev {
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
-        self.volatile.clear();
+        if !self.lose_flushes {
+            self.volatile.clear();
+        }
         Ok(())
     }
 
