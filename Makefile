@@ -5,12 +5,14 @@
 #                           the default and the debug kernel
 #   make check-full         make check with the debug kernel's long tests too (over an hour)
 #   make bench              benchmarks: rust44 against the C counterpart in one boot (a report)
+#   make trials             the long power-cut run: 100 trials per configuration (TRIALS=N), a
+#                           counts table in the report
 #   make lint               rustfmt and clippy, the kernel's way and the host's
 #   KERNEL=default|debug    the kernel for run (default: default) and check (default: both); debug
 #                           is KASAN, lockdep and kmemleak
 export KERNEL
 
-.PHONY: all deps kernel modules run check check-full bench lint clean distclean
+.PHONY: all deps kernel modules run check check-full bench trials lint clean distclean
 
 all: kernel
 
@@ -40,6 +42,9 @@ check-full: deps
 
 bench: deps
 	@tools/bench.sh
+
+trials: deps
+	@tools/trials.sh
 
 lint: deps
 	@tools/lint.sh

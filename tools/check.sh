@@ -140,7 +140,10 @@ for kernel in $kernels; do
 		# shellcheck disable=SC2086
 		set -- $boot
 		start=$SECONDS
-		if [ $# = 1 ]; then
+		if [ $# = 1 ] && [ -f "$TOP/tests/$1/trials.conf" ]; then
+			# Power-cut trials: several boots over the same disks (tools/vm.sh run_trials).
+			"$TOP/tools/vm.sh" trials "$1" "$out/$kernel/$1"
+		elif [ $# = 1 ]; then
 			"$TOP/tools/vm.sh" suite "$1" "$out/$kernel/$1"
 		else
 			"$TOP/tools/vm.sh" suites "$out/$kernel" "$@"

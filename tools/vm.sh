@@ -9,6 +9,10 @@
 #   tools/vm.sh suites OUT NAME...    one boot that runs each tests/NAME/run.sh in turn; each suite's
 #                                     own results, dmesg, status (and the boot's console) in
 #                                     OUT/NAME, the whole boot's in OUT/NAME+NAME...
+#   tools/vm.sh trials NAME OUTDIR    power-cut trials: TRIALS+1 boots of tests/NAME/run.sh over the
+#                                     same disks, each cut by SIGKILL to QEMU but the last (see
+#                                     run_trials); the last boot's TAP in OUTDIR/results, every
+#                                     boot's kernel log in OUTDIR/dmesg, each boot in OUTDIR/bootK
 # Environment: KERNEL=default|debug, VM_TIMEOUT (seconds), VM_ACCEL=kvm|tcg (skips the KVM probe),
 # RUST44_INJECT_FAILURE=1 (the harness suite adds failures of each kind tools/check.sh's canary
 # must count), RUST44_INJECT_FAILURE=early_exit (its run.sh exits before printing TAP).
@@ -138,8 +142,9 @@ suite_conf() {
 	smp=0
 	for s in "$@"; do
 		# A suite may add devices (QEMU_EXTRA=(...)), kernel arguments (KERNEL_ARGS="..."), set
-		# NVME_POLL_QUEUES, the guest's CPU count (VM_SMP, 2 by default) and memory (VM_MEMORY).
-		local VM_SMP=$env_smp VM_MEMORY=$env_memory VM_TIMEOUT=$env_timeout KERNEL_ARGS="" NVME_POLL_QUEUES=$polls
+		# NVME_POLL_QUEUES, the guest's CPU count (VM_SMP, 2 by default) and memory (VM_MEMORY),
+		# and add -drive options to vdb (VDB_DRIVE_OPTS, e.g. throttling: a slower disk).
+		local VM_SMP=$env_smp VM_MEMORY=$env_memory VM_TIMEOUT=$env_timeout KERNEL_ARGS="" NVME_POLL_QUEUES=$polls VDB_DRIVE_OPTS=""
 		local -a QEMU_EXTRA=()
 		if [ -f "$TOP/tests/$s/vm.conf" ]; then
 			# shellcheck disable=SC1090
@@ -152,6 +157,7 @@ suite_conf() {
 			die "suites $* cannot share a boot: their VM_MEMORY or NVME_POLL_QUEUES differ"
 		fi
 		kargs="$kargs${KERNEL_ARGS:+ $KERNEL_ARGS}"
+		vdb_opts="$vdb_opts${VDB_DRIVE_OPTS:+,$VDB_DRIVE_OPTS}"
 		extra+=("${QEMU_EXTRA[@]}")
 		sum=$((sum + ${VM_TIMEOUT:-600}))
 		first=0
@@ -160,10 +166,11 @@ suite_conf() {
 	timeout=${env_timeout:-$sum}
 }
 
-# boot OUTDIR: one guest boot with MODE, CMD, SUITE and ACCEL from the environment.
+# boot OUTDIR: one guest boot with MODE, CMD, SUITE and ACCEL from the environment (and, for a
+# trial boot, TRIAL_DISKS, TRIAL_IN and the TRIAL_* settings: see run_trials).
 boot() {
 	local out=$1 overlay="$1/overlay" cpio="$1/initramfs.cpio" console=(-serial "file:$1/console.log")
-	local extra=() smp=${VM_SMP:-2} memory=${VM_MEMORY:-2G} timeout=${VM_TIMEOUT:-600} kargs="" polls=$NVME_POLL_QUEUES polls_wanted
+	local extra=() smp=${VM_SMP:-2} memory=${VM_MEMORY:-2G} timeout=${VM_TIMEOUT:-600} kargs="" polls=$NVME_POLL_QUEUES polls_wanted vdb_opts=""
 	# shellcheck disable=SC2086 # SUITE: the names of the suites this boot runs
 	[ -n "${SUITE:-}" ] && suite_conf $SUITE
 	# Built-in KUnit suites give the same results in every boot of a kernel: they run in the
@@ -180,17 +187,29 @@ boot() {
 		printf 'CMD=%q\nZNS_ZONES=%q\nPOLL_QUEUES=%q\n' "${CMD:-}" $((ZNS_SIZE_MB / ZNS_ZONE_MB)) "$polls"
 		printf 'INJECT_FAILURE=%q\nKERNEL_FLAVOUR=%q\nSCRIPT=%q\n' "${RUST44_INJECT_FAILURE:-0}" "$KERNEL" "${SCRIPT:-run.sh}"
 		printf 'CHECK_FULL=%q\n' "${RUST44_CHECK_FULL:-0}"
+		if [ -n "${TRIAL_DISKS:-}" ]; then
+			printf 'TRIAL_PHASE=%q\nTRIAL_LAST=%q\nTRIAL_SEED=%q\nTRIAL_CUT=%q\nTRIAL_CUT_MS=%q\n' \
+				"$TRIAL_PHASE" "$TRIAL_LAST" "$TRIAL_SEED" "$TRIAL_CUT" "$TRIAL_CUT_MS"
+		fi
 	} >"$overlay/rust44/run.conf"
+	[ -n "${TRIAL_IN:-}" ] && cp -r "$TRIAL_IN" "$overlay/rust44/trial"
 	(cd "$overlay" && find . -print0 | cpio --null -o -H newc --quiet) | cat "$VMDIR/base.cpio" - >"$cpio"
 
-	# Fresh sparse disks each boot: no test sees another's leftovers.
-	local disk
-	for disk in vda vdb nvme-conv nvme-zns; do
-		rm -f "$out/$disk.img"
-	done
-	truncate -s 1G "$out/vda.img" "$out/vdb.img"
-	truncate -s 512M "$out/nvme-conv.img"
-	truncate -s "${ZNS_SIZE_MB}M" "$out/nvme-zns.img"
+	# Fresh sparse disks each boot: no test sees another's leftovers. A trial's boots share theirs
+	# (truncate leaves a file of that size as it is), and the guest's acknowledgements of writes
+	# come out on a fourth serial port, ttyS3.
+	local disk disks=$out trial_serial=()
+	if [ -n "${TRIAL_DISKS:-}" ]; then
+		disks=$TRIAL_DISKS
+		trial_serial=(-serial "file:$out/acks")
+	else
+		for disk in vda vdb nvme-conv nvme-zns; do
+			rm -f "$disks/$disk.img"
+		done
+	fi
+	truncate -s 1G "$disks/vda.img" "$disks/vdb.img"
+	truncate -s 512M "$disks/nvme-conv.img"
+	truncate -s "${ZNS_SIZE_MB}M" "$disks/nvme-zns.img"
 
 	[ "$MODE" = shell ] && console=(-serial mon:stdio)
 	local accel_args=(-accel tcg -cpu max)
@@ -202,11 +221,11 @@ boot() {
 		-display none -vga none -no-reboot
 		-kernel "$BZIMAGE" -initrd "$cpio"
 		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M no5lvl nvme.poll_queues=$polls $kunit_args$kargs"
-		"${console[@]}" -serial "file:$out/results" -serial "file:$out/dmesg"
-		-drive "file=$out/vda.img,if=none,id=vda,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vda
-		-drive "file=$out/vdb.img,if=none,id=vdb,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vdb
-		-drive "file=$out/nvme-conv.img,if=none,id=nvmeconv,format=raw,cache=unsafe"
-		-drive "file=$out/nvme-zns.img,if=none,id=nvmezns,format=raw,cache=unsafe"
+		"${console[@]}" -serial "file:$out/results" -serial "file:$out/dmesg" "${trial_serial[@]}"
+		-drive "file=$disks/vda.img,if=none,id=vda,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vda
+		-drive "file=$disks/vdb.img,if=none,id=vdb,format=raw,cache=unsafe$vdb_opts" -device virtio-blk-pci,drive=vdb
+		-drive "file=$disks/nvme-conv.img,if=none,id=nvmeconv,format=raw,cache=unsafe"
+		-drive "file=$disks/nvme-zns.img,if=none,id=nvmezns,format=raw,cache=unsafe"
 		-device nvme,serial=rust44nvme,id=nvme0
 		-device nvme-ns,drive=nvmeconv,bus=nvme0,nsid=1
 		-device "nvme-ns,drive=nvmezns,bus=nvme0,nsid=2,logical_block_size=4096,physical_block_size=4096,zoned=true,zoned.zone_size=${ZNS_ZONE_MB}M,zoned.zone_capacity=${ZNS_ZONE_MB}M,zoned.max_open=16,zoned.max_active=16"
@@ -214,11 +233,104 @@ boot() {
 	local rc=0
 	if [ "$MODE" = shell ]; then
 		"${qemu[@]}" || rc=$?
+	elif [ "${TRIAL_CUT:-}" = host ]; then
+		cut_power "$out" "$timeout" "${qemu[@]}" || rc=$?
 	else
 		timeout -k 5 "$timeout" "${qemu[@]}" </dev/null >"$out/qemu.log" 2>&1 || rc=$?
 	fi
-	rm -f "$out"/*.img "$cpio"
+	[ -n "${TRIAL_DISKS:-}" ] || rm -f "$out"/*.img
+	rm -f "$cpio"
 	return $rc
+}
+
+# cut_power OUTDIR TIMEOUT QEMU...: runs QEMU and kills it (SIGKILL: no device model finishes or
+# drains anything) TRIAL_CUT_MS after the guest printed '# rust44-trial: load running' on its
+# results port; the delay the cut came after goes to OUTDIR/cut. Returns 0 when it cut, QEMU's
+# status when the guest ended first, 124 at TIMEOUT.
+cut_power() {
+	local out=$1 timeout=$2 pid start=$SECONDS rc=0
+	shift 2
+	"$@" </dev/null >"$out/qemu.log" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if grep -aq '^# rust44-trial: load running' "$out/results" 2>/dev/null; then
+			sleep "$((TRIAL_CUT_MS / 1000)).$(printf %03d $((TRIAL_CUT_MS % 1000)))"
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			echo "$TRIAL_CUT_MS" >"$out/cut"
+			return 0
+		fi
+		if [ $((SECONDS - start)) -ge "$timeout" ]; then
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			return 124
+		fi
+		sleep 0.05
+	done
+	wait "$pid" || rc=$?
+	return $rc
+}
+
+# run_trials SUITE OUT: power-cut trials. tests/SUITE/trials.conf sets TRIALS (the environment's
+# wins), the cut's window TRIAL_CUT_MIN_MS..TRIAL_CUT_MAX_MS and TRIAL_CUT (host: SIGKILL to QEMU;
+# guest: the guest's own 'echo b >/proc/sysrq-trigger', which lets QEMU finish what it has in
+# flight). Boot K (0..TRIALS) runs tests/SUITE/run.sh over the disks of boot K-1 with TRIAL_PHASE=K,
+# TRIAL_LAST=TRIALS, TRIAL_SEED (TRIAL_SEED from the environment, else random; recorded) and, in
+# /rust44/trial, 'acks' (what boot K-1 wrote on ttyS3) and 'history' (the '# trial' lines of every
+# earlier boot's results, and the host's '# trial-boot: K cut|ended ...' line for each). Every
+# boot but the last is cut TRIAL_CUT_MS (seeded, in the window) after it says its load runs.
+run_trials() {
+	local suite=$1 out=$2 n seed k bout rc status cut_min cut_max cut_ms mode start
+	read -r n cut_min cut_max mode < <(
+		TRIALS=${TRIALS:-} TRIAL_CUT=${TRIAL_CUT:-}
+		# shellcheck disable=SC1090 # the suite's settings
+		. "$TOP/tests/$suite/trials.conf"
+		echo "${TRIALS:-3} ${TRIAL_CUT_MIN_MS:-500} ${TRIAL_CUT_MAX_MS:-3000} ${TRIAL_CUT:-host}"
+	)
+	seed=${TRIAL_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
+	rm -rf "$out" && mkdir -p "$out/disks" "$out/in"
+	: >"$out/in/history"
+	: >"$out/in/acks"
+	: >"$out/dmesg"
+	log "vm: $suite: $n power-cut trials in $((n + 1)) boots, seed $seed, cut by $mode"
+	echo "seed=$seed trials=$n cut=$mode window_ms=$cut_min-$cut_max" >"$out/trials"
+	for k in $(seq 0 "$n"); do
+		bout="$out/boot$k"
+		mkdir -p "$bout"
+		RANDOM=$((seed * 1000 + k))
+		cut_ms=$((cut_min + (RANDOM * 32768 + RANDOM) % (cut_max - cut_min + 1)))
+		local cut=$mode
+		[ "$k" = "$n" ] && cut=none
+		rc=0
+		start=$SECONDS
+		MODE=suite SUITE=$suite TRIAL_DISKS="$out/disks" TRIAL_IN="$out/in" TRIAL_PHASE=$k \
+			TRIAL_LAST=$n TRIAL_SEED=$seed TRIAL_CUT=$cut TRIAL_CUT_MS=$cut_ms boot "$bout" || rc=$?
+		{
+			echo "# rust44-trial: boot $k"
+			cat "$bout/dmesg" 2>/dev/null
+		} >>"$out/dmesg"
+		[ "$k" = "$n" ] && break
+		status=$(guest_status "$bout" "$rc")
+		# The guest's own cut (sysrq b): its load ran and it never said it finished.
+		if [ "$cut" = guest ] && grep -aq '^# rust44-trial: load running' "$bout/results" &&
+			! grep -aq '^# rust44-exit: ' "$bout/results"; then
+			echo "$cut_ms" >"$bout/cut"
+		fi
+		if [ -f "$bout/cut" ]; then
+			echo "# trial-boot: $k cut after_ms=$cut_ms seconds=$((SECONDS - start))" >>"$out/in/history"
+		else
+			echo "# trial-boot: $k ended status=$status seconds=$((SECONDS - start))" >>"$out/in/history"
+			log "vm: $suite: boot $k ended (status $status) before its cut; console: $bout/console.log"
+		fi
+		grep -a '^# trial' "$bout/results" | tr -d '\r' >>"$out/in/history" || true
+		cp "$bout/acks" "$out/in/acks" 2>/dev/null || : >"$out/in/acks"
+		log "vm: $suite: boot $k: $((SECONDS - start)) s, $([ -f "$bout/cut" ] && echo "cut ${cut_ms} ms into the load" || echo "not cut")"
+	done
+	cp "$bout/results" "$out/results"
+	cp "$bout/console.log" "$out/console.log" 2>/dev/null || true
+	cp "$out/in/history" "$out/history"
+	rm -rf "$out/disks"
+	guest_status "$bout" "$rc"
 }
 
 # Exit status the guest reported, or 124 after a timeout, or 125 when it said nothing.
@@ -321,7 +433,19 @@ main() {
 		done
 		return 0
 		;;
-	*) die "usage: vm.sh shell | cmd COMMAND | suite NAME OUTDIR | suites OUT NAME..." ;;
+	trials)
+		local suite=${2:?usage: vm.sh trials NAME OUTDIR} out=${3:?usage: vm.sh trials NAME OUTDIR} status
+		[ -f "$TOP/tests/$suite/trials.conf" ] || die "tests/$suite has no trials.conf"
+		status=$(run_trials "$suite" "$out")
+		echo "$ACCEL" >"$out/accel"
+		echo "$status" >"$out/status"
+		if [ "$status" -ge 124 ]; then
+			log "vm: $suite: the last boot did not finish (status $status); console: $out/console.log"
+			cat "$out/console.log" >>"$out/dmesg"
+		fi
+		return 0
+		;;
+	*) die "usage: vm.sh shell | cmd COMMAND | suite NAME OUTDIR | suites OUT NAME... | trials NAME OUTDIR" ;;
 	esac
 }
 
