@@ -12,7 +12,9 @@
 //! during which the next window is read and computed (the rows of a group are distinct).
 
 use crate::{
+    journal::{self, JournalSuper, Mode},
     layout::{Layout, MAX_MEMBERS},
+    log::{self, Log},
     parity::{plan_write, Coverage, MemberSet, Strategy, WritePlan},
     superblock::{self, Assembled, Role, Superblock, NONE},
 };
@@ -122,6 +124,8 @@ struct Engine {
     /// batch uses `i * n..` of its half.
     spans: KVec<IoBuffer>,
     meta: Assembled,
+    /// The journal, when the table has one.
+    log: Option<Log>,
 }
 
 impl Engine {
@@ -210,7 +214,7 @@ impl FlightOwner for ReadFlight {
     }
 
     fn device(&self, tag: u32) -> Option<&Bdev> {
-        self.array.members.get(tag as usize).map(|dev| dev.bdev())
+        self.array.member(tag)
     }
 
     fn landed(&self) {
@@ -225,7 +229,23 @@ pub(crate) struct Array {
     uuid: [u8; 16],
     /// The target's first sector in the mapped device.
     begin: u64,
-    pub(crate) members: KVec<DmDev>,
+    /// The members by slot; `None` for one listed as missing (`-`), failed from the start.
+    pub(crate) members: KVec<Option<DmDev>>,
+    /// The journal's device, when the table lists one.
+    pub(crate) journal_dev: Option<DmDev>,
+    /// When writes are answered ([`Mode`] as `mode_code` gives it).
+    mode: Atomic<u32>,
+    /// The journal failed a write: the array takes no more writes (it cannot close the write
+    /// hole without it), and serves reads.
+    journal_failed: Atomic<bool>,
+    /// How full the journal is, in per cent.
+    journal_fill: Atomic<u64>,
+    /// Transactions replayed onto the members when the table was loaded.
+    replayed: u64,
+    /// Member data sectors `lo..hi` of rows answered in write-back mode and not yet written to
+    /// the members: reads there wait for the engine (`lo >= hi`: none).
+    #[pin]
+    unwritten: SpinLockIrq<(u64, u64)>,
     #[pin]
     bio_set: BioSet,
     /// Members that failed: bit `m` for member `m`.
@@ -276,6 +296,22 @@ fn is_live(uuid: &[u8; 16]) -> bool {
     LIVE.lock().iter().any(|u| u == uuid)
 }
 
+/// The journal mode as [`Array::mode`] keeps it.
+fn mode_code(mode: Mode) -> u32 {
+    match mode {
+        Mode::WriteThrough => 0,
+        Mode::WriteBack => 1,
+    }
+}
+
+/// What the journal's part of `dmsetup status` shows.
+pub(crate) struct JournalStatus {
+    pub(crate) mode: Mode,
+    pub(crate) fill_percent: u64,
+    pub(crate) replayed: u64,
+    pub(crate) failed: bool,
+}
+
 /// What went wrong while building an array, for `dmsetup`.
 pub(crate) struct Refused(pub(crate) Error, pub(crate) &'static CStr);
 
@@ -283,7 +319,8 @@ impl Array {
     /// Reads the members' superblocks, decides with [`superblock::assemble`] whether they make
     /// this array (or a new one), and records the decision on every usable member.
     pub(crate) fn assemble(
-        members: KVec<DmDev>,
+        members: KVec<Option<DmDev>>,
+        journal_dev: Option<DmDev>,
         table: &crate::table::Table,
         begin: u64,
         len: u64,
@@ -321,7 +358,9 @@ impl Array {
         // Every member's superblock, read together.
         let (submitted, outcome) = IoBatch::run(&bio_set, |batch| -> Result {
             for (m, (dev, buf)) in (0u32..).zip(members.iter().zip(bufs.iter_mut())) {
-                batch.read(dev.bdev(), 0, buf, m)?;
+                if let Some(dev) = dev {
+                    batch.read(dev.bdev(), 0, buf, m)?;
+                }
             }
             Ok(())
         })
@@ -334,11 +373,14 @@ impl Array {
         for (dev, buf) in members.iter().zip(bufs.iter()) {
             let sb = <&[u8; superblock::SIZE]>::try_from(&buf[..superblock::SIZE])
                 .map_err(|_| Refused(EINVAL, c"superblock buffer"))?;
-            found
-                .push(Superblock::probe(sb), GFP_KERNEL)
-                .map_err(nomem)?;
+            // A missing member reads as blank; assembly does not look at it.
+            let probed = match dev {
+                Some(_) => Superblock::probe(sb),
+                None => Ok(None),
+            };
+            found.push(probed, GFP_KERNEL).map_err(nomem)?;
             sizes
-                .push(dev.bdev().sectors(), GFP_KERNEL)
+                .push(dev.as_ref().map_or(0, |d| d.bdev().sectors()), GFP_KERNEL)
                 .map_err(nomem)?;
         }
         let running = found
@@ -351,8 +393,15 @@ impl Array {
             superblocks: &found,
             device_sectors: &sizes,
             allow_dirty_degraded: running,
+            missing: table.missing,
+            journal: journal_dev.is_some(),
         })
         .map_err(|e| Refused(EINVAL, e.message()))?;
+        let newest_journalled = found
+            .iter()
+            .filter_map(|sb| sb.as_ref().ok().and_then(|sb| sb.as_ref()))
+            .max_by_key(|sb| sb.events)
+            .is_some_and(|sb| sb.journal);
         let meta = match decision {
             superblock::Decision::Create(layout) => {
                 let mut uuid = [0u8; 16];
@@ -376,6 +425,7 @@ impl Array {
                     layout,
                     events: 0,
                     clean: false,
+                    journal: journal_dev.is_some(),
                     resync_from: if table.nosync { NONE } else { 0 },
                     rebuild_from: NONE,
                     roles,
@@ -415,6 +465,59 @@ impl Array {
                 _ => {}
             }
         }
+        let alive = MemberSet::first(layout.members()).minus(MemberSet(failed as u16));
+        let mode = table.journal.map_or(Mode::WriteThrough, |(_, mode)| mode);
+        let mut replayed = 0;
+        let log = match &journal_dev {
+            None => None,
+            Some(dev) => {
+                let jbdev = dev.bdev();
+                let found = log::read_super(&bio_set, jbdev)
+                    .map_err(|e| Refused(e, c"cannot read the journal's superblock"))?
+                    .map_err(|e| Refused(EINVAL, e.message()))?;
+                let sb = match found {
+                    Some(sb) if sb.uuid != uuid => {
+                        return Err(Refused(EINVAL, journal::JournalError::Foreign.message()))
+                    }
+                    Some(sb) => {
+                        let done = log::replay(&bio_set, jbdev, &sb, &members, alive, &layout)
+                            .map_err(|e| Refused(e, c"cannot replay the journal"))?;
+                        if done.transactions > 0 {
+                            pr_info!(
+                                "rust44-raid5: journal replayed: {} transactions written to the members\n",
+                                done.transactions
+                            );
+                        }
+                        replayed = done.transactions;
+                        JournalSuper {
+                            checkpoint: done.next,
+                            ..sb
+                        }
+                    }
+                    None => {
+                        // A journalled array that crashed with this journal blank: what the
+                        // journal held is gone, and with it the promise that parity holds.
+                        let lost = matches!(decision, superblock::Decision::Assemble(_))
+                            && !meta.clean
+                            && newest_journalled;
+                        if lost {
+                            return Err(Refused(
+                                EINVAL,
+                                c"the journal is blank but the array was not stopped cleanly with one",
+                            ));
+                        }
+                        log::format(&bio_set, jbdev, uuid, mode)
+                            .map_err(|e| Refused(e, c"cannot write the journal's superblock"))?
+                            .map_err(|e| Refused(EINVAL, e.message()))?
+                    }
+                };
+                let mut log = Log::new(sb).map_err(nomem_e)?;
+                // The checkpoint past what was replayed: it is on the members now.
+                log.write_super(&bio_set, jbdev, mode)
+                    .map_err(|e| Refused(e, c"cannot write the journal's superblock"))?;
+                Some(log)
+            }
+        };
         // It carries writes: a rescuer keeps it going under memory pressure, as dm's targets'
         // queues do.
         let flags = QueueFlags::UNBOUND | QueueFlags::MEM_RECLAIM;
@@ -428,6 +531,12 @@ impl Array {
                 uuid,
                 begin,
                 members,
+                journal_dev,
+                mode: Atomic::new(mode_code(mode)),
+                journal_failed: Atomic::new(false),
+                journal_fill: Atomic::new(0),
+                replayed,
+                unwritten <- new_spinlock_irq!((0, 0)),
                 bio_set <- BioSet::new(64),
                 failed: Atomic::new(failed),
                 rebuilding: Atomic::new(rebuilding),
@@ -450,7 +559,8 @@ impl Array {
                     flights,
                     spare_pages: KVec::new(),
                     spans,
-                    meta
+                    meta,
+                    log,
                 }),
                 work <- new_work!("Array::work"),
                 wq,
@@ -470,6 +580,55 @@ impl Array {
             .push(uuid, GFP_KERNEL)
             .map_err(|_| Refused(ENOMEM, c"out of memory"))?;
         Ok(array)
+    }
+
+    /// The block device of member `m`, unless it is missing.
+    fn member(&self, m: u32) -> Option<&Bdev> {
+        self.members
+            .get(m as usize)
+            .and_then(Option::as_ref)
+            .map(|dev| dev.bdev())
+    }
+
+    /// When writes are answered.
+    pub(crate) fn mode(&self) -> Mode {
+        match self.mode.load(Relaxed) {
+            0 => Mode::WriteThrough,
+            _ => Mode::WriteBack,
+        }
+    }
+
+    /// Changes when writes are answered (a journal is needed: `EINVAL` without one); the
+    /// journal's superblock records it with its next checkpoint.
+    pub(crate) fn set_mode(&self, mode: Mode) -> Result {
+        if self.journal_dev.is_none() {
+            return Err(EINVAL);
+        }
+        if self.mode.xchg(mode_code(mode), Relaxed) != mode_code(mode) {
+            pr_info!("rust44-raid5: journal mode now {}\n", mode.as_str());
+        }
+        Ok(())
+    }
+
+    /// The journal's state, when the array has one.
+    pub(crate) fn journal_status(&self) -> Option<JournalStatus> {
+        self.journal_dev.as_ref()?;
+        Some(JournalStatus {
+            mode: self.mode(),
+            fill_percent: self.journal_fill.load(Relaxed),
+            replayed: self.replayed,
+            failed: self.journal_failed.load(Relaxed),
+        })
+    }
+
+    /// Whether a read of member data sectors `first..=last` must wait for the engine: rows
+    /// there were answered in write-back mode and are not on the members yet.
+    fn read_waits(&self, first: u64, last: u64) -> bool {
+        if self.journal_dev.is_none() {
+            return false;
+        }
+        let (lo, hi) = *self.unwritten.lock();
+        first < hi && last >= lo
     }
 
     /// The members that cannot be read or written in the row at member data sector `row`:
@@ -503,7 +662,10 @@ impl Array {
         pr_err!(
             "rust44-raid5: member {} ({}) failed ({:?}): {}\n",
             member,
-            self.members.get(member as usize).map_or(c"?", |d| d.name()),
+            self.members
+                .get(member as usize)
+                .and_then(Option::as_ref)
+                .map_or(c"-", |d| d.name()),
             why,
             if (seen | bit).count_ones() > 1 {
                 "two members lost, the array fails I/O"
@@ -582,17 +744,19 @@ impl Array {
                 }
                 // A rebuild moves forward: if the read's last sector is rebuilt, all of it is.
                 let last = at.data_sector + u64::from(bio.sectors().max(1)) - 1;
-                if this.unavailable(last).contains(at.member) {
+                if this.unavailable(last).contains(at.member)
+                    || this.read_waits(at.data_sector, last)
+                {
                     Self::queue(this, bio.into_bio());
                     return MapResult::Submitted;
                 }
                 // Kept to read it again from the other members if the member fails it.
                 let record = bio.record();
                 *bio.per_bio() = Some(record);
-                let Some(member) = this.members.get(at.member as usize) else {
+                let Some(member) = this.member(at.member) else {
                     return MapResult::Kill(bio.into_bio());
                 };
-                MapResult::Remapped(bio.remap(member.bdev(), at.device_sector))
+                MapResult::Remapped(bio.remap(member, at.device_sector))
             }
             ReqOp::Write | ReqOp::Flush => {
                 Self::queue(this, bio.into_bio());
@@ -662,6 +826,12 @@ impl Array {
     /// Records the array as stopped cleanly (no I/O in flight: after a suspend).
     pub(crate) fn mark_clean(&self, clean: bool) {
         let mut engine = self.engine.lock();
+        // Stopped cleanly, the members hold everything: nothing to replay at the next load.
+        if clean && !self.journal_failed.load(Relaxed) {
+            if let Some(log) = engine.log.as_mut() {
+                let _ = self.checkpoint(log);
+            }
+        }
         engine.meta.clean = clean;
         let _ = self.write_superblocks(&mut engine);
     }
@@ -757,16 +927,25 @@ impl Array {
     fn flush(&self, engine: &mut Engine, bio: Bio) {
         // The reads in the air were queued before the flush.
         self.land_all(engine);
+        // With a journal, every write answered is stable in it already (its transactions are
+        // FUA): a flush waits for nothing more.
+        if engine.log.is_none() || self.journal_failed.load(Relaxed) {
+            self.flush_members();
+        }
+        self.record_if_dirty(engine);
+        bio.end(if self.alive() { Ok(()) } else { Err(EIO) });
+    }
+
+    /// Flushes the write caches of the members that are not failed.
+    fn flush_members(&self) {
         let failed = self.failed.load(Relaxed);
-        for (m, dev) in (0u32..).zip(self.members.iter()) {
+        for m in 0..self.layout.members() {
             if failed & (1 << m) == 0 {
-                if let Err(e) = dev.bdev().flush() {
+                if let Some(Err(e)) = self.member(m).map(|dev| dev.flush()) {
                     self.fail_member(m, e);
                 }
             }
         }
-        self.record_if_dirty(engine);
-        bio.end(if self.alive() { Ok(()) } else { Err(EIO) });
     }
 
     /// Serves reads of members that cannot serve them (failed, or not rebuilt yet there): the
@@ -1151,9 +1330,10 @@ impl Array {
                     };
                     let members = self.members.iter().zip(row_pages.iter_mut());
                     for (m, (dev, page)) in (0u32..).zip(members) {
-                        if !set.contains(m) {
+                        // A missing member is failed: in no set.
+                        let Some(dev) = dev.as_ref().filter(|_| set.contains(m)) else {
                             continue;
-                        }
+                        };
                         // Tagged by member: the batch says which members failed.
                         let sent = match how {
                             Transfer::Read => batch.read(dev.bdev(), row.device_sector, page, m),
@@ -1192,6 +1372,15 @@ impl Array {
         if writes.is_empty() {
             return;
         }
+        // Without its journal the array cannot close the write hole: it takes no more writes.
+        if self.journal_failed.load(Relaxed) {
+            for (bio, _) in writes.drain_all() {
+                if let Some(bio) = bio {
+                    bio.end(Err(EIO));
+                }
+            }
+            return;
+        }
         // The reads in the air were queued before these writes: they read the rows as they are.
         self.land_all(engine);
         let mut units = KVVec::new();
@@ -1209,10 +1398,16 @@ impl Array {
         // to note where, at the end of the group).
         let mut answer_at = KVec::from_elem(0usize, writes.len(), GFP_NOIO).unwrap_or_default();
         note_answers(&mut answer_at, &units, 0);
+        // With a journal the members need no FUA: the journal holds the rows stably first.
+        let journalled = engine.log.is_some();
+        if journalled {
+            fua = false;
+        }
         let Engine {
             window,
             scratch,
             in_flight,
+            log,
             ..
         } = engine;
         let n = self.members.len();
@@ -1236,6 +1431,18 @@ impl Array {
                 // The rows' I/O, kept while the planning moves on to the next window.
                 in_flight.clear();
                 in_flight.extend_from_slice(scratch.io.get(..count).ok_or(EINVAL)?, GFP_NOIO)?;
+                if let Some(log) = log.as_mut() {
+                    self.commit(log, cur, in_flight)?;
+                    if self.mode() == Mode::WriteBack && !self.meta_dirty.load(Relaxed) {
+                        // Answered now: reads of these rows wait until the members hold them.
+                        let lo = units.get(first).map_or(0, |u| self.row_of(u));
+                        let hi = units
+                            .get(end.wrapping_sub(1))
+                            .map_or(u64::MAX, |u| self.row_of(u) + ROW_SECTORS);
+                        *self.unwritten.lock() = (lo, hi);
+                        answer_window(&answer_at, writes, first, end);
+                    }
+                }
                 // Bios not submitted (no memory) leave the rows as they were on their members
                 // only if none went out; report the writes failed either way.
                 self.transfer_then(cur, in_flight, Transfer::Write { fua }, || {
@@ -1258,6 +1465,9 @@ impl Array {
             });
             // The window was not written, failed before its I/O went out, or the next one has
             // one of its rows: the next one is planned now.
+            if journalled {
+                *self.unwritten.lock() = (0, 0);
+            }
             let next_rows = next_rows.unwrap_or_else(|| {
                 fua |= self.pull_writes(writes, &mut units, &mut answer_at, end);
                 self.write_window(&units, end, usize::MAX, &mut next_bounds)
@@ -1274,13 +1484,7 @@ impl Array {
             // A failure met on the way must be on the other members before a write is answered:
             // while it is not, the group's writes wait for the end of the group.
             if !self.meta_dirty.load(Relaxed) {
-                for (&at, (bio, result)) in answer_at.iter().zip(writes.iter_mut()) {
-                    if at > first && at <= end {
-                        if let Some(bio) = bio.take() {
-                            bio.end(*result);
-                        }
-                    }
-                }
+                answer_window(&answer_at, writes, first, end);
             }
             rows = next_rows;
             bounds = next_bounds;
@@ -1288,6 +1492,152 @@ impl Array {
             core::mem::swap(&mut cur, &mut next);
         }
         self.answer_all(engine, writes);
+    }
+
+    /// Journals the rows of a window before the members see them: row `i`'s pages are
+    /// `pages[i * n..]`, those of `rows[i].write` written. One or two transactions (as many as
+    /// the rows need), FUA, waited for. When the journal fails them the array takes no more
+    /// writes: these rows are not written to the members, and their writes fail.
+    fn commit(&self, log: &mut Log, pages: &[IoBuffer], rows: &[RowIo]) -> Result {
+        let n = self.members.len();
+        let dev = self.journal_dev.as_ref().ok_or(EINVAL)?.bdev();
+        // Rows `spans[t].0..spans[t].1` go in transaction `t`.
+        let mut spans = [(0usize, 0usize); log::MAX_TXNS];
+        let (mut count, mut from, mut entries) = (0, 0, 0);
+        for (i, row) in rows.iter().enumerate() {
+            let k = row.write.len() as usize;
+            if entries + k > journal::MAX_ENTRIES {
+                *spans.get_mut(count).ok_or(EINVAL)? = (from, i);
+                (count, from, entries) = (count + 1, i, 0);
+            }
+            entries += k;
+        }
+        if entries > 0 {
+            *spans.get_mut(count).ok_or(EINVAL)? = (from, rows.len());
+            count += 1;
+        }
+        let needed: u64 = spans[..count]
+            .iter()
+            .map(|&(a, b)| {
+                1 + rows[a..b]
+                    .iter()
+                    .map(|r| u64::from(r.write.len()))
+                    .sum::<u64>()
+            })
+            .sum();
+        // Room is made by a checkpoint: the members hold every row logged so far (the engine
+        // wrote them before this window), so once flushed the log may go. Writers wait for it.
+        if log.ring.free() < needed || log.ring.fill_percent() >= 75 {
+            self.checkpoint(log)?;
+        }
+        let parity_of_row = |row: &RowIo| {
+            self.layout.parity_member(
+                row.device_sector.saturating_sub(self.layout.data_offset())
+                    / u64::from(self.layout.chunk_sectors()),
+            )
+        };
+        let mut at = [journal::LogPosition { index: 0, seq: 0 }; log::MAX_TXNS];
+        for (t, &(a, b)) in spans[..count].iter().enumerate() {
+            log.entries.clear();
+            for (i, row) in rows.iter().enumerate().take(b).skip(a) {
+                let parity = parity_of_row(row);
+                for m in row.write.iter() {
+                    let page = pages.get(i * n + m as usize).ok_or(EINVAL)?;
+                    log.entries.push(
+                        journal::Entry {
+                            sector: row.device_sector,
+                            member: m as u16,
+                            flags: if m == parity {
+                                journal::ENTRY_PARITY
+                            } else {
+                                0
+                            },
+                            crc: log::block_crc(page),
+                        },
+                        GFP_NOIO,
+                    )?;
+                }
+            }
+            at[t] = log.ring.append(log.entries.len()).ok_or(ENOSPC)?;
+            let meta = log
+                .metas
+                .get_mut(t)
+                .and_then(|b| b.get_mut(..journal::BLOCK))
+                .and_then(|b| <&mut [u8; journal::BLOCK]>::try_from(b).ok())
+                .ok_or(EINVAL)?;
+            journal::encode_txn(meta, &self.uuid, at[t], &log.entries).ok_or(EINVAL)?;
+        }
+        let log_blocks = log.ring.log_blocks;
+        let metas = &log.metas;
+        let (submitted, outcome) = IoBatch::run(&self.bio_set, |batch| -> Result {
+            for (t, &(a, b)) in spans[..count].iter().enumerate() {
+                let mut bufs = KVec::with_capacity(1 + journal::MAX_ENTRIES, GFP_NOIO)?;
+                bufs.push(metas.get(t).ok_or(EINVAL)?, GFP_NOIO)?;
+                for (i, row) in rows.iter().enumerate().take(b).skip(a) {
+                    for m in row.write.iter() {
+                        bufs.push(pages.get(i * n + m as usize).ok_or(EINVAL)?, GFP_NOIO)?;
+                    }
+                }
+                // The ring wraps: one bio up to its end, one from its start.
+                let index = at[t].index;
+                let split = ((log_blocks - index) as usize).min(bufs.len());
+                let (head, tail) = bufs.split_at(split);
+                batch.write_gather(
+                    dev,
+                    journal::log_sector(index),
+                    head.iter().copied(),
+                    true,
+                    0,
+                )?;
+                if !tail.is_empty() {
+                    batch.write_gather(
+                        dev,
+                        journal::log_sector(0),
+                        tail.iter().copied(),
+                        true,
+                        0,
+                    )?;
+                }
+            }
+            Ok(())
+        })?;
+        self.journal_fill.store(log.ring.fill_percent(), Relaxed);
+        if let Err(e) = submitted.and(outcome.result) {
+            self.journal_lost(e);
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// Moves the journal's checkpoint to its head: the members hold every row it logged, once
+    /// their caches are flushed.
+    fn checkpoint(&self, log: &mut Log) -> Result {
+        let dev = self.journal_dev.as_ref().ok_or(EINVAL)?.bdev();
+        self.flush_members();
+        if !self.alive() {
+            return Err(EIO);
+        }
+        let mut moved = log.ring;
+        moved.checkpoint();
+        let kept = core::mem::replace(&mut log.ring, moved);
+        if let Err(e) = log.write_super(&self.bio_set, dev, self.mode()) {
+            log.ring = kept;
+            self.journal_lost(e);
+            return Err(EIO);
+        }
+        self.journal_fill.store(0, Relaxed);
+        Ok(())
+    }
+
+    /// The journal failed: the array takes no more writes.
+    fn journal_lost(&self, why: Error) {
+        if !self.journal_failed.xchg(true, Relaxed) {
+            pr_err!(
+                "rust44-raid5: journal device {} failed ({:?}): the array is read-only from now on (writes fail with EIO) so that a crash cannot open the write hole\n",
+                self.journal_dev.as_ref().map_or(c"-", |d| d.name()),
+                why
+            );
+        }
     }
 
     /// Answers every bio still in `queued`, once the failures met on the way are on the other
@@ -1710,6 +2060,17 @@ fn note_answers(answer_at: &mut [usize], units: &[Unit], from: usize) {
     for (i, u) in units.iter().enumerate().skip(from) {
         if let Some(at) = answer_at.get_mut(u.bio as usize) {
             *at = i + 1;
+        }
+    }
+}
+
+/// Answers the writes whose last unit is in `units[first..end]` (see [`note_answers`]).
+fn answer_window(answer_at: &[usize], writes: &mut [Queued], first: usize, end: usize) {
+    for (&at, (bio, result)) in answer_at.iter().zip(writes.iter_mut()) {
+        if at > first && at <= end {
+            if let Some(bio) = bio.take() {
+                bio.end(*result);
+            }
         }
     }
 }

@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | 0 | 8 | magic `b"r44raid5"` |
 //! | 8 | 4 | version (1) |
-//! | 12 | 4 | flags (bit 0: clean) |
+//! | 12 | 4 | flags (bit 0: clean; bit 1: journalled, every write since the last clean stop is in the journal) |
 //! | 16 | 16 | array UUID |
 //! | 32 | 4 | members |
 //! | 36 | 4 | chunk sectors |
@@ -44,6 +44,8 @@ pub const VERSION: u32 = 1;
 pub const NONE: u64 = u64::MAX;
 /// Flag bit: the array was stopped cleanly (parity matches data everywhere).
 pub const FLAG_CLEAN: u32 = 1;
+/// Flag bit: the array has a journal; after a crash its replay, not a resync, restores parity.
+pub const FLAG_JOURNAL: u32 = 2;
 
 const CRC_OFFSET: usize = SIZE - 4;
 
@@ -166,6 +168,8 @@ pub struct Superblock {
     pub events: u64,
     /// The array was stopped cleanly: parity matches the data everywhere.
     pub clean: bool,
+    /// The array has a journal ([`FLAG_JOURNAL`]).
+    pub journal: bool,
     /// Parity is known to match the data below this member data sector ([`NONE`]: everywhere,
     /// no resync pending). Only meaningful in a clean superblock, as md's `resync_offset`: after
     /// a crash (not clean) assembly resyncs from 0 whatever it says.
@@ -214,7 +218,9 @@ impl Superblock {
             d.copy_from_slice(&MAGIC);
         }
         put_u32(buf, 8, VERSION);
-        put_u32(buf, 12, if self.clean { FLAG_CLEAN } else { 0 });
+        let flags =
+            if self.clean { FLAG_CLEAN } else { 0 } | if self.journal { FLAG_JOURNAL } else { 0 };
+        put_u32(buf, 12, flags);
         if let Some(d) = buf.get_mut(16..32) {
             d.copy_from_slice(&self.uuid);
         }
@@ -246,7 +252,7 @@ impl Superblock {
             return Err(SuperblockError::BadVersion);
         }
         let flags = get_u32(buf, 12);
-        if flags & !FLAG_CLEAN != 0 {
+        if flags & !(FLAG_CLEAN | FLAG_JOURNAL) != 0 {
             return Err(SuperblockError::BadVersion);
         }
         let mut uuid = [0u8; 16];
@@ -285,6 +291,7 @@ impl Superblock {
             member_index,
             events: get_u64(buf, 64),
             clean: flags & FLAG_CLEAN != 0,
+            journal: flags & FLAG_JOURNAL != 0,
             resync_checkpoint: get_u64(buf, 72),
             rebuild_checkpoint: get_u64(buf, 80),
             states,
@@ -328,6 +335,8 @@ pub struct Assembled {
     pub events: u64,
     /// Whether the array was stopped cleanly.
     pub clean: bool,
+    /// Whether it runs with a journal.
+    pub journal: bool,
     /// Where a parity resync must (re)start ([`NONE`]: parity is good everywhere): 0 when the
     /// array was not stopped cleanly, the recorded checkpoint when it was. Stripes at or past
     /// it have untrusted parity (plan their writes with `parity_trusted = false`).
@@ -366,6 +375,7 @@ impl Assembled {
             member_index,
             events,
             clean,
+            journal: self.journal,
             resync_checkpoint: self.resync_from,
             rebuild_checkpoint: self.rebuild_from,
             states,
@@ -430,6 +440,11 @@ pub enum AssemblyError {
     DirtyDegraded,
     /// The geometry cannot be built from the table and device sizes.
     Geometry(crate::layout::GeometryError),
+    /// A member is missing (`-`) from a table of blank devices: a new array needs them all.
+    MissingInNewArray,
+    /// The array has a journal, was not stopped cleanly and the table lists no journal: the
+    /// journal may hold writes the members lack.
+    JournalNeeded,
 }
 
 impl AssemblyError {
@@ -446,6 +461,10 @@ impl AssemblyError {
             Self::TooManyFailed => c"more than one member failed, cannot run",
             Self::DirtyDegraded => c"array not stopped cleanly and degraded, cannot run",
             Self::Geometry(e) => e.message(),
+            Self::MissingInNewArray => c"a new array cannot start with a member missing",
+            Self::JournalNeeded => {
+                c"array not stopped cleanly and its journal is not listed: it may hold writes"
+            }
         }
     }
 
@@ -476,9 +495,14 @@ pub struct AssemblyInput<'a> {
     pub superblocks: &'a [Result<Option<Superblock>, SuperblockError>],
     /// Each listed device's size in sectors, in table order.
     pub device_sectors: &'a [u64],
-    /// Run a dirty degraded array anyway (md's `start_dirty_degraded`; set once a journal
-    /// replay has made parity consistent).
+    /// Run a dirty degraded array anyway (md's `start_dirty_degraded`).
     pub allow_dirty_degraded: bool,
+    /// The slot listed as missing (`-`): its entries in `superblocks` and `device_sectors` are
+    /// not looked at.
+    pub missing: Option<u32>,
+    /// The table lists a journal: its replay restores parity after a crash, so a dirty array
+    /// needs no resync and may start degraded.
+    pub journal: bool,
 }
 
 /// How far behind the newest superblock a member's event counter may be and still count as
@@ -519,6 +543,9 @@ pub fn assemble(input: &AssemblyInput<'_>) -> Result<Decision, AssemblyError> {
     }
 
     let Some(newest) = newest else {
+        if input.missing.is_some() {
+            return Err(AssemblyError::MissingInNewArray);
+        }
         let smallest = input.device_sectors.iter().copied().min().unwrap_or(0);
         let layout = Layout::for_devices(n, input.chunk_sectors, input.data_offset, smallest)
             .map_err(AssemblyError::Geometry)?;
@@ -551,6 +578,7 @@ pub fn assemble(input: &AssemblyInput<'_>) -> Result<Decision, AssemblyError> {
             .copied()
             .unwrap_or(MemberState::Absent);
         *role = match sb {
+            _ if input.missing == Some(slot) => Role::Failed,
             Ok(Some(sb)) => {
                 if sb.uuid != newest.uuid {
                     return Err(AssemblyError::ForeignDevice { slot });
@@ -615,14 +643,19 @@ pub fn assemble(input: &AssemblyInput<'_>) -> Result<Decision, AssemblyError> {
     if out_of_sync > 1 {
         return Err(AssemblyError::TooManyFailed);
     }
+    if newest.journal && !newest.clean && !input.journal {
+        return Err(AssemblyError::JournalNeeded);
+    }
     // As md's `resync_offset`: the checkpoint holds when the array was stopped cleanly; after
-    // a crash every stripe may have had a write in flight.
-    let resync_from = if newest.clean {
+    // a crash every stripe may have had a write in flight, unless every write went through
+    // the journal, whose replay completes them.
+    let replayed = newest.journal && input.journal;
+    let resync_from = if newest.clean || replayed {
         newest.resync_checkpoint
     } else {
         0
     };
-    if out_of_sync > 0 && resync_from != NONE && !input.allow_dirty_degraded {
+    if out_of_sync > 0 && resync_from != NONE && !input.allow_dirty_degraded && !replayed {
         return Err(AssemblyError::DirtyDegraded);
     }
     Ok(Decision::Assemble(Assembled {
@@ -630,6 +663,7 @@ pub fn assemble(input: &AssemblyInput<'_>) -> Result<Decision, AssemblyError> {
         layout,
         events: newest.events,
         clean: newest.clean,
+        journal: input.journal,
         resync_from,
         rebuild_from,
         roles,

@@ -3,12 +3,16 @@
 //! The rust44-raid5 table line and status lines. Only `core`: the kernel module and the host
 //! tests (`raid5_journal/host`) build this same file.
 //!
-//! Table: `<chunk_sectors> <ndevs> <dev>... [nosync]` with exactly `ndevs` devices (3 to 16),
-//! each named as `dm_get_device()` takes it, none twice, in array slot order; `chunk_sectors` is
-//! a power of two from 8 (4 KiB) to 2048 (1 MiB). `nosync` (dm-raid's word, md's
-//! `--assume-clean`): members of a new array already hold consistent parity (they are zeroed),
-//! so it starts without the initial resync; it changes nothing for an existing array.
+//! Table: `<chunk_sectors> <ndevs> <dev>... [nosync] [journal <dev> writethrough|writeback]`
+//! with exactly `ndevs` devices (3 to 16), each named as `dm_get_device()` takes it, none twice,
+//! in array slot order, or `-` for a missing member (dm-raid's word; one at most, an existing
+//! array only); `chunk_sectors` is a power of two from 8 (4 KiB) to 2048 (1 MiB). `nosync`
+//! (dm-raid's word, md's `--assume-clean`): members of a new array already hold consistent
+//! parity (they are zeroed), so it starts without the initial resync; it changes nothing for an
+//! existing array. `journal`: every write goes to the journal device first (see `journal.rs`),
+//! answered once the members hold it (`writethrough`) or once the journal does (`writeback`).
 
+use crate::journal::Mode;
 use crate::layout::{valid_chunk_sectors, valid_members, MAX_MEMBERS};
 use core::ffi::CStr;
 use core::fmt;
@@ -65,6 +69,12 @@ pub enum TableError {
         /// Its position (0-based among the devices).
         slot: u32,
     },
+    /// More than one member is missing (`-`).
+    TooManyMissing,
+    /// An option after the devices is not `nosync` or `journal <dev> <mode>`.
+    BadOption,
+    /// `journal` without a device and a mode, or with a mode that is neither word.
+    BadJournal,
 }
 
 impl TableError {
@@ -77,6 +87,9 @@ impl TableError {
             Self::DeviceCountMismatch => c"the number of devices listed does not match ndevs",
             Self::DuplicateDevice { .. } => c"a device is listed twice",
             Self::EmptyDevice { .. } => c"empty device name",
+            Self::TooManyMissing => c"more than one member missing",
+            Self::BadOption => c"unknown option after the devices (nosync, journal <dev> <mode>)",
+            Self::BadJournal => c"expected journal <dev> writethrough|writeback",
         }
     }
 }
@@ -90,6 +103,10 @@ pub struct Table {
     pub members: u32,
     /// A new array skips its initial resync.
     pub nosync: bool,
+    /// The missing member (`-`), if one is.
+    pub missing: Option<u32>,
+    /// The journal: the position of its device among the arguments, and the mode.
+    pub journal: Option<(usize, Mode)>,
 }
 
 /// Parses a decimal `u32`: digits only, no sign, no leading or trailing space.
@@ -123,24 +140,51 @@ impl Table {
             .filter(|&n| valid_members(n))
             .ok_or(TableError::DeviceCount)?;
         let rest = args.get(Self::FIRST_DEVICE..).unwrap_or(&[]);
-        let (devices, options) = rest
+        let (devices, mut options) = rest
             .split_at_checked(members as usize)
             .ok_or(TableError::DeviceCountMismatch)?;
-        // Anything after the devices but `nosync` is taken for one device too many.
-        let nosync = match options {
-            [] => false,
-            [word] if word.arg_bytes() == b"nosync" => true,
-            _ => return Err(TableError::DeviceCountMismatch),
-        };
+        let mut nosync = false;
+        let mut journal = None;
+        while let Some((word, more)) = options.split_first() {
+            // `options` is a tail of `args`.
+            let at = args.len() - options.len();
+            match word.arg_bytes() {
+                b"nosync" if !nosync => {
+                    nosync = true;
+                    options = more;
+                }
+                b"journal" if journal.is_none() => {
+                    let [dev, mode, after @ ..] = more else {
+                        return Err(TableError::BadJournal);
+                    };
+                    let mode = Mode::parse(mode.arg_bytes()).ok_or(TableError::BadJournal)?;
+                    if dev.arg_bytes().is_empty() || dev.arg_bytes() == b"-" {
+                        return Err(TableError::BadJournal);
+                    }
+                    journal = Some((at + 1, mode));
+                    options = after;
+                }
+                // Without a journal, a word that is not an option (or one given twice) stands
+                // for one device too many, the usual mistake.
+                _ if journal.is_none() => return Err(TableError::DeviceCountMismatch),
+                _ => return Err(TableError::BadOption),
+            }
+        }
+        let mut missing = None;
         for (slot, dev) in (0u32..).zip(devices) {
             let name = dev.arg_bytes();
             if name.is_empty() {
                 return Err(TableError::EmptyDevice { slot });
             }
-            if devices
-                .iter()
-                .take(slot as usize)
-                .any(|other| other.arg_bytes() == name)
+            if name == b"-" {
+                if missing.replace(slot).is_some() {
+                    return Err(TableError::TooManyMissing);
+                }
+                continue;
+            }
+            let same = |other: &T| other.arg_bytes() == name;
+            if devices.iter().take(slot as usize).any(same)
+                || journal.is_some_and(|(at, _)| args.get(at).is_some_and(same))
             {
                 return Err(TableError::DuplicateDevice { slot });
             }
@@ -149,6 +193,8 @@ impl Table {
             chunk_sectors,
             members,
             nosync,
+            missing,
+            journal,
         })
     }
 
@@ -237,10 +283,19 @@ pub fn write_table_prefix(w: &mut impl fmt::Write, table: &Table) -> fmt::Result
     write!(w, "{} {}", table.chunk_sectors, table.members)
 }
 
-/// Writes the end of the table status line: ` nosync` when the table has it.
-pub fn write_table_options(w: &mut impl fmt::Write, table: &Table) -> fmt::Result {
+/// Writes the end of the table status line: ` nosync` when the table has it, then
+/// ` journal <major:minor> <mode>` (`journal`: the device and the mode the array runs in now,
+/// so that a table read back and loaded again keeps a mode changed by message).
+pub fn write_table_options(
+    w: &mut impl fmt::Write,
+    table: &Table,
+    journal: Option<(u32, u32, Mode)>,
+) -> fmt::Result {
     if table.nosync {
         w.write_str(" nosync")?;
+    }
+    if let Some((major, minor, mode)) = journal {
+        write!(w, " journal {}:{} {}", major, minor, mode.as_str())?;
     }
     Ok(())
 }

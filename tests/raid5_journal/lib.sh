@@ -8,6 +8,7 @@
 #   (each 132 MiB: 4 MiB metadata + 128 MiB data; slots 160 MiB apart)
 #   e0: vda at 320 MiB, e1: vdb at 320 MiB, e2: nvme at 160 MiB (another array, for the
 #   foreign-member tests)
+#   j: nvme at 320 MiB, the journal (rust44-raid5's 'journal <dev> <mode>')
 # An array is 4 members (slots 0-3), chunk 64 KiB (128 sectors), left-symmetric; members are
 # zeroed (blkdiscard -z, i.e. write-zeroes) before each test, so the arrays are created without
 # an initial resync (md --assume-clean, dm-raid nosync): zeroed members have consistent parity.
@@ -63,10 +64,11 @@ slot_base() {
 	e0) echo "/dev/vda $((2 * STRIDE))" ;;
 	e1) echo "/dev/vdb $((2 * STRIDE))" ;;
 	e2) echo "$(nvme_dev) $STRIDE" ;;
+	j) echo "$(nvme_dev) $((2 * STRIDE))" ;;
 	esac
 }
 
-ALL_SLOTS=${ALL_SLOTS:-0 1 2 3 4 e0 e1 e2}
+ALL_SLOTS=${ALL_SLOTS:-0 1 2 3 4 e0 e1 e2 j}
 
 # linear_table SLOT: the data slice's table (also what member_errors off restores).
 linear_table() {
@@ -218,16 +220,22 @@ array_sectors() {
 	esac
 }
 
-# rust44_table [CHUNK [SLOT...]]: a rust44-raid5 table over the given slots (default 0..3), with
+# rust44_table [CHUNK [SLOT...]]: a rust44-raid5 table over the given slots (default 0..3; '-' for a
+# missing member), with
 # R5_NOSYNC after the devices: 'nosync' unless set otherwise, as the members are zeroed.
 R5_NOSYNC=${R5_NOSYNC- nosync}
 rust44_table() {
 	local chunk=${1:-$CHUNK} s devs="" n=0
 	[ $# -gt 0 ] && shift
 	[ $# -gt 0 ] || set -- 0 1 2 3
-	touch_slots "$@"
 	for s in "$@"; do
-		devs="$devs $(member "$s")"
+		# '-': a missing member.
+		if [ "$s" = - ]; then
+			devs="$devs -"
+		else
+			touch_slots "$s"
+			devs="$devs $(member "$s")"
+		fi
 		n=$((n + 1))
 	done
 	echo "0 $(array_sectors rust44 $n) rust44-raid5 $chunk $n$devs$R5_NOSYNC"
@@ -412,7 +420,7 @@ cleanup() {
 		dm info r5 >/dev/null 2>&1 || break
 		sleep 0.5
 	done
-	for s in $(dm table 2>/dev/null | awk -F': ' '$1 ~ /^r5m[0-9e]+$/ && $2 !~ / linear / { sub(/^r5m/, "", $1); print $1 }'); do
+	for s in $(dm table 2>/dev/null | awk -F': ' '$1 ~ /^r5m[0-9ej]+$/ && $2 !~ / linear / { sub(/^r5m/, "", $1); print $1 }'); do
 		member_errors "$s" off
 	done
 	local used="0 1 2 3"

@@ -27,7 +27,7 @@ if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
 	# 128 MiB members, before the run was stopped for time).
 	# make check-full (CHECK_FULL=1) runs them all.
 	[ "${CHECK_FULL:-0}" = 1 ] && R5_ONLY=${R5_ONLY-}
-	R5_ONLY=${R5_ONLY-"rust44_initial_resync rust44_rebuild_onto_spare rust44_member_io_errors rust44_read_errors_served_from_parity rust44_two_failed_members rust44_suspend_resume_under_io rust44_bad_tables_refused rust44_rmmod"}
+	R5_ONLY=${R5_ONLY-"rust44_initial_resync rust44_rebuild_onto_spare rust44_member_io_errors rust44_read_errors_served_from_parity rust44_two_failed_members rust44_suspend_resume_under_io rust44_bad_tables_refused rust44_journal_modes rust44_journal_failure_read_only rust44_rmmod"}
 	IO_MB=8
 	SUSPEND_ROUNDS=3
 else
@@ -493,6 +493,127 @@ t_status_format() {
 	expect_eq "health after re-creating" "$(impl_health rust44)" AADA
 }
 
+# --- rust44-raid5's journal ---
+
+# journal_table MODE [SLOT...]: a rust44-raid5 table (slots 0-3 by default; '-' for a missing
+# member) with the journal on slot j.
+journal_table() {
+	local mode=$1
+	shift
+	echo "$(rust44_table $CHUNK "$@") journal $(member j) $mode"
+}
+
+# journal_field NAME: a key=value field of rust44-raid5's status.
+journal_field() {
+	dm status r5 | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# The modes: status and table show the mode, a message switches it, a reload of the printed
+# table keeps it, the data goes through the journal (its transactions are on the journal
+# device) and reads see every write in both modes, and a clean stop leaves nothing to replay.
+t_journal_modes() {
+	local jm st tbl
+	touch_slots j
+	dm create r5 --table "$(journal_table writethrough)" || { echo "creating with a journal failed"; return 1; }
+	DEV=/dev/mapper/r5
+	st=$(dm status r5)
+	echo "status: $st"
+	echo "$st" | grep -qE ' journal=writethrough journal_fill=[0-9]+% journal_replayed=0 journal_state=ok$' ||
+		{ echo "no journal fields (writethrough, 0 replayed, ok) in the status"; return 1; }
+	jm=$(dm info -c --noheadings -o major,minor r5mj | tr -d ' ')
+	expect_eq "table's journal" "$(dm table r5 | sed 's/.* journal /journal /')" "journal $jm writethrough" || return 1
+	fio_job wt --rw=randwrite --bs=4k --iodepth=16 --size=${IO_MB}M --do_verify=1 || return 1
+	# The journal saw the rows: its superblock, and transactions in its log.
+	expect_eq "journal magic" "$(dd if="$(member j)" bs=8 count=1 2>/dev/null)" r44jsupr || return 1
+	dd if="$(member j)" bs=1M count=8 iflag=direct 2>/dev/null | grep -qa r44jtxn1 ||
+		{ echo "no transaction in the journal's first 8 MiB"; return 1; }
+	dm message r5 0 journal_mode writeback || { echo "journal_mode writeback refused"; return 1; }
+	expect_eq "mode after the message" "$(journal_field journal)" writeback || return 1
+	expect_eq "table after the message" "$(dm table r5 | sed 's/.* journal /journal /')" "journal $jm writeback" || return 1
+	if dm message r5 0 journal_mode sideways 2>/dev/null; then echo "journal_mode sideways accepted"; return 1; fi
+	if dm message r5 0 journal_mode 2>/dev/null; then echo "journal_mode without a mode accepted"; return 1; fi
+	expect_eq "mode after refused messages" "$(journal_field journal)" writeback || return 1
+	# Write-back answers before the members hold the rows: reads right after must see them.
+	fio_job wb --rw=randrw --rwmixread=50 --bs=4k --iodepth=16 --size=${IO_MB}M --do_verify=1 || return 1
+	fio_job wbseq --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --offset=${IO_MB}M --do_verify=1 || return 1
+	tbl=$(dm table r5)
+	dm load r5 --table "$tbl" && dm resume r5 || { echo "reloading the printed table failed"; return 1; }
+	expect_eq "mode after the reload" "$(journal_field journal)" writeback || return 1
+	dm remove r5 || return 1
+	dm create r5 --table "$(journal_table writethrough)" || { echo "re-creating failed"; return 1; }
+	expect_eq "replayed after a clean stop" "$(journal_field journal_replayed)" 0 || return 1
+	expect_eq "mode from the new table" "$(journal_field journal)" writethrough || return 1
+	fio_job wbseq --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --offset=${IO_MB}M --verify_only || return 1
+	# Without a journal there is no mode to switch.
+	dm remove r5 || return 1
+	dm create r5 --table "$(rust44_table)" || { echo "loading without the journal (clean) failed"; return 1; }
+	if dm message r5 0 journal_mode writeback 2>/dev/null; then echo "journal_mode accepted without a journal"; return 1; fi
+	fio_job wbseq --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --offset=${IO_MB}M --verify_only
+}
+
+# Tables with a bad journal are refused with a message and change no device.
+t_journal_refused() {
+	local r=0 small
+	touch_slots j
+	set -- $(slot_base j)
+	dm create r5jsmall --table "0 4096 linear $1 $((($2 + META_MB) * MIB_SECTORS))" || return 1
+	small=/dev/mapper/r5jsmall
+	refused "a 2 MiB journal" 'small' "$(rust44_table) journal $small writethrough" || r=1
+	dm remove r5jsmall
+	refused "a member as the journal" 'twice|listed' "$(rust44_table) journal $(member 2) writeback" || r=1
+	refused "a mode that is not one" 'writethrough|writeback|journal' "$(rust44_table) journal $(member j) sometimes" || r=1
+	refused "journal without a device" 'journal' "$(rust44_table) journal" || r=1
+	refused "a member missing from a new array" 'missing' "$(journal_table writethrough 0 1 - 3)" || r=1
+	# Another array's journal.
+	dm create r5 --table "$(journal_table writeback)" || { echo "creating with a journal failed"; return 1; }
+	dm remove r5 || return 1
+	refused "another array's journal" 'another array' "$(rust44_table $CHUNK e0 e1 e2) journal $(member j) writeback" || r=1
+	return $r
+}
+
+# The journal device fails: the array takes no more writes (EIO) and says so, keeps serving
+# reads of what it held, and goes away cleanly.
+t_journal_failure_read_only() {
+	local a mark
+	touch_slots j
+	dm create r5 --table "$(journal_table writethrough)" || return 1
+	DEV=/dev/mapper/r5
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
+	a=$(region_sum "$DEV" 0 "$IO_MB")
+	mark=$(log_lines)
+	member_errors j on || return 1
+	if dd if=/dev/urandom of="$DEV" bs=64k count=4 oflag=direct 2>/tmp/r5-dd.err; then
+		echo "a write went through with the journal failing"
+		return 1
+	fi
+	echo "write: $(tail -n1 /tmp/r5-dd.err)"
+	since_mark "$mark" | grep -q 'rust44-raid5: journal device .* failed.*read-only' ||
+		{ echo "no message about the journal: $(since_mark "$mark" | grep rust44-raid5)"; return 1; }
+	expect_eq "journal state" "$(journal_field journal_state)" failed || return 1
+	member_errors j off || return 1
+	# Read-only stays: a journal that failed once is not trusted again until a new table.
+	if dd if=/dev/zero of="$DEV" bs=4k count=1 oflag=direct 2>/dev/null; then
+		echo "a write went through after the journal failed"
+		return 1
+	fi
+	expect_eq "data after the journal failed" "$(region_sum "$DEV" 0 "$IO_MB")" "$a"
+}
+
+# '-' in a member's place: a clean array starts degraded without it, with or without its
+# journal, and its data reads back through parity.
+t_missing_member_degraded_start() {
+	touch_slots j
+	dm create r5 --table "$(journal_table writeback)" || return 1
+	DEV=/dev/mapper/r5
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --do_verify=1 || return 1
+	dm remove r5 || return 1
+	dm create r5 --table "$(journal_table writeback 0 1 - 3)" || { echo "degraded start refused"; return 1; }
+	expect_eq health "$(impl_health rust44)" AADA || return 1
+	expect_eq "table" "$(dm table r5 | cut -d' ' -f8)" - || return 1
+	fio_job a --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --verify_only || return 1
+	fio_job b --rw=randwrite --bs=4k --iodepth=16 --size=8M --offset=${IO_MB}M --do_verify=1
+}
+
 # --- the run ---
 
 wanted() {
@@ -537,6 +658,14 @@ for IMPL in $IMPLS; do
 	done
 	[ "$IMPL" = rust44 ] || continue
 	for tn in initial_resync bad_tables_refused device_in_use_refused reordered_members_refused foreign_members_refused; do
+		wanted "${IMPL}_$tn" || continue
+		if [ -n "$SKIP" ]; then
+			ktap_skip "${IMPL}_$tn" "$SKIP"
+		else
+			ktap_test "${IMPL}_$tn" tb "t_$tn"
+		fi
+	done
+	for tn in journal_modes journal_refused journal_failure_read_only missing_member_degraded_start; do
 		wanted "${IMPL}_$tn" || continue
 		if [ -n "$SKIP" ]; then
 			ktap_skip "${IMPL}_$tn" "$SKIP"

@@ -30,7 +30,11 @@ fn superblock_round_trip_and_damage() {
     let mut buf = block();
     s.encode(&mut buf);
     assert_eq!(JournalSuper::decode(&buf), Ok(Some(s)));
-    assert_eq!(s.sector(), BLOCK_SECTORS, "odd generations go to the second copy");
+    assert_eq!(
+        s.sector(),
+        BLOCK_SECTORS,
+        "odd generations go to the second copy"
+    );
     assert_eq!(JournalSuper::decode(&block()), Ok(None));
     for at in [0, 9, 40, 63, 100, BLOCK - 1] {
         let mut bad = buf.clone();
@@ -56,9 +60,18 @@ fn newer_intact_copy_wins() {
     a.generation = 4;
     let mut b = a;
     b.generation = 5;
-    b.checkpoint = LogPosition { index: 300, seq: 41 };
-    assert_eq!(JournalSuper::choose([Ok(Some(a)), Ok(Some(b))], dev), Ok(Some(b)));
-    assert_eq!(JournalSuper::choose([Ok(Some(b)), Ok(Some(a))], dev), Ok(Some(b)));
+    b.checkpoint = LogPosition {
+        index: 300,
+        seq: 41,
+    };
+    assert_eq!(
+        JournalSuper::choose([Ok(Some(a)), Ok(Some(b))], dev),
+        Ok(Some(b))
+    );
+    assert_eq!(
+        JournalSuper::choose([Ok(Some(b)), Ok(Some(a))], dev),
+        Ok(Some(b))
+    );
     // The newer copy torn: the older one holds.
     let torn = Err(JournalError::BadSuperblock);
     assert_eq!(JournalSuper::choose([Ok(Some(a)), torn], dev), Ok(Some(a)));
@@ -106,7 +119,10 @@ fn entries(rng: &mut Rng, n: usize) -> Vec<Entry> {
 #[test]
 fn metadata_round_trip_and_refusals() {
     let mut rng = Rng(11);
-    let at = LogPosition { index: 5, seq: 1234 };
+    let at = LogPosition {
+        index: 5,
+        seq: 1234,
+    };
     for n in [1, 2, 17, MAX_ENTRIES] {
         let es = entries(&mut rng, n);
         let mut buf = block();
@@ -115,7 +131,13 @@ fn metadata_round_trip_and_refusals() {
         assert_eq!(txn.entries, n);
         let back: Vec<_> = (0..n).map(|i| entry(&buf, i)).collect();
         assert_eq!(back, es);
-        assert_eq!(txn.next(4096), LogPosition { index: 6 + n as u64, seq: 1235 });
+        assert_eq!(
+            txn.next(4096),
+            LogPosition {
+                index: 6 + n as u64,
+                seq: 1235
+            }
+        );
         let mut other = UUID;
         other[3] ^= 1;
         assert_eq!(decode_txn(&buf, &other, at, 4096), Err(TxnEnd::Foreign));
@@ -211,7 +233,12 @@ impl Replayer for MemReplayer<'_> {
 }
 
 /// A random stream of `count` transactions from `start`, with blocks in write order.
-fn stream(rng: &mut Rng, log_blocks: u64, start: LogPosition, count: usize) -> (Vec<TestTxn>, Vec<(u64, Vec<u8>)>) {
+fn stream(
+    rng: &mut Rng,
+    log_blocks: u64,
+    start: LogPosition,
+    count: usize,
+) -> (Vec<TestTxn>, Vec<(u64, Vec<u8>)>) {
     let mut ring = Ring::empty_at(log_blocks, start);
     let mut txns = Vec::new();
     let mut blocks = Vec::new();
@@ -235,7 +262,11 @@ fn stream(rng: &mut Rng, log_blocks: u64, start: LogPosition, count: usize) -> (
         for (i, p) in payload.iter().enumerate() {
             blocks.push((payload_index(at.index, i, log_blocks), p.clone()));
         }
-        txns.push(TestTxn { at, entries: es, payload });
+        txns.push(TestTxn {
+            at,
+            entries: es,
+            payload,
+        });
     }
     (txns, blocks)
 }
@@ -259,7 +290,10 @@ fn old_contents(rng: &mut Rng, log_blocks: u64, start: LogPosition) -> HashMap<u
     old
 }
 
-fn replay_image(image: &Image, start: LogPosition) -> (Vec<(Txn, Vec<Entry>, Vec<Vec<u8>>)>, LogPosition) {
+fn replay_image(
+    image: &Image,
+    start: LogPosition,
+) -> (Vec<(Txn, Vec<Entry>, Vec<Vec<u8>>)>, LogPosition) {
     let mut r = MemReplayer {
         image,
         payload: Vec::new(),
@@ -271,7 +305,12 @@ fn replay_image(image: &Image, start: LogPosition) -> (Vec<(Txn, Vec<Entry>, Vec
     (r.applied, next)
 }
 
-fn assert_exactly(applied: &[(Txn, Vec<Entry>, Vec<Vec<u8>>)], txns: &[TestTxn], complete: usize, why: &str) {
+fn assert_exactly(
+    applied: &[(Txn, Vec<Entry>, Vec<Vec<u8>>)],
+    txns: &[TestTxn],
+    complete: usize,
+    why: &str,
+) {
     assert_eq!(applied.len(), complete, "{why}: transactions replayed");
     for ((txn, es, payload), want) in applied.iter().zip(txns) {
         assert_eq!(txn.at, want.at, "{why}");
@@ -316,12 +355,21 @@ fn cut_at_every_byte_replays_exactly_the_complete_transactions() {
             }
             let complete = ends.iter().filter(|&&e| e <= cut).count();
             let (applied, next) = replay_image(&image, start);
-            assert_exactly(&applied, &txns, complete, &format!("round {round} cut {cut}"));
+            assert_exactly(
+                &applied,
+                &txns,
+                complete,
+                &format!("round {round} cut {cut}"),
+            );
             let want_next = match complete {
                 0 => start,
                 c => {
                     let t = &txns[c - 1];
-                    Txn { at: t.at, entries: t.entries.len() }.next(log_blocks)
+                    Txn {
+                        at: t.at,
+                        entries: t.entries.len(),
+                    }
+                    .next(log_blocks)
                 }
             };
             assert_eq!(next, want_next);
@@ -354,7 +402,11 @@ fn blocks_landing_out_of_order_never_replay_a_partial_transaction() {
             let ok = outcome >= 2;
             if outcome >= 1 {
                 let mut b = image.block(*index);
-                let n = if ok { BLOCK } else { rng.range(0, BLOCK as u64 - 1) as usize };
+                let n = if ok {
+                    BLOCK
+                } else {
+                    rng.range(0, BLOCK as u64 - 1) as usize
+                };
                 b[..n].copy_from_slice(&data[..n]);
                 image.new.insert(*index, b);
             }

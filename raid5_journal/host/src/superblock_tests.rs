@@ -20,6 +20,7 @@ fn array(events: u64) -> Vec<Superblock> {
             member_index: i,
             events,
             clean: true,
+            journal: false,
             resync_checkpoint: NONE,
             rebuild_checkpoint: NONE,
             states,
@@ -47,6 +48,8 @@ fn run_with(
         superblocks: &probed,
         device_sectors: sizes,
         allow_dirty_degraded,
+        missing: None,
+        journal: false,
     })
 }
 
@@ -101,6 +104,7 @@ fn random_superblock(rng: &mut Rng) -> Superblock {
         member_index: rng.range32(0, layout.members() - 1),
         events: rng.next(),
         clean: rng.bool(),
+        journal: rng.bool(),
         resync_checkpoint: rng.next(),
         rebuild_checkpoint: rng.next(),
         states,
@@ -180,7 +184,7 @@ fn invalid_contents_with_a_good_checksum_are_refused() {
     type Tamper = fn(&mut [u8; SIZE]);
     let cases: [(Tamper, SuperblockError); 11] = [
         (|b| b[8] = 2, SuperblockError::BadVersion),
-        (|b| b[12] = 2, SuperblockError::BadVersion),
+        (|b| b[12] = 4, SuperblockError::BadVersion), // an unknown flag (bit 1 is the journal)
         (|b| b[32] = 2, SuperblockError::BadGeometry),
         (|b| b[32] = 17, SuperblockError::BadGeometry),
         (|b| b[36] = 65, SuperblockError::BadGeometry),
@@ -345,6 +349,8 @@ fn refusals() {
         superblocks: &probed,
         device_sectors: &[6408; 4],
         allow_dirty_degraded: false,
+        missing: None,
+        journal: false,
     })
     .unwrap_err();
     assert_eq!(
@@ -463,4 +469,109 @@ fn every_refusal_has_a_message() {
         );
         assert!(seen.insert(e.message()), "{e:?}");
     }
+}
+
+fn run_journal(
+    sbs: &[Option<Superblock>],
+    missing: Option<u32>,
+    journal: bool,
+) -> Result<Decision, AssemblyError> {
+    let probed: Vec<Result<Option<Superblock>, SuperblockError>> =
+        sbs.iter().map(|s| Ok(*s)).collect();
+    assemble(&AssemblyInput {
+        members: 4,
+        chunk_sectors: 64,
+        data_offset: 8,
+        superblocks: &probed,
+        device_sectors: &[6408; 4],
+        allow_dirty_degraded: false,
+        missing,
+        journal,
+    })
+}
+
+#[test]
+fn a_missing_member_runs_degraded_only_when_parity_holds() {
+    // Clean: a member given as missing is failed, and the array runs.
+    let sbs = some(array(9));
+    let a = assembled(run_journal(&sbs, Some(2), false));
+    assert_eq!(a.roles[2], Role::Failed);
+    assert_eq!(a.degraded_member(), Some(2));
+    // Whatever its slot holds is not looked at.
+    let mut holes = sbs.clone();
+    holes[2] = None;
+    assert_eq!(
+        run_journal(&holes, Some(2), false),
+        run_journal(&sbs, Some(2), false)
+    );
+    // Not stopped cleanly, no journal: the write hole; md's dirty degraded refusal.
+    let mut dirty = array(9);
+    for sb in &mut dirty {
+        sb.clean = false;
+    }
+    assert_eq!(
+        run_journal(&some(dirty.clone()), Some(0), false),
+        Err(AssemblyError::DirtyDegraded)
+    );
+    // Journalled and listed: its replay restores the rows, the resync checkpoint holds.
+    for sb in &mut dirty {
+        sb.journal = true;
+        sb.resync_checkpoint = NONE;
+    }
+    let a = assembled(run_journal(&some(dirty.clone()), Some(0), true));
+    assert_eq!(
+        (a.resync_from, a.journal, a.roles[0]),
+        (NONE, true, Role::Failed)
+    );
+    // Journalled, dirty, journal not listed: refused, degraded or not.
+    assert_eq!(
+        run_journal(&some(dirty.clone()), None, false),
+        Err(AssemblyError::JournalNeeded)
+    );
+    assert_eq!(
+        run_journal(&some(dirty.clone()), Some(1), false),
+        Err(AssemblyError::JournalNeeded)
+    );
+    // Journalled and clean: it may run without its journal from now on.
+    for sb in &mut dirty {
+        sb.clean = true;
+    }
+    let a = assembled(run_journal(&some(dirty), None, false));
+    assert!(!a.journal);
+    // Two out of sync.
+    let mut failed = array(9);
+    for sb in &mut failed {
+        sb.states[3] = MemberState::Failed;
+    }
+    assert_eq!(
+        run_journal(&some(failed), Some(1), false),
+        Err(AssemblyError::TooManyFailed)
+    );
+    // A new array needs every member.
+    assert_eq!(
+        run_journal(&[None, None, None, None], Some(1), true),
+        Err(AssemblyError::MissingInNewArray)
+    );
+}
+
+#[test]
+fn dirty_journalled_array_keeps_its_resync_checkpoint() {
+    let mut sbs = array(4);
+    for sb in &mut sbs {
+        sb.clean = false;
+        sb.journal = true;
+        sb.resync_checkpoint = 640;
+    }
+    assert_eq!(
+        assembled(run_journal(&some(sbs.clone()), None, true)).resync_from,
+        640
+    );
+    // Without the journal flag, a crash means a resync from the start.
+    for sb in &mut sbs {
+        sb.journal = false;
+    }
+    assert_eq!(
+        assembled(run_journal(&some(sbs), None, true)).resync_from,
+        0
+    );
 }

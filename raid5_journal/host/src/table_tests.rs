@@ -12,6 +12,8 @@ fn parses_a_good_table() {
             chunk_sectors: 128,
             members: 3,
             nosync: false,
+            missing: None,
+            journal: None,
         }
     );
     assert_eq!(t.devices(&args), &args[2..]);
@@ -138,16 +140,149 @@ fn status_lines() {
             chunk_sectors: 64,
             members: 4,
             nosync: false,
+            missing: None,
+            journal: None,
         },
     )
     .unwrap();
     assert_eq!(s, "64 4");
     let nosync = Table::parse(&["64", "3", "a", "b", "c", "nosync"]).unwrap();
-    write_table_options(&mut s, &nosync).unwrap();
+    write_table_options(&mut s, &nosync, None).unwrap();
     assert_eq!(s, "64 4 nosync");
     let mut s = String::new();
-    write_table_options(&mut s, &Table::parse(&["64", "3", "a", "b", "c"]).unwrap()).unwrap();
+    write_table_options(
+        &mut s,
+        &Table::parse(&["64", "3", "a", "b", "c"]).unwrap(),
+        None,
+    )
+    .unwrap();
     assert_eq!(s, "");
     assert_eq!(SyncAction::Resync.as_str(), "resync");
     assert_eq!(SyncAction::Frozen.as_str(), "frozen");
+}
+
+#[test]
+fn journal_and_missing_members() {
+    use crate::journal::Mode;
+    let args = [
+        "128",
+        "4",
+        "a",
+        "-",
+        "c",
+        "d",
+        "nosync",
+        "journal",
+        "j",
+        "writeback",
+    ];
+    let t = Table::parse(&args).unwrap();
+    assert_eq!(t.missing, Some(1));
+    assert_eq!(t.journal, Some((8, Mode::WriteBack)));
+    assert!(t.nosync);
+    assert_eq!(t.devices(&args), &args[2..6]);
+    let args = ["128", "3", "a", "b", "c", "journal", "j", "writethrough"];
+    let t = Table::parse(&args).unwrap();
+    assert_eq!(
+        (t.missing, t.journal),
+        (None, Some((6, Mode::WriteThrough)))
+    );
+    let cases: &[(&[&str], TableError)] = &[
+        (&["8", "3", "-", "b", "-"], TableError::TooManyMissing),
+        (
+            &["8", "3", "a", "b", "c", "journal"],
+            TableError::BadJournal,
+        ),
+        (
+            &["8", "3", "a", "b", "c", "journal", "j"],
+            TableError::BadJournal,
+        ),
+        (
+            &["8", "3", "a", "b", "c", "journal", "j", "wb"],
+            TableError::BadJournal,
+        ),
+        (
+            &["8", "3", "a", "b", "c", "journal", "-", "writeback"],
+            TableError::BadJournal,
+        ),
+        (
+            &["8", "3", "a", "b", "c", "journal", "", "writeback"],
+            TableError::BadJournal,
+        ),
+        (
+            &[
+                "8",
+                "3",
+                "a",
+                "b",
+                "c",
+                "journal",
+                "j",
+                "writeback",
+                "nosync",
+                "x",
+            ],
+            TableError::BadOption,
+        ),
+        (
+            &[
+                "8",
+                "3",
+                "a",
+                "b",
+                "c",
+                "journal",
+                "j",
+                "writeback",
+                "journal",
+                "k",
+                "writeback",
+            ],
+            TableError::BadOption,
+        ),
+        (
+            &["8", "3", "a", "b", "c", "journal", "b", "writeback"],
+            TableError::DuplicateDevice { slot: 1 },
+        ),
+    ];
+    for (args, want) in cases {
+        assert_eq!(Table::parse(args), Err(*want), "{args:?}");
+    }
+    // nosync may come after the journal too.
+    let t = Table::parse(&[
+        "8",
+        "3",
+        "a",
+        "b",
+        "c",
+        "journal",
+        "j",
+        "writeback",
+        "nosync",
+    ])
+    .unwrap();
+    assert!(t.nosync && t.journal.is_some());
+}
+
+#[test]
+fn table_options_show_the_current_mode() {
+    use crate::journal::Mode;
+    let t = Table::parse(&[
+        "8",
+        "3",
+        "a",
+        "b",
+        "c",
+        "nosync",
+        "journal",
+        "j",
+        "writethrough",
+    ])
+    .unwrap();
+    let mut s = String::new();
+    write_table_options(&mut s, &t, Some((253, 7, Mode::WriteBack))).unwrap();
+    assert_eq!(s, " nosync journal 253:7 writeback");
+    let mut s = String::new();
+    write_table_options(&mut s, &t, None).unwrap();
+    assert_eq!(s, " nosync");
 }

@@ -645,19 +645,51 @@ unsafe fn io_bio(
     pad: BioPad,
     end_io: unsafe extern "C" fn(*mut bindings::bio),
 ) -> Result<NonNull<bindings::bio>> {
-    // SAFETY: `bdev` is open and the set initialised (the caller's promise); GFP_NOIO may sleep,
-    // we may too.
+    // SAFETY: The caller's promise, for the one buffer.
+    unsafe { io_bio_of(set, bdev, opf, sector, core::iter::once(buf), pad, end_io) }
+}
+
+/// [`io_bio`] for several buffers, one after the other on the device: one bio vector each.
+/// Fails with `EINVAL` for none or more than `BIO_MAX_VECS`.
+///
+/// # Safety
+///
+/// As [`io_bio`], for every buffer.
+unsafe fn io_bio_of<'a>(
+    set: &BioSet,
+    bdev: &Bdev,
+    opf: u32,
+    sector: u64,
+    bufs: impl ExactSizeIterator<Item = &'a IoBuffer>,
+    pad: BioPad,
+    end_io: unsafe extern "C" fn(*mut bindings::bio),
+) -> Result<NonNull<bindings::bio>> {
+    let vecs = bufs.len();
+    if vecs == 0 || vecs > bindings::BIO_MAX_VECS as usize {
+        return Err(EINVAL);
+    }
+    // SAFETY: `bdev` is open and the set initialised (the caller's promise; the set has bio
+    // vector pools, `BIOSET_NEED_BVECS`); GFP_NOIO may sleep, we may too.
     let bio = unsafe {
-        bindings::bio_alloc_bioset(bdev.as_raw(), 1, opf, GFP_NOIO.as_raw(), set.as_raw())
+        bindings::bio_alloc_bioset(
+            bdev.as_raw(),
+            vecs as u16,
+            opf,
+            GFP_NOIO.as_raw(),
+            set.as_raw(),
+        )
     };
     let bio = NonNull::new(bio).ok_or(ENOMEM)?;
-    // SAFETY: A fresh bio with one vector. `buf` is an `IoBuffer` (physically contiguous: one
-    // vector holds it, and at most 1 MiB) that outlives the bio, as `pad`'s owner does (the
-    // caller's promise); the set reserved room for the pad.
+    // SAFETY: A fresh bio with a vector for each buffer. Each is an `IoBuffer` (physically
+    // contiguous: one vector holds it, and at most 1 MiB, so `vecs` of them stay far below the
+    // 4 GiB a bio's size can count) that outlives the bio, as `pad`'s owner does (the caller's
+    // promise); the set reserved room for the pad.
     unsafe {
         let raw = bio.as_ptr();
         (*raw).bi_iter.bi_sector = sector;
-        bindings::bio_add_virt_nofail(raw, buf.as_ptr().cast_mut().cast(), buf.len() as u32);
+        for buf in bufs {
+            bindings::bio_add_virt_nofail(raw, buf.as_ptr().cast_mut().cast(), buf.len() as u32);
+        }
         pad_of(raw).write(pad);
         (*raw).bi_end_io = Some(end_io);
     }
@@ -780,12 +812,54 @@ impl<'env> IoBatch<'env> {
         self.submit(bdev, io_opf(Some(fua)), sector, buf, tag)
     }
 
+    /// Writes `bufs`, one after the other, to `bdev` from `sector` in one bio (at most
+    /// `BIO_MAX_VECS` buffers: `EINVAL` otherwise, or for none); with `fua`, stable when the batch
+    /// ends. A failure sets bit `tag` of [`BatchOutcome::failed`].
+    pub fn write_gather<I>(
+        &mut self,
+        bdev: &'env Bdev,
+        sector: u64,
+        bufs: I,
+        fua: bool,
+        tag: u32,
+    ) -> Result
+    where
+        I: IntoIterator<Item = &'env IoBuffer>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        self.submit_of(bdev, io_opf(Some(fua)), sector, bufs.into_iter(), tag)
+    }
+
+    /// Reads into `bufs`, one after the other, from `bdev` at `sector` in one bio (at most
+    /// `BIO_MAX_VECS` buffers: `EINVAL` otherwise, or for none). A failure sets bit `tag` of
+    /// [`BatchOutcome::failed`].
+    pub fn read_scatter<I>(&mut self, bdev: &'env Bdev, sector: u64, bufs: I, tag: u32) -> Result
+    where
+        I: IntoIterator<Item = &'env mut IoBuffer>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        // Shared from here: the bio is the only writer until the batch ends.
+        let bufs = bufs.into_iter().map(|b| &*b);
+        self.submit_of(bdev, io_opf(None), sector, bufs, tag)
+    }
+
     fn submit(
         &mut self,
         bdev: &'env Bdev,
         opf: u32,
         sector: u64,
         buf: &'env IoBuffer,
+        tag: u32,
+    ) -> Result {
+        self.submit_of(bdev, opf, sector, core::iter::once(buf), tag)
+    }
+
+    fn submit_of(
+        &mut self,
+        bdev: &'env Bdev,
+        opf: u32,
+        sector: u64,
+        bufs: impl ExactSizeIterator<Item = &'env IoBuffer>,
         tag: u32,
     ) -> Result {
         if tag >= Self::TAGS {
@@ -796,10 +870,11 @@ impl<'env> IoBatch<'env> {
             owner: state.cast(),
             tag,
         };
-        // SAFETY: `bdev` is open and the set initialised. `buf` is borrowed for `'env`, which
-        // outlives the bio (`run` waits for it), and the batch state outlives it for the same
-        // reason; `batch_end_io` expects a batch state as the pad's owner.
-        let bio = unsafe { io_bio(self.set, bdev, opf, sector, buf, pad, batch_end_io) }?;
+        // SAFETY: `bdev` is open and the set initialised. The buffers are borrowed for `'env`
+        // (reads' mutably: nothing else touches them), which outlives the bio (`run` waits for
+        // it), and the batch state outlives it for the same reason; `batch_end_io` expects a
+        // batch state as the pad's owner.
+        let bio = unsafe { io_bio_of(self.set, bdev, opf, sector, bufs, pad, batch_end_io) }?;
         self.state.pending.fetch_add(1, Relaxed);
         // SAFETY: The bio is complete; it is the block layer's until `batch_end_io`.
         unsafe { bindings::submit_bio(bio.as_ptr()) };
