@@ -240,6 +240,9 @@ pub(crate) struct Array {
     journal_failed: Atomic<bool>,
     /// How full the journal is, in per cent.
     journal_fill: Atomic<u64>,
+    /// Loaded over a live table of the array: the journal is read again on resume, once the
+    /// old table has stopped writing it (its suspend leaves it empty, checkpointed).
+    journal_taken_over: Atomic<bool>,
     /// Transactions replayed onto the members when the table was loaded.
     replayed: u64,
     /// Member data sectors `lo..hi` of rows answered in write-back mode and not yet written to
@@ -479,6 +482,9 @@ impl Array {
                     Some(sb) if sb.uuid != uuid => {
                         return Err(Refused(EINVAL, journal::JournalError::Foreign.message()))
                     }
+                    // A reload: the live table owns the journal until it is suspended (its
+                    // engine may be writing it now); this one takes it over on resume.
+                    Some(sb) if running => sb,
                     Some(sb) => {
                         let done = log::replay(&bio_set, jbdev, &sb, &members, alive, &layout)
                             .map_err(|e| Refused(e, c"cannot replay the journal"))?;
@@ -512,9 +518,11 @@ impl Array {
                     }
                 };
                 let mut log = Log::new(sb).map_err(nomem_e)?;
-                // The checkpoint past what was replayed: it is on the members now.
-                log.write_super(&bio_set, jbdev, mode)
-                    .map_err(|e| Refused(e, c"cannot write the journal's superblock"))?;
+                if !running {
+                    // The checkpoint past what was replayed: it is on the members now.
+                    log.write_super(&bio_set, jbdev, mode)
+                        .map_err(|e| Refused(e, c"cannot write the journal's superblock"))?;
+                }
                 Some(log)
             }
         };
@@ -535,6 +543,7 @@ impl Array {
                 mode: Atomic::new(mode_code(mode)),
                 journal_failed: Atomic::new(false),
                 journal_fill: Atomic::new(0),
+                journal_taken_over: Atomic::new(journal_dev.is_some() && running),
                 replayed,
                 unwritten <- new_spinlock_irq!((0, 0)),
                 bio_set <- BioSet::new(64),
@@ -826,6 +835,9 @@ impl Array {
     /// Records the array as stopped cleanly (no I/O in flight: after a suspend).
     pub(crate) fn mark_clean(&self, clean: bool) {
         let mut engine = self.engine.lock();
+        if !clean && self.journal_taken_over.xchg(false, Relaxed) {
+            self.take_over_journal(&mut engine);
+        }
         // Stopped cleanly, the members hold everything: nothing to replay at the next load.
         if clean && !self.journal_failed.load(Relaxed) {
             if let Some(log) = engine.log.as_mut() {
@@ -834,6 +846,46 @@ impl Array {
         }
         engine.meta.clean = clean;
         let _ = self.write_superblocks(&mut engine);
+    }
+
+    /// Reads the journal's superblock again, as the table this one replaced left it, and goes
+    /// on from its checkpoint. What cannot be read fails the journal (read-only).
+    fn take_over_journal(&self, engine: &mut Engine) {
+        let Some(dev) = self.journal_dev.as_ref() else {
+            return;
+        };
+        let sb = match log::read_super(&self.bio_set, dev.bdev()) {
+            Ok(Ok(Some(sb))) if sb.uuid == self.uuid => sb,
+            Ok(Err(_)) | Ok(Ok(_)) => return self.journal_lost(EINVAL),
+            Err(e) => return self.journal_lost(e),
+        };
+        // The old table's suspend checkpointed it, unless that failed: then what it logged
+        // after goes to the members now, as on a load after a crash.
+        let alive = MemberSet::first(self.layout.members())
+            .minus(MemberSet(self.failed.load(Relaxed) as u16));
+        let taken = log::replay(
+            &self.bio_set,
+            dev.bdev(),
+            &sb,
+            &self.members,
+            alive,
+            &self.layout,
+        )
+        .and_then(|done| {
+            let mut log = Log::new(JournalSuper {
+                checkpoint: done.next,
+                ..sb
+            })?;
+            log.write_super(&self.bio_set, dev.bdev(), self.mode())?;
+            Ok(log)
+        });
+        match taken {
+            Ok(log) => {
+                engine.log = Some(log);
+                self.journal_fill.store(0, Relaxed);
+            }
+            Err(e) => self.journal_lost(e),
+        }
     }
 
     /// Writes the recorded state, one event newer, to every member that can take it.

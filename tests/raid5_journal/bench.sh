@@ -189,4 +189,6 @@ for j in $(seq $REBUILD); do
 	hi=$(echo "${r#*|}" | tr -d ' ' | tr ',' '\n' | sed 's/(.*//' | sort -n | tail -n1)
 	echo "| $(job_name "$j") | $(ratio "$4" "$c_v") | $(ratio "$lo" "$c_v")–$(ratio "$hi" "$c_v") | $(ratio "$5" "$c_bw") |"
 done
+echo
+sh ./journal-bench.sh || status=1
 exit $status

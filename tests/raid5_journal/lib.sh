@@ -64,7 +64,7 @@ slot_base() {
 	e0) echo "/dev/vda $((2 * STRIDE))" ;;
 	e1) echo "/dev/vdb $((2 * STRIDE))" ;;
 	e2) echo "$(nvme_dev) $STRIDE" ;;
-	j) echo "$(nvme_dev) $((2 * STRIDE))" ;;
+	j) echo "${JOURNAL_AT:-$(nvme_dev) $((2 * STRIDE))}" ;;
 	esac
 }
 

@@ -27,7 +27,7 @@ if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
 	# 128 MiB members, before the run was stopped for time).
 	# make check-full (CHECK_FULL=1) runs them all.
 	[ "${CHECK_FULL:-0}" = 1 ] && R5_ONLY=${R5_ONLY-}
-	R5_ONLY=${R5_ONLY-"rust44_initial_resync rust44_rebuild_onto_spare rust44_member_io_errors rust44_read_errors_served_from_parity rust44_two_failed_members rust44_suspend_resume_under_io rust44_bad_tables_refused rust44_journal_modes rust44_journal_failure_read_only rust44_rmmod"}
+	R5_ONLY=${R5_ONLY-"rust44_initial_resync rust44_rebuild_onto_spare rust44_member_io_errors rust44_read_errors_served_from_parity rust44_two_failed_members rust44_suspend_resume_under_io rust44_bad_tables_refused rust44_journal_modes rust44_journal_reload_under_io rust44_journal_failure_read_only rust44_rmmod"}
 	IO_MB=8
 	SUSPEND_ROUNDS=3
 else
@@ -533,8 +533,10 @@ t_journal_modes() {
 	if dm message r5 0 journal_mode sideways 2>/dev/null; then echo "journal_mode sideways accepted"; return 1; fi
 	if dm message r5 0 journal_mode 2>/dev/null; then echo "journal_mode without a mode accepted"; return 1; fi
 	expect_eq "mode after refused messages" "$(journal_field journal)" writeback || return 1
-	# Write-back answers before the members hold the rows: reads right after must see them.
-	fio_job wb --rw=randrw --rwmixread=50 --bs=4k --iodepth=16 --size=${IO_MB}M --do_verify=1 || return 1
+	# Write-back answers before the members hold the rows: a read right after each write must
+	# see it (verify_backlog=1: each block is read back as soon as it is written).
+	fio_job wb --rw=randwrite --bs=4k --iodepth=16 --size=${IO_MB}M --verify_backlog=1 --do_verify=1 || return 1
+	fio_job wbrw --rw=randrw --rwmixread=50 --bs=16k --iodepth=16 --size=${IO_MB}M --do_verify=1 || return 1
 	fio_job wbseq --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --offset=${IO_MB}M --do_verify=1 || return 1
 	tbl=$(dm table r5)
 	dm load r5 --table "$tbl" && dm resume r5 || { echo "reloading the printed table failed"; return 1; }
@@ -549,6 +551,62 @@ t_journal_modes() {
 	dm create r5 --table "$(rust44_table)" || { echo "loading without the journal (clean) failed"; return 1; }
 	if dm message r5 0 journal_mode writeback 2>/dev/null; then echo "journal_mode accepted without a journal"; return 1; fi
 	fio_job wbseq --rw=write --bs=1M --iodepth=8 --size=${IO_MB}M --offset=${IO_MB}M --verify_only
+}
+
+# member_delay SLOT on|off: the member's slice behind dm-delay, its writes 20 ms late and its reads
+# not (so that a read can overtake a write on its way to the member), or the plain slice back.
+member_delay() {
+	local tbl
+	if [ "$2" = on ]; then
+		set -- $(slot_base "$1") "$1"
+		local at=$((($2 + META_MB) * MIB_SECTORS))
+		tbl="0 $DATA_SECTORS delay $1 $at 0 $1 $at 20"
+		dm load "r5m$3" --table "$tbl" && dm resume "r5m$3"
+	else
+		dm load "r5m$1" --table "$(linear_table "$1")" && dm resume "r5m$1"
+	fi
+}
+
+# Write-back answers a write once the journal holds it, before the members do: with member writes
+# slowed down (dm-delay) a read right after would find the old data on the member, unless it waits
+# for the engine as it must. fio reads each block back as soon as it is written.
+t_journal_writeback_reads_wait() {
+	local s r=0
+	touch_slots j
+	for s in 0 1 2 3; do
+		member_delay "$s" on || { echo "dm-delay under member $s failed"; return 1; }
+	done
+	dm create r5 --table "$(journal_table writeback)" || return 1
+	DEV=/dev/mapper/r5
+	fio_job wbread --rw=randwrite --bs=4k --iodepth=8 --size=4M --verify_backlog=1 --do_verify=1 || r=1
+	fio_job wbread2 --rw=write --bs=64k --iodepth=4 --size=4M --offset=8M --verify_backlog=1 --do_verify=1 || r=1
+	dm remove r5 || r=1
+	for s in 0 1 2 3; do
+		member_delay "$s" off || r=1
+	done
+	return $r
+}
+
+# Reloads of a journalled array under write-back I/O (each new table takes the journal over
+# from the old one once that is suspended) lose and corrupt nothing.
+t_journal_reload_under_io() {
+	local pid i r=0
+	touch_slots j
+	dm create r5 --table "$(journal_table writeback)" || return 1
+	DEV=/dev/mapper/r5
+	fio_job reload --rw=randwrite --bs=16k --iodepth=16 --size=${IO_MB}M --do_verify=1 \
+		--time_based --runtime=$((SUSPEND_ROUNDS * 2 + 2)) --verify_backlog=256 &
+	pid=$!
+	sleep 1
+	for i in $(seq "$SUSPEND_ROUNDS"); do
+		dm load r5 --table "$(dm table r5)" || { echo "reload $i refused"; r=1; }
+		dm resume r5 || { echo "resume $i failed"; r=1; }
+		sleep 1
+	done
+	wait $pid || { echo "fio failed across reloads"; r=1; }
+	expect_eq "journal state" "$(journal_field journal_state)" ok || r=1
+	expect_eq "mode" "$(journal_field journal)" writeback || r=1
+	return $r
 }
 
 # Tables with a bad journal are refused with a message and change no device.
@@ -634,6 +692,7 @@ rt() {
 
 ktap_begin
 modprobe dm_flakey
+modprobe dm_delay
 make_slices || echo "# cannot make the member slices"
 zero_members || echo "# cannot zero the member slices"
 for IMPL in $IMPLS; do
@@ -665,7 +724,7 @@ for IMPL in $IMPLS; do
 			ktap_test "${IMPL}_$tn" tb "t_$tn"
 		fi
 	done
-	for tn in journal_modes journal_refused journal_failure_read_only missing_member_degraded_start; do
+	for tn in journal_modes journal_writeback_reads_wait journal_reload_under_io journal_refused journal_failure_read_only missing_member_degraded_start; do
 		wanted "${IMPL}_$tn" || continue
 		if [ -n "$SKIP" ]; then
 			ktap_skip "${IMPL}_$tn" "$SKIP"
