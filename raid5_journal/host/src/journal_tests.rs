@@ -197,11 +197,14 @@ impl Image {
     }
 }
 
+/// A transaction as a replay applied it: its place, entries and payload.
+type Applied = (Txn, Vec<Entry>, Vec<Vec<u8>>);
+
 /// Reads an image, recording what a replay applies.
 struct MemReplayer<'a> {
     image: &'a Image,
     payload: Vec<Vec<u8>>,
-    applied: Vec<(Txn, Vec<Entry>, Vec<Vec<u8>>)>,
+    applied: Vec<Applied>,
 }
 
 impl Replayer for MemReplayer<'_> {
@@ -290,10 +293,7 @@ fn old_contents(rng: &mut Rng, log_blocks: u64, start: LogPosition) -> HashMap<u
     old
 }
 
-fn replay_image(
-    image: &Image,
-    start: LogPosition,
-) -> (Vec<(Txn, Vec<Entry>, Vec<Vec<u8>>)>, LogPosition) {
+fn replay_image(image: &Image, start: LogPosition) -> (Vec<Applied>, LogPosition) {
     let mut r = MemReplayer {
         image,
         payload: Vec::new(),
@@ -305,12 +305,7 @@ fn replay_image(
     (r.applied, next)
 }
 
-fn assert_exactly(
-    applied: &[(Txn, Vec<Entry>, Vec<Vec<u8>>)],
-    txns: &[TestTxn],
-    complete: usize,
-    why: &str,
-) {
+fn assert_exactly(applied: &[Applied], txns: &[TestTxn], complete: usize, why: &str) {
     assert_eq!(applied.len(), complete, "{why}: transactions replayed");
     for ((txn, es, payload), want) in applied.iter().zip(txns) {
         assert_eq!(txn.at, want.at, "{why}");
