@@ -1,7 +1,7 @@
 # raid5_trials: the RAID5 write hole, by power cuts (tools/vm.sh trials; README "Power-cut
 # trials"). Each boot verifies the trial the boot before it started and then starts the next:
 # in every configuration at once, on its own dm-linear slices, a fresh array filled with version-0
-# blocks takes random partial-stripe O_DIRECT writes (powercut load, 16 in flight) until the host
+# blocks takes random partial-stripe O_DIRECT writes (powercut load, 32 in flight) until the host
 # cuts the power. The next boot starts each array with one member missing (chosen by the trial's
 # seed) and checks every block against the acknowledgements (powercut check). Configurations:
 #   linear   one slice, no RAID: the harness itself loses nothing acknowledged (0 bad blocks)
@@ -10,8 +10,8 @@
 #   md       md raid5 without a journal, started with --run --force (a dirty degraded start): the
 #            write hole (corrupt blocks) may show; nothing else may
 #   mdj      md raid5 with --write-journal (write-through): no bad block
-#   r44wt, r44wb   rust44-raid5 with its journal, writethrough and writeback, a zeroed blank member
-#            in the missing one's slot: no bad block (skipped while rust44-raid5 has no journal)
+#   r44wt, r44wb   rust44-raid5 with its journal, writethrough and writeback, started with '-' in
+#            the missing member's slot (a degraded start after a crash): no bad block
 # The last boot prints one TAP test per configuration over all trials.
 . /rust44/ktap.sh
 cd /rust44/tests/raid5_trials || exit 1
@@ -47,8 +47,8 @@ nvme_dev() {
 }
 
 # Configuration number I has a 64 MiB band at I * 64 MiB of each disk; its slices (dm-linear,
-# /dev/mapper/pc<I><slot>): members m0 vda, m1 vdb, m2 nvme, m3 vda, the blank spare sp on vdb
-# (rust44's replacement for the missing member), the journal j on nvme.
+# /dev/mapper/pc<I><slot>): members m0 vda, m1 vdb, m2 nvme, m3 vda, and for rust44 the journal j
+# on nvme.
 cfg_index() {
 	case "$1" in
 	linear) echo 0 ;; canary) echo 1 ;; md) echo 2 ;; mdj) echo 3 ;; r44wt) echo 4 ;; r44wb) echo 5 ;;
@@ -59,7 +59,7 @@ cfg_slots() {
 	case "$1" in
 	linear | canary) echo m0 ;;
 	md) echo m0 m1 m2 m3 ;;
-	*) echo m0 m1 m2 m3 sp j ;;
+	*) echo m0 m1 m2 m3 j ;;
 	esac
 }
 
@@ -74,7 +74,7 @@ make_slices() {
 		for s in $(cfg_slots "$c"); do
 			case "$s" in
 			m0) disk=/dev/vda off=0 ;; m1) disk=/dev/vdb off=0 ;; m2) disk=$(nvme_dev) off=0 ;;
-			m3) disk=/dev/vda off=16 ;; sp) disk=/dev/vdb off=16 ;; j) disk=$(nvme_dev) off=16 ;;
+			m3) disk=/dev/vda off=16 ;; j) disk=$(nvme_dev) off=16 ;;
 			esac
 			size=$MEMBER_MB
 			[ "$s" = j ] && size=$JOURNAL_MB
@@ -84,7 +84,7 @@ make_slices() {
 }
 
 # 1 once rust44-raid5's journal has landed (issue 12): its configurations run from then on.
-RUST44_JOURNAL=0
+RUST44_JOURNAL=1
 
 # cfg_skip CONFIG: why the configuration does not run (nothing when it does).
 cfg_skip() {
@@ -106,7 +106,7 @@ members() {
 }
 
 rust44_table() {
-	local c=$1 devs=$2 sync=$3 mode=wb sectors stripe
+	local c=$1 devs=$2 sync=$3 mode sectors stripe
 	[ "$c" = r44wt ] && mode=writethrough
 	[ "$c" = r44wb ] && mode=writeback
 	stripe=$((3 * CHUNK_KB * 2))
@@ -147,7 +147,7 @@ cfg_create() {
 }
 
 # cfg_restart CONFIG MISSING: the array after the cut with member MISSING absent: md assembled
-# from the others (--force: a dirty degraded array), rust44 with the blank spare in its slot.
+# from the others (--force: a dirty degraded array), rust44 with '-' in its slot.
 cfg_restart() {
 	local c=$1 m=$2
 	case "$c" in
@@ -156,7 +156,7 @@ cfg_restart() {
 		$MDADM --assemble "$(cfg_dev "$c")" --run --force $(members "$c" "$m") \
 			$([ "$c" = mdj ] && slice "$c" j) || return 1
 		;;
-	r44*) dm create "pc$(cfg_index "$c")" --table "$(rust44_table "$c" "$(members "$c" "$m" "$(slice "$c" sp)")" "")" || return 1 ;;
+	r44*) dm create "pc$(cfg_index "$c")" --table "$(rust44_table "$c" "$(members "$c" "$m" -)" "")" || return 1 ;;
 	esac
 	wait_dev "$(cfg_dev "$c")"
 }
@@ -196,17 +196,37 @@ verify() {
 	cfg_stop "$c"
 }
 
-# start CONFIG: trial TRIAL_PHASE + 1 of CONFIG, up to a running load.
-start() {
-	local c=$1 t=$((TRIAL_PHASE + 1)) seed dev
-	seed=$(trial_seed "$t" "$(cfg_index "$c")")
+# prepare CONFIG: the device of trial TRIAL_PHASE + 1 of CONFIG, filled (/tmp/prepared.CONFIG).
+prepare() {
+	local c=$1 t=$((TRIAL_PHASE + 1))
 	cfg_create "$c" || { trial_record "$c" "$t" "error=create"; return 1; }
-	dev=$(cfg_dev "$c")
-	$PC fill "$dev" "$seed" >/dev/null || { trial_record "$c" "$t" "error=fill"; return 1; }
-	rm -f "/tmp/ready.$c"
+	$PC fill "$(cfg_dev "$c")" "$(trial_seed "$t" "$(cfg_index "$c")")" >/dev/null ||
+		{ trial_record "$c" "$t" "error=fill"; return 1; }
+	touch "/tmp/prepared.$c"
+}
+
+# load CONFIG: its writer, in the background (/tmp/ready.CONFIG after its first 64 acks).
+load() {
+	local c=$1
 	# shellcheck disable=SC2046
-	$PC load "$dev" "$seed" "$c" "$TRIAL_PORT" $(cfg_load_args "$c") -r "/tmp/ready.$c" &
-	STARTED="$STARTED $c"
+	$PC load "$(cfg_dev "$c")" "$(trial_seed $((TRIAL_PHASE + 1)) "$(cfg_index "$c")")" "$c" "$TRIAL_PORT" \
+		$(cfg_load_args "$c") -r "/tmp/ready.$c" &
+}
+
+# each FUNCTION: FUNCTION for every configuration that runs, side by side (the boot's time is
+# mostly I/O waits and single-threaded tools), their output in order.
+each() {
+	local c pids=""
+	for c in $RUN; do
+		"$1" "$c" >"/tmp/out.$c" 2>&1 &
+		pids="$pids $!"
+	done
+	# Not a bare 'wait': the kernel log's streamer runs in the background too.
+	# shellcheck disable=SC2086
+	wait $pids
+	for c in $RUN; do
+		cat "/tmp/out.$c"
+	done
 }
 
 # The last boot's TAP: one test per configuration over every trial's '# trial: CONFIG N ...' line.
@@ -304,15 +324,13 @@ RUN=""
 for c in $CONFIGS; do
 	[ -z "$(cfg_skip "$c")" ] && RUN="$RUN $c"
 done
-if [ "$TRIAL_PHASE" -gt 0 ]; then
-	for c in $RUN; do
-		verify "$c"
-	done
-fi
+[ "$TRIAL_PHASE" -gt 0 ] && each verify
 if [ "$TRIAL_PHASE" -lt "$TRIAL_LAST" ]; then
+	each prepare
+	# All loads start together, once every device is ready: the cut finds them all under way.
 	STARTED=""
 	for c in $RUN; do
-		start "$c"
+		[ -e "/tmp/prepared.$c" ] && load "$c" && STARTED="$STARTED $c"
 	done
 	n=600
 	for c in $STARTED; do
