@@ -256,6 +256,27 @@ pub enum StatusType {
     Ima,
 }
 
+/// What a target type declares about itself to device-mapper (`DM_TARGET_*` features).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetFeatures(u64);
+
+impl TargetFeatures {
+    /// Nothing special.
+    pub const NONE: Self = Self(0);
+    /// The target accepts zoned devices below it whatever the table's zoned model: it manages
+    /// their zones itself and offers another model (`DM_TARGET_MIXED_ZONED_MODEL`; no effect
+    /// without `CONFIG_BLK_DEV_ZONED`).
+    pub const MIXED_ZONED_MODEL: Self = Self(bindings::DM_TARGET_MIXED_ZONED_MODEL as u64);
+}
+
+impl core::ops::BitOr for TargetFeatures {
+    type Output = Self;
+
+    fn bitor(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
 /// A device-mapper target.
 ///
 /// # Examples
@@ -300,6 +321,9 @@ pub trait Target: Sized + Send + Sync + 'static {
     const NAME: &'static CStr;
     /// The target's version, reported by `dmsetup targets`.
     const VERSION: [u32; 3];
+
+    /// What the target declares about itself.
+    const FEATURES: TargetFeatures = TargetFeatures::NONE;
 
     /// What the target keeps with each bio from [`Target::map`] to [`Target::end_io`]
     /// (device-mapper's per-bio data); `()` for none. Set to its default before `map`.
@@ -479,6 +503,12 @@ impl Ctr<'_> {
     pub fn set_flush_supported(&mut self) {
         self.ti_mut().set_flush_supported(true);
     }
+
+    /// Offers discards whatever the devices below support: the target serves them itself
+    /// (with [`Ctr::set_num_discard_bios`] above 0).
+    pub fn set_discards_supported(&mut self) {
+        self.ti_mut().set_discards_supported(true);
+    }
 }
 
 /// A device a target opened (`struct dm_dev`).
@@ -648,6 +678,7 @@ impl<T: Target> Registration<T> {
         tt.name = T::NAME.as_char_ptr();
         tt.module = module.as_ptr();
         tt.version = T::VERSION;
+        tt.features = T::FEATURES.0;
         tt.ctr = Some(Self::ctr);
         tt.dtr = Some(Self::dtr);
         tt.map = Some(Self::map);

@@ -107,6 +107,13 @@ impl QueueLimits {
         self.set_feature(bindings::BLK_FEAT_POLL, on);
     }
 
+    /// Declares a zoned device (`BLK_FEAT_ZONED`), or not: a stacking driver that manages the
+    /// zones of the devices below itself (a flash translation layer) clears what their limits
+    /// brought, and offers random writes.
+    pub fn set_zoned(&mut self, on: bool) {
+        self.set_feature(bindings::BLK_FEAT_ZONED, on);
+    }
+
     fn set_feature(&mut self, feature: bindings::blk_features_t, on: bool) {
         if on {
             self.0.features |= feature;
