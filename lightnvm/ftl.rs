@@ -15,6 +15,7 @@
 //! it is stable.
 
 use crate::format::{self, Checkpoint, BLOCK, LOG_PER_BLOCK, MAP_PER_BLOCK, UNMAPPED};
+use core::num::NonZeroU32;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
@@ -249,12 +250,14 @@ pub fn pin_read(
                 len: (len as u32).max(1),
             };
         }
-        let zone = first / zone_blocks;
+        let Some(zone) = first.checked_div(zone_blocks) else {
+            return ReadRun::Unmapped { len: 1 };
+        };
         let Some(pin) = pins.get(zone as usize) else {
             return ReadRun::Unmapped { len: 1 };
         };
         pin.fetch_add(1, SeqCst);
-        let zone_end = (zone + 1) * zone_blocks;
+        let zone_end = (zone + 1).saturating_mul(zone_blocks);
         let len = map[lba..end]
             .iter()
             .zip(first..zone_end)
@@ -282,7 +285,8 @@ pub struct Ftl<M, V, Z> {
     pending: V,
     pending_len: usize,
     zones: Z,
-    zone_blocks: u32,
+    /// Blocks per zone (its size, not its capacity): never 0, so dividing by it cannot fail.
+    zone_blocks: NonZeroU32,
     zone_sectors: u64,
     lbas: u32,
     config: Config,
@@ -363,9 +367,10 @@ where
             return Err(OpenError::TooManyStreams);
         }
         let (lbas, meta) = capacity(&zones, &config)?;
+        let zone_blocks = NonZeroU32::new(zone_blocks).ok_or(OpenError::BadTables)?;
         let nzones = zones.len();
         if map.len() != lbas as usize
-            || rmap.len() != nzones * zone_blocks as usize
+            || rmap.len() != nzones * zone_blocks.get() as usize
             || pending.len() < 2 * LOG_PER_BLOCK
             || buf.len() < BLOCK
         {
@@ -381,7 +386,7 @@ where
             pending_len: 0,
             zones,
             zone_blocks,
-            zone_sectors: u64::from(zone_blocks) * format::BLOCK_SECTORS,
+            zone_sectors: u64::from(zone_blocks.get()) * format::BLOCK_SECTORS,
             lbas,
             config,
             streams: [NONE; MAX_STREAMS as usize],
@@ -415,7 +420,7 @@ where
                 continue;
             }
             written = true;
-            io.read(m * self.zone_blocks, block)
+            io.read(m * self.zone_blocks.get(), block)
                 .map_err(OpenError::Io)?;
             found[k] = format::decode_checkpoint(block);
         }
@@ -468,7 +473,7 @@ where
     ) -> Result<bool, OpenError> {
         let m = self.meta[k];
         let wp = self.zones[m as usize].wp;
-        let mut at = m * self.zone_blocks + 1;
+        let mut at = m * self.zone_blocks.get() + 1;
         let mut crc = !0u32;
         for index in 0..c.map_blocks() as usize {
             io.read(at, block).map_err(OpenError::Io)?;
@@ -484,7 +489,7 @@ where
         }
         self.meta_cur = k;
         self.seq = c.seq;
-        let end = m * self.zone_blocks + wp;
+        let end = m * self.zone_blocks.get() + wp;
         while at < end {
             io.read(at, block).map_err(OpenError::Io)?;
             let map = &self.map;
@@ -637,7 +642,7 @@ where
     fn give(&mut self, zone: u32, n: u32) -> (u32, u32) {
         let z = &mut self.zones[zone as usize];
         let len = n.min(z.cap - z.wp);
-        let pba = zone * self.zone_blocks + z.wp;
+        let pba = zone * self.zone_blocks.get() + z.wp;
         z.wp += len;
         if z.wp == z.cap {
             z.role = Role::Full;
@@ -645,6 +650,15 @@ where
             z.stamp = self.clock;
         }
         (pba, len)
+    }
+
+    /// Whether the next [`Ftl::place`] opens a zone: its stream's zone is full (or it has none).
+    /// A caller that writes placements in batches writes the ones it holds first, so that the
+    /// zone a stream fills is full on the device before the stream opens the next: the device's
+    /// active zones stay within streams + 3.
+    pub fn needs_zone(&self) -> bool {
+        let zone = self.streams[self.next_stream as usize % MAX_STREAMS as usize];
+        zone == NONE || self.zones[zone as usize].role != Role::Open
     }
 
     /// Places up to `n` blocks of a user write: returns the first physical block and how many
@@ -763,7 +777,7 @@ where
         io.flush()?;
         let per_write = buf.len() / BLOCK;
         let mut done = 0usize;
-        let mut at = m * self.zone_blocks + z.wp;
+        let mut at = m * self.zone_blocks.get() + z.wp;
         while done < self.pending_len {
             let mut k = 0;
             while k < per_write && done < self.pending_len {
@@ -814,7 +828,7 @@ where
             map_crc: !crc,
         };
         let per_write = buf.len() / BLOCK;
-        let mut at = m * self.zone_blocks;
+        let mut at = m * self.zone_blocks.get();
         let mut index = 0usize;
         let mut first = true;
         while first || index < blocks {
@@ -888,7 +902,7 @@ where
         let Some(victim) = self.victim() else {
             return Ok(None);
         };
-        let base = victim * self.zone_blocks;
+        let base = victim * self.zone_blocks.get();
         let wp = self.zones[victim as usize].wp;
         let per_io = (buf.len() / BLOCK) as u32;
         let mut off = 0;
