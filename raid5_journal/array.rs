@@ -126,6 +126,9 @@ struct Engine {
     meta: Assembled,
     /// The journal, when the table has one.
     log: Option<Log>,
+    /// In write-back mode, the member writes of the last window answered, in the air while the
+    /// engine goes on (at most one: the next waits for it).
+    write_back: Option<Flight<WriteBack>>,
 }
 
 impl Engine {
@@ -209,6 +212,26 @@ struct ReadFlight {
 }
 
 impl FlightOwner for ReadFlight {
+    fn bio_set(&self) -> &BioSet {
+        &self.array.bio_set
+    }
+
+    fn device(&self, tag: u32) -> Option<&Bdev> {
+        self.array.member(tag)
+    }
+
+    fn landed(&self) {
+        Array::kick(&self.array);
+    }
+}
+
+/// The member writes of a window answered in write-back mode (see [`Array::launch_write_back`]);
+/// `Array::unwritten` holds its rows until it lands.
+struct WriteBack {
+    array: Arc<Array>,
+}
+
+impl FlightOwner for WriteBack {
     fn bio_set(&self) -> &BioSet {
         &self.array.bio_set
     }
@@ -570,6 +593,7 @@ impl Array {
                     spans,
                     meta,
                     log,
+                    write_back: None,
                 }),
                 work <- new_work!("Array::work"),
                 wq,
@@ -818,6 +842,8 @@ impl Array {
     pub(crate) fn stop(&self) {
         self.running.store(false, Relaxed);
         self.wq.flush();
+        // Nothing of the array's in the air once stopped.
+        self.land_write_back(&mut self.engine.lock());
     }
 
     /// Writes failures marked since the last update to the superblocks.
@@ -838,6 +864,7 @@ impl Array {
         if !clean && self.journal_taken_over.xchg(false, Relaxed) {
             self.take_over_journal(&mut engine);
         }
+        self.land_write_back(&mut engine);
         // Stopped cleanly, the members hold everything: nothing to replay at the next load.
         if clean && !self.journal_failed.load(Relaxed) {
             if let Some(log) = engine.log.as_mut() {
@@ -954,7 +981,7 @@ impl Array {
                 }
                 ReqOp::Read if writes.is_empty() && reads.len() < READS_PER_GROUP => &mut reads,
                 op => {
-                    this.write_group(engine, &mut writes);
+                    Self::write_group(this, engine, &mut writes);
                     Self::read_group(this, engine, &mut reads);
                     write_units = 0;
                     match op {
@@ -972,7 +999,7 @@ impl Array {
                 bio.end(Err(e));
             }
         }
-        this.write_group(engine, &mut writes);
+        Self::write_group(this, engine, &mut writes);
         Self::read_group(this, engine, &mut reads);
     }
 
@@ -1008,6 +1035,8 @@ impl Array {
         if reads.is_empty() {
             return;
         }
+        // Reads queued behind write-back rows find them on the members.
+        this.land_write_back(engine);
         let mut units = KVVec::new();
         for (i, (bio, result)) in reads.iter_mut().enumerate() {
             let Some(bio) = bio else { continue };
@@ -1178,6 +1207,9 @@ impl Array {
         while let Some(i) = engine.flights.iter().position(|(f, _)| f.has_landed()) {
             self.land(engine, i);
         }
+        if engine.write_back.as_ref().is_some_and(|f| f.has_landed()) {
+            self.land_write_back(engine);
+        }
     }
 
     /// Waits for every flight to land and answers its reads: before writes, a flush or the
@@ -1185,6 +1217,137 @@ impl Array {
     fn land_all(&self, engine: &mut Engine) {
         while !engine.flights.is_empty() {
             self.land(engine, 0);
+        }
+    }
+
+    /// Waits for the write-back member writes in the air, if any: the members hold their rows
+    /// from then on (reads of them go straight to the members again).
+    fn land_write_back(&self, engine: &mut Engine) {
+        self.land_write_back_slot(&mut engine.write_back, &mut engine.spare_pages);
+    }
+
+    /// [`Array::land_write_back`] on the engine's parts.
+    fn land_write_back_slot(
+        &self,
+        slot: &mut Option<Flight<WriteBack>>,
+        spare: &mut KVec<IoBuffer>,
+    ) {
+        let Some(mut flight) = slot.take() else {
+            return;
+        };
+        flight.wait();
+        if let Some(o) = flight.outcome() {
+            for m in 0..self.layout.members() {
+                if o.failed & (1 << m) != 0 {
+                    // The rows are in the journal and on the other members.
+                    self.fail_member(m, EIO);
+                }
+            }
+        }
+        *self.unwritten.lock() = (0, 0);
+        if let Ok((_, pages)) = flight.parts_mut() {
+            keep_pages(spare, pages);
+        }
+    }
+
+    /// Writes a window's rows answered in write-back mode to the members without waiting:
+    /// row `i`'s pages (`pages[i * n..]`, those of `rows[i].write`) move to a flight, and spare
+    /// pages take their place. Returns `false` (nothing sent, nothing moved) when there is no
+    /// memory for it: the caller writes them and waits.
+    fn launch_write_back(
+        this: &Arc<Self>,
+        spare: &mut KVec<IoBuffer>,
+        slot: &mut Option<Flight<WriteBack>>,
+        pages: &mut [IoBuffer],
+        rows: &[RowIo],
+    ) -> bool {
+        let n = this.members.len();
+        let wanted: usize = rows.iter().map(|r| r.write.len() as usize).sum();
+        // Everything that can fail first: then the pages move.
+        let Ok(mut ios) = KVec::<FlightIo>::with_capacity(wanted, GFP_NOIO) else {
+            return false;
+        };
+        let Ok(mut fresh) = KVec::<IoBuffer>::with_capacity(wanted, GFP_NOIO) else {
+            return false;
+        };
+        while fresh.len() < wanted {
+            let Some(page) = spare.pop().or_else(|| IoBuffer::new(GFP_NOIO).ok()) else {
+                keep_pages(spare, &mut fresh);
+                return false;
+            };
+            // Reserved above.
+            let _ = fresh.push_within_capacity(page);
+        }
+        let owner = WriteBack {
+            array: this.clone(),
+        };
+        let Ok(mut flight) = Flight::new(owner, KVec::new(), GFP_NOIO) else {
+            keep_pages(spare, &mut fresh);
+            return false;
+        };
+        let Ok((_, bufs)) = flight.parts_mut() else {
+            keep_pages(spare, &mut fresh);
+            return false;
+        };
+        if bufs.reserve(wanted, GFP_NOIO).is_err() {
+            keep_pages(spare, &mut fresh);
+            return false;
+        }
+        for (i, row) in rows.iter().enumerate() {
+            for m in row.write.iter() {
+                let (Some(page), Some(new)) = (pages.get_mut(i * n + m as usize), fresh.pop())
+                else {
+                    continue;
+                };
+                let io = FlightIo {
+                    tag: m,
+                    sector: row.device_sector,
+                    buf: bufs.len(),
+                    write: Some(false),
+                };
+                // Both reserved above.
+                let _ = bufs.push_within_capacity(core::mem::replace(page, new));
+                let _ = ios.push_within_capacity(io);
+            }
+        }
+        let sent = flight.launch(|_, send| ios.iter().try_for_each(|io| send(*io)));
+        if sent.is_err() {
+            // Some bios did not go out: once the others have landed, all of the rows are
+            // written again, and waited for.
+            flight.wait();
+            if let Ok((_, bufs)) = flight.parts_mut() {
+                this.write_pages(bufs, &ios);
+            }
+        }
+        *slot = Some(flight);
+        true
+    }
+
+    /// Writes each of `ios` (a page of `bufs` to a member) and waits; a member that fails them
+    /// is failed.
+    fn write_pages(&self, bufs: &[IoBuffer], ios: &[FlightIo]) {
+        let sent = IoBatch::run(&self.bio_set, |batch| -> Result {
+            for io in ios {
+                let (Some(dev), Some(buf)) = (self.member(io.tag), bufs.get(io.buf)) else {
+                    continue;
+                };
+                batch.write(dev, io.sector, buf, false, io.tag)?;
+            }
+            Ok(())
+        });
+        match sent {
+            Ok((Ok(()), outcome)) => {
+                for m in 0..self.layout.members() {
+                    if outcome.failed & (1 << m) != 0 {
+                        self.fail_member(m, EIO);
+                    }
+                }
+            }
+            Ok((Err(e), _)) | Err(e) => {
+                for io in ios {
+                    self.fail_member(io.tag, e);
+                }
+            }
         }
     }
 
@@ -1420,12 +1583,12 @@ impl Array {
     /// other half of the engine's window, unless it has a row of window `k`. Writes queued
     /// meanwhile join the group (while the queue's next bio is a write), so that the members are
     /// never idle while writers keep writing.
-    fn write_group(&self, engine: &mut Engine, writes: &mut KVec<Queued>) {
+    fn write_group(this: &Arc<Self>, engine: &mut Engine, writes: &mut KVec<Queued>) {
         if writes.is_empty() {
             return;
         }
         // Without its journal the array cannot close the write hole: it takes no more writes.
-        if self.journal_failed.load(Relaxed) {
+        if this.journal_failed.load(Relaxed) {
             for (bio, _) in writes.drain_all() {
                 if let Some(bio) = bio {
                     bio.end(Err(EIO));
@@ -1434,13 +1597,13 @@ impl Array {
             return;
         }
         // The reads in the air were queued before these writes: they read the rows as they are.
-        self.land_all(engine);
+        this.land_all(engine);
         let mut units = KVVec::new();
         let mut fua = false;
         for (i, (bio, result)) in writes.iter_mut().enumerate() {
             let Some(bio) = bio else { continue };
             fua |= bio.is_fua();
-            if let Err(e) = self.units_of(bio, i, &mut units) {
+            if let Err(e) = this.units_of(bio, i, &mut units) {
                 *result = Err(e);
             }
         }
@@ -1460,9 +1623,11 @@ impl Array {
             scratch,
             in_flight,
             log,
+            write_back,
+            spare_pages,
             ..
         } = engine;
-        let n = self.members.len();
+        let n = this.members.len();
         let half = (window_rows(n) * n).min(window.len());
         let (mut cur, mut next) = window.split_at_mut(half);
         let mut bounds = [0; MAX_WINDOW_ROWS + 1];
@@ -1470,10 +1635,15 @@ impl Array {
         // The first window takes at most half the rows, so that some writes are answered while
         // the others are written.
         let limit = count_runs(&units, row_key).div_ceil(2);
-        let mut rows = self.write_window(&units, 0, limit, &mut bounds);
+        let mut rows = this.write_window(&units, 0, limit, &mut bounds);
+        // The last group's write-back may still be writing some of these rows: their reads
+        // must find them written.
+        if rows > 0 && this.unwritten_in(&units, &bounds[..=rows]) {
+            this.land_write_back_slot(write_back, spare_pages);
+        }
         let mut prepared = match rows {
             0 => Ok(0),
-            _ => self.prepare_rows(cur, scratch, &units, &bounds[..=rows], writes),
+            _ => this.prepare_rows(cur, scratch, &units, &bounds[..=rows], writes),
         };
         while rows > 0 {
             let (first, end) = (bounds[0], bounds[rows]);
@@ -1484,32 +1654,59 @@ impl Array {
                 in_flight.clear();
                 in_flight.extend_from_slice(scratch.io.get(..count).ok_or(EINVAL)?, GFP_NOIO)?;
                 if let Some(log) = log.as_mut() {
-                    self.commit(log, cur, in_flight)?;
-                    if self.mode() == Mode::WriteBack && !self.meta_dirty.load(Relaxed) {
+                    // The last window's write-back went on meanwhile; the checkpoint a commit
+                    // may take needs the members to hold it.
+                    this.commit(log, cur, in_flight, || {
+                        this.land_write_back_slot(write_back, spare_pages)
+                    })?;
+                    if this.mode() == Mode::WriteBack && !this.meta_dirty.load(Relaxed) {
+                        this.land_write_back_slot(write_back, spare_pages);
                         // Answered now: reads of these rows wait until the members hold them.
-                        let lo = units.get(first).map_or(0, |u| self.row_of(u));
+                        let lo = units.get(first).map_or(0, |u| this.row_of(u));
                         let hi = units
                             .get(end.wrapping_sub(1))
-                            .map_or(u64::MAX, |u| self.row_of(u) + ROW_SECTORS);
-                        *self.unwritten.lock() = (lo, hi);
+                            .map_or(u64::MAX, |u| this.row_of(u) + ROW_SECTORS);
+                        *this.unwritten.lock() = (lo, hi);
                         answer_window(&answer_at, writes, first, end);
+                        // The members are written while the engine goes on with the next
+                        // writes: their journal commit overlaps these rows' member writes.
+                        if Self::launch_write_back(this, spare_pages, write_back, cur, in_flight) {
+                            fua |= this.pull_writes(writes, &mut units, &mut answer_at, end);
+                            let count =
+                                this.write_window(&units, end, usize::MAX, &mut next_bounds);
+                            next_rows = Some(count);
+                            let next_window = &next_bounds[..=count];
+                            if count > 0 && this.shares_a_row(in_flight, &units, next_window) {
+                                this.land_write_back_slot(write_back, spare_pages);
+                            }
+                            if count > 0 {
+                                next_prepared = Some(this.prepare_rows(
+                                    next,
+                                    scratch,
+                                    &units,
+                                    next_window,
+                                    writes,
+                                ));
+                            }
+                            return Ok(());
+                        }
                     }
                 }
                 // Bios not submitted (no memory) leave the rows as they were on their members
                 // only if none went out; report the writes failed either way.
-                self.transfer_then(cur, in_flight, Transfer::Write { fua }, || {
-                    fua |= self.pull_writes(writes, &mut units, &mut answer_at, end);
-                    let count = self.write_window(&units, end, usize::MAX, &mut next_bounds);
+                this.transfer_then(cur, in_flight, Transfer::Write { fua }, || {
+                    fua |= this.pull_writes(writes, &mut units, &mut answer_at, end);
+                    let count = this.write_window(&units, end, usize::MAX, &mut next_bounds);
                     next_rows = Some(count);
                     let next_window = &next_bounds[..=count];
-                    if count > 0 && !self.shares_a_row(in_flight, &units, next_window) {
+                    if count > 0 && !this.shares_a_row(in_flight, &units, next_window) {
                         next_prepared =
-                            Some(self.prepare_rows(next, scratch, &units, next_window, writes));
+                            Some(this.prepare_rows(next, scratch, &units, next_window, writes));
                     }
                 })?;
                 // A member lost while writing leaves the rows readable through the others,
                 // unless it was the second one.
-                if self.alive() {
+                if this.alive() {
                     Ok(())
                 } else {
                     Err(EIO)
@@ -1517,16 +1714,16 @@ impl Array {
             });
             // The window was not written, failed before its I/O went out, or the next one has
             // one of its rows: the next one is planned now.
-            if journalled {
-                *self.unwritten.lock() = (0, 0);
+            if journalled && write_back.is_none() {
+                *this.unwritten.lock() = (0, 0);
             }
             let next_rows = next_rows.unwrap_or_else(|| {
-                fua |= self.pull_writes(writes, &mut units, &mut answer_at, end);
-                self.write_window(&units, end, usize::MAX, &mut next_bounds)
+                fua |= this.pull_writes(writes, &mut units, &mut answer_at, end);
+                this.write_window(&units, end, usize::MAX, &mut next_bounds)
             });
             if next_prepared.is_none() && next_rows > 0 {
                 let next_window = &next_bounds[..=next_rows];
-                next_prepared = Some(self.prepare_rows(next, scratch, &units, next_window, writes));
+                next_prepared = Some(this.prepare_rows(next, scratch, &units, next_window, writes));
             }
             if let Err(e) = written {
                 for u in &units[first..end] {
@@ -1535,7 +1732,7 @@ impl Array {
             }
             // A failure met on the way must be on the other members before a write is answered:
             // while it is not, the group's writes wait for the end of the group.
-            if !self.meta_dirty.load(Relaxed) {
+            if !this.meta_dirty.load(Relaxed) {
                 answer_window(&answer_at, writes, first, end);
             }
             rows = next_rows;
@@ -1543,14 +1740,20 @@ impl Array {
             prepared = next_prepared.unwrap_or(Ok(0));
             core::mem::swap(&mut cur, &mut next);
         }
-        self.answer_all(engine, writes);
+        this.answer_all(engine, writes);
     }
 
     /// Journals the rows of a window before the members see them: row `i`'s pages are
     /// `pages[i * n..]`, those of `rows[i].write` written. One or two transactions (as many as
     /// the rows need), FUA, waited for. When the journal fails them the array takes no more
     /// writes: these rows are not written to the members, and their writes fail.
-    fn commit(&self, log: &mut Log, pages: &[IoBuffer], rows: &[RowIo]) -> Result {
+    fn commit(
+        &self,
+        log: &mut Log,
+        pages: &[IoBuffer],
+        rows: &[RowIo],
+        before_checkpoint: impl FnOnce(),
+    ) -> Result {
         let n = self.members.len();
         let dev = self.journal_dev.as_ref().ok_or(EINVAL)?.bdev();
         // Rows `spans[t].0..spans[t].1` go in transaction `t`.
@@ -1580,6 +1783,7 @@ impl Array {
         // Room is made by a checkpoint: the members hold every row logged so far (the engine
         // wrote them before this window), so once flushed the log may go. Writers wait for it.
         if log.ring.free() < needed || log.ring.fill_percent() >= 75 {
+            before_checkpoint();
             self.checkpoint(log)?;
         }
         let parity_of_row = |row: &RowIo| {
@@ -1775,6 +1979,20 @@ impl Array {
                     let sector = self.layout.data_offset() + self.row_of(u);
                     in_flight.iter().any(|r| r.device_sector == sector)
                 })
+            })
+    }
+
+    /// Whether a row of the window `bounds` (of `units`) is among the rows answered and not on
+    /// the members yet.
+    fn unwritten_in(&self, units: &[Unit], bounds: &[usize]) -> bool {
+        let (lo, hi) = *self.unwritten.lock();
+        bounds
+            .iter()
+            .take(bounds.len().saturating_sub(1))
+            .any(|&at| {
+                units
+                    .get(at)
+                    .is_some_and(|u| (lo..hi).contains(&self.row_of(u)))
             })
     }
 
@@ -2227,8 +2445,10 @@ impl WorkItem for Array {
             Self::serve(&this, &mut engine, list);
         }
         // The background work waits for the flights (which kick the worker when they land).
-        let more =
-            this.running.load(Relaxed) && engine.flights.is_empty() && this.background(&mut engine);
+        let more = this.running.load(Relaxed)
+            && engine.flights.is_empty()
+            && engine.write_back.is_none()
+            && this.background(&mut engine);
         drop(engine);
         if more {
             Self::kick(&this);
