@@ -1645,6 +1645,9 @@ impl Array {
             0 => Ok(0),
             _ => this.prepare_rows(cur, scratch, &units, &bounds[..=rows], writes),
         };
+        // Write-through with a journal: the window whose member writes are in the air, answered
+        // when they land.
+        let mut pending: Option<(usize, usize)> = None;
         while rows > 0 {
             let (first, end) = (bounds[0], bounds[rows]);
             let mut next_rows = None;
@@ -1659,18 +1662,30 @@ impl Array {
                     this.commit(log, cur, in_flight, || {
                         this.land_write_back_slot(write_back, spare_pages)
                     })?;
-                    if this.mode() == Mode::WriteBack && !this.meta_dirty.load(Relaxed) {
-                        this.land_write_back_slot(write_back, spare_pages);
-                        // Answered now: reads of these rows wait until the members hold them.
-                        let lo = units.get(first).map_or(0, |u| this.row_of(u));
-                        let hi = units
-                            .get(end.wrapping_sub(1))
-                            .map_or(u64::MAX, |u| this.row_of(u) + ROW_SECTORS);
-                        *this.unwritten.lock() = (lo, hi);
+                    // The last window's member writes, in the air while this one was read and
+                    // committed, land; in write-through their writes are answered now.
+                    this.land_write_back_slot(write_back, spare_pages);
+                    if let Some((f, e)) = pending.take() {
+                        this.finish_window(&units, writes, &answer_at, f, e);
+                    }
+                    let write_back_mode =
+                        this.mode() == Mode::WriteBack && !this.meta_dirty.load(Relaxed);
+                    // Reads of these rows wait until the members hold them.
+                    let lo = units.get(first).map_or(0, |u| this.row_of(u));
+                    let hi = units
+                        .get(end.wrapping_sub(1))
+                        .map_or(u64::MAX, |u| this.row_of(u) + ROW_SECTORS);
+                    *this.unwritten.lock() = (lo, hi);
+                    if write_back_mode {
                         answer_window(&answer_at, writes, first, end);
-                        // The members are written while the engine goes on with the next
-                        // writes: their journal commit overlaps these rows' member writes.
+                    }
+                    // The members are written while the engine goes on with the next writes:
+                    // their journal commit overlaps these rows' member writes.
+                    {
                         if Self::launch_write_back(this, spare_pages, write_back, cur, in_flight) {
+                            if !write_back_mode {
+                                pending = Some((first, end));
+                            }
                             fua |= this.pull_writes(writes, &mut units, &mut answer_at, end);
                             let count =
                                 this.write_window(&units, end, usize::MAX, &mut next_bounds);
@@ -1732,7 +1747,7 @@ impl Array {
             }
             // A failure met on the way must be on the other members before a write is answered:
             // while it is not, the group's writes wait for the end of the group.
-            if !this.meta_dirty.load(Relaxed) {
+            if !this.meta_dirty.load(Relaxed) && pending != Some((first, end)) {
                 answer_window(&answer_at, writes, first, end);
             }
             rows = next_rows;
@@ -1740,7 +1755,33 @@ impl Array {
             prepared = next_prepared.unwrap_or(Ok(0));
             core::mem::swap(&mut cur, &mut next);
         }
+        if let Some((f, e)) = pending {
+            this.land_write_back_slot(write_back, spare_pages);
+            this.finish_window(&units, writes, &answer_at, f, e);
+        }
         this.answer_all(engine, writes);
+    }
+
+    /// Answers the writes of a window written through a flight that has landed: with `EIO`
+    /// when the array lost a second member meanwhile.
+    fn finish_window(
+        &self,
+        units: &[Unit],
+        writes: &mut [Queued],
+        answer_at: &[usize],
+        first: usize,
+        end: usize,
+    ) {
+        if !self.alive() {
+            for u in units.get(first..end).unwrap_or(&[]) {
+                if let Some(w) = writes.get_mut(u.bio as usize) {
+                    w.1 = Err(EIO);
+                }
+            }
+        }
+        if !self.meta_dirty.load(Relaxed) {
+            answer_window(answer_at, writes, first, end);
+        }
     }
 
     /// Journals the rows of a window before the members see them: row `i`'s pages are

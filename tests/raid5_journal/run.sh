@@ -588,6 +588,10 @@ t_journal_writeback_reads_wait() {
 	DEV=/dev/mapper/r5
 	fio_job wbread --rw=randwrite --bs=4k --iodepth=8 --size=4M --verify_backlog=1 --do_verify=1 || r=1
 	fio_job wbread2 --rw=write --bs=64k --iodepth=4 --size=4M --offset=8M --verify_backlog=1 --do_verify=1 || r=1
+	# Write-through over the same slow members: its member writes are in the air too while the
+	# next rows are read and committed.
+	dm message r5 0 journal_mode writethrough || r=1
+	fio_job wtread --rw=randwrite --bs=4k --iodepth=8 --size=4M --offset=16M --verify_backlog=1 --do_verify=1 || r=1
 	dm remove r5 || r=1
 	for s in 0 1 2 3; do
 		member_delay "$s" off || r=1
