@@ -22,7 +22,6 @@ MDADM=./bin/mdadm
 BLKDISCARD=/usr/sbin/blkdiscard
 PC=./powercut
 export DM_DISABLE_UDEV=1 MDADM_NO_UDEV=1
-RAID5_KO=/rust44/extmod/raid5_journal.ko
 
 CONFIGS="linear canary md mdj r44wt r44wb"
 MEMBER_MB=8
@@ -81,16 +80,6 @@ make_slices() {
 			dm create "pc$i$s" --table "0 $((size * 2048)) linear $disk $(((i * 64 + off) * 2048))" || return 1
 		done
 	done
-}
-
-# 1 once rust44-raid5's journal has landed (issue 12): its configurations run from then on.
-RUST44_JOURNAL=1
-
-# cfg_skip CONFIG: why the configuration does not run (nothing when it does).
-cfg_skip() {
-	case "$1" in
-	r44*) [ "$RUST44_JOURNAL" = 1 ] || echo "rust44-raid5's journal has not landed yet (issue 12)" ;;
-	esac
 }
 
 members() {
@@ -217,14 +206,14 @@ load() {
 # mostly I/O waits and single-threaded tools), their output in order.
 each() {
 	local c pids=""
-	for c in $RUN; do
+	for c in $CONFIGS; do
 		"$1" "$c" >"/tmp/out.$c" 2>&1 &
 		pids="$pids $!"
 	done
 	# Not a bare 'wait': the kernel log's streamer runs in the background too.
 	# shellcheck disable=SC2086
 	wait $pids
-	for c in $RUN; do
+	for c in $CONFIGS; do
 		cat "/tmp/out.$c"
 	done
 }
@@ -292,7 +281,6 @@ every_boot_cut() {
 }
 
 report() {
-	local c reason
 	ktap_begin
 	echo "# $TRIAL_LAST power-cut trials, seed $TRIAL_SEED"
 	ktap_test checker_refuses_rebuilt_and_torn_blocks $PC selftest
@@ -301,14 +289,8 @@ report() {
 	ktap_test checker_flags_broken_writer expect_trials canary canary
 	ktap_test md_nojournal_only_the_write_hole expect_trials md hole
 	ktap_test md_journal_no_bad_block expect_trials mdj clean
-	for c in r44wt r44wb; do
-		reason=$(cfg_skip "$c")
-		if [ -n "$reason" ]; then
-			ktap_skip "rust44_${c#r44}_no_bad_block" "$reason"
-		else
-			ktap_test "rust44_${c#r44}_no_bad_block" expect_trials "$c" clean
-		fi
-	done
+	ktap_test rust44_wt_no_bad_block expect_trials r44wt clean
+	ktap_test rust44_wb_no_bad_block expect_trials r44wb clean
 	echo "# trial-table: configuration trials corrupt lost ok"
 	cat /tmp/trial-table 2>/dev/null
 	ktap_end
@@ -316,20 +298,14 @@ report() {
 
 trial_begin
 modprobe raid456 || echo "# raid456 did not load"
-if [ "$RUST44_JOURNAL" = 1 ]; then
-	insmod "$RAID5_KO" || echo "# $RAID5_KO did not load"
-fi
+load_checkout_module raid5_journal || echo "# raid5_journal did not load"
 make_slices || echo "# making the slices failed"
-RUN=""
-for c in $CONFIGS; do
-	[ -z "$(cfg_skip "$c")" ] && RUN="$RUN $c"
-done
 [ "$TRIAL_PHASE" -gt 0 ] && each verify
 if [ "$TRIAL_PHASE" -lt "$TRIAL_LAST" ]; then
 	each prepare
 	# All loads start together, once every device is ready: the cut finds them all under way.
 	STARTED=""
-	for c in $RUN; do
+	for c in $CONFIGS; do
 		[ -e "/tmp/prepared.$c" ] && load "$c" && STARTED="$STARTED $c"
 	done
 	n=600
