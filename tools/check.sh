@@ -40,11 +40,12 @@ host_tests() {
 # kernel log part, KUnit expectations and dmesg-clean; a boot of the debug kernel costs ~85 s
 # (kernel init, userspace, the closing kmemleak scan). A boot takes the union of its suites'
 # vm.conf. The harness comes first: the log of the boot before any suite (the built-in KUnit
-# suites) is the first suite's. These suites touch none of the emulated disks, so none sees what
-# another left there; loop_dio and raid5_journal (both write vdb) boot alone. tcp_listener boots
+# suites) is the first suite's. These suites touch none of the shared emulated disks, so none sees
+# what another left there (lightnvm writes only the two zoned namespaces its vm.conf adds); loop_dio
+# and raid5_journal (both write vdb) boot alone. tcp_listener boots
 # alone too: its issue asks for 4 CPUs, which make everything else in a debug boot about twice as
 # slow under TCG on two host cores (kernel init, built-in KUnit, the kmemleak scans).
-BOOT_GROUPS=("harness mm_mlock2 blk_poll")
+BOOT_GROUPS=("harness mm_mlock2 blk_poll lightnvm")
 
 # boots SUITE...: one line per boot, the suites it runs, in the order of SUITE... (a group where
 # its first selected member is); suites not in a BOOT_GROUPS entry boot alone.
