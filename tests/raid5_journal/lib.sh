@@ -412,6 +412,7 @@ cleanup() {
 	for i in 1 2 3 4 5 6 7 8; do
 		dm info r5hold >/dev/null 2>&1 && dm remove r5hold
 		dm info r5 >/dev/null 2>&1 && { dm resume r5 2>/dev/null; dm remove r5 || dm remove --force r5; }
+		dm info r5jsmall >/dev/null 2>&1 && dm remove r5jsmall
 		[ -e /sys/block/md0/md ] && $MDADM --stop /dev/md0 >/dev/null 2>&1
 		# One dmsetup for all slices (each command costs seconds on the debug kernel).
 		for s in $(dm info 2>/dev/null | awk '/^Name:/ { n = $2 } /^State: *SUSPENDED/ && n ~ /^r5m/ { print n }'); do

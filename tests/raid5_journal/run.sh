@@ -621,6 +621,31 @@ t_journal_reload_under_io() {
 	return $r
 }
 
+# A journal of the smallest size (4 MiB) under several times that of writes, in each mode: the log
+# wraps round its ring many times and checkpoints whenever it fills; writers wait for that, none
+# fails, nothing is lost, and a reload after a clean stop replays nothing.
+t_journal_full_throttles() {
+	local small
+	touch_slots j
+	set -- $(slot_base j)
+	dm create r5jsmall --table "0 8192 linear $1 $((($2 + META_MB) * MIB_SECTORS))" || return 1
+	small=/dev/mapper/r5jsmall
+	dm create r5 --table "$(rust44_table) journal $small writeback" || { dm remove r5jsmall; return 1; }
+	DEV=/dev/mapper/r5
+	local r=0
+	fio_job full --rw=randwrite --bs=16k --iodepth=16 --size=$((IO_MB / 2))M --do_verify=1 || r=1
+	dm message r5 0 journal_mode writethrough || r=1
+	fio_job full2 --rw=write --bs=256k --iodepth=8 --size=$((IO_MB / 2))M --offset=$((IO_MB / 2))M --do_verify=1 || r=1
+	expect_eq "journal state" "$(journal_field journal_state)" ok || r=1
+	dm remove r5 || r=1
+	dm create r5 --table "$(rust44_table) journal $small writethrough" || r=1
+	expect_eq "replayed after a clean stop" "$(journal_field journal_replayed)" 0 || r=1
+	fio_job full --rw=randwrite --bs=16k --iodepth=16 --size=$((IO_MB / 2))M --verify_only || r=1
+	dm remove r5
+	dm remove r5jsmall
+	return $r
+}
+
 # Tables with a bad journal are refused with a message and change no device.
 t_journal_refused() {
 	local r=0 small
@@ -736,7 +761,7 @@ for IMPL in $IMPLS; do
 			ktap_test "${IMPL}_$tn" tb "t_$tn"
 		fi
 	done
-	for tn in journal_modes journal_writeback_reads_wait journal_reload_under_io journal_refused journal_failure_read_only missing_member_degraded_start; do
+	for tn in journal_modes journal_writeback_reads_wait journal_full_throttles journal_reload_under_io journal_refused journal_failure_read_only missing_member_degraded_start; do
 		wanted "${IMPL}_$tn" || continue
 		if [ -n "$SKIP" ]; then
 			ktap_skip "${IMPL}_$tn" "$SKIP"
