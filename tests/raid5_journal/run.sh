@@ -722,6 +722,21 @@ wanted() {
 	return 1
 }
 
+# each RUNNER TEST...: each test t_TEST of $IMPL, run by RUNNER (t: on a fresh array; tb: on
+# blank members), or skipped with $SKIP.
+each() {
+	local runner=$1 tn
+	shift
+	for tn in "$@"; do
+		wanted "${IMPL}_$tn" || continue
+		if [ -n "$SKIP" ]; then
+			ktap_skip "${IMPL}_$tn" "$SKIP"
+		else
+			ktap_test "${IMPL}_$tn" "$runner" "t_$tn"
+		fi
+	done
+}
+
 rt() {
 	wanted "$1" || return 0
 	ktap_test "$@"
@@ -753,30 +768,10 @@ for IMPL in $IMPLS; do
 		fi
 	done
 	[ "$IMPL" = rust44 ] || continue
-	for tn in initial_resync bad_tables_refused device_in_use_refused reordered_members_refused foreign_members_refused; do
-		wanted "${IMPL}_$tn" || continue
-		if [ -n "$SKIP" ]; then
-			ktap_skip "${IMPL}_$tn" "$SKIP"
-		else
-			ktap_test "${IMPL}_$tn" tb "t_$tn"
-		fi
-	done
-	for tn in journal_modes journal_writeback_reads_wait journal_full_throttles journal_reload_under_io journal_refused journal_failure_read_only missing_member_degraded_start; do
-		wanted "${IMPL}_$tn" || continue
-		if [ -n "$SKIP" ]; then
-			ktap_skip "${IMPL}_$tn" "$SKIP"
-		else
-			ktap_test "${IMPL}_$tn" tb "t_$tn"
-		fi
-	done
-	for tn in table_round_trip status_format two_failed_read_first; do
-		wanted "${IMPL}_$tn" || continue
-		if [ -n "$SKIP" ]; then
-			ktap_skip "${IMPL}_$tn" "$SKIP"
-		else
-			ktap_test "${IMPL}_$tn" t "t_$tn"
-		fi
-	done
+	each tb initial_resync bad_tables_refused device_in_use_refused reordered_members_refused \
+		foreign_members_refused journal_modes journal_writeback_reads_wait journal_full_throttles \
+		journal_reload_under_io journal_refused journal_failure_read_only missing_member_degraded_start
+	each t table_round_trip status_format two_failed_read_first
 	if wanted rust44_rmmod; then
 		if [ -n "$SKIP" ]; then
 			ktap_skip rust44_rmmod "$SKIP"
