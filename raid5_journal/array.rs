@@ -12,7 +12,7 @@
 //! during which the next window is read and computed (the rows of a group are distinct).
 
 use crate::{
-    journal::{self, JournalSuper, Mode},
+    journal::{self, Mode},
     layout::{Layout, MAX_MEMBERS},
     log::{self, Log},
     parity::{plan_write, Coverage, MemberSet, Strategy, WritePlan},
@@ -501,27 +501,19 @@ impl Array {
                 let found = log::read_super(&bio_set, jbdev)
                     .map_err(|e| Refused(e, c"cannot read the journal's superblock"))?
                     .map_err(|e| Refused(EINVAL, e.message()))?;
-                let sb = match found {
+                let log = match found {
                     Some(sb) if sb.uuid != uuid => {
                         return Err(Refused(EINVAL, journal::JournalError::Foreign.message()))
                     }
                     // A reload: the live table owns the journal until it is suspended (its
                     // engine may be writing it now); this one takes it over on resume.
-                    Some(sb) if running => sb,
+                    Some(sb) if running => Log::new(sb).map_err(nomem_e)?,
                     Some(sb) => {
-                        let done = log::replay(&bio_set, jbdev, &sb, &members, alive, &layout)
-                            .map_err(|e| Refused(e, c"cannot replay the journal"))?;
-                        if done.transactions > 0 {
-                            pr_info!(
-                                "rust44-raid5: journal replayed: {} transactions written to the members\n",
-                                done.transactions
-                            );
-                        }
-                        replayed = done.transactions;
-                        JournalSuper {
-                            checkpoint: done.next,
-                            ..sb
-                        }
+                        let (log, done) =
+                            log::recover(&bio_set, jbdev, sb, &members, alive, &layout, mode)
+                                .map_err(|e| Refused(e, c"cannot replay the journal"))?;
+                        replayed = done;
+                        log
                     }
                     None => {
                         // A journalled array that crashed with this journal blank: what the
@@ -535,17 +527,16 @@ impl Array {
                                 c"the journal is blank but the array was not stopped cleanly with one",
                             ));
                         }
-                        log::format(&bio_set, jbdev, uuid, mode)
+                        let sb = log::format(&bio_set, jbdev, uuid, mode)
                             .map_err(|e| Refused(e, c"cannot write the journal's superblock"))?
-                            .map_err(|e| Refused(EINVAL, e.message()))?
+                            .map_err(|e| Refused(EINVAL, e.message()))?;
+                        // Both copies written: a torn write of either leaves the other.
+                        let mut log = Log::new(sb).map_err(nomem_e)?;
+                        log.write_super(&bio_set, jbdev, mode)
+                            .map_err(|e| Refused(e, c"cannot write the journal's superblock"))?;
+                        log
                     }
                 };
-                let mut log = Log::new(sb).map_err(nomem_e)?;
-                if !running {
-                    // The checkpoint past what was replayed: it is on the members now.
-                    log.write_super(&bio_set, jbdev, mode)
-                        .map_err(|e| Refused(e, c"cannot write the journal's superblock"))?;
-                }
                 Some(log)
             }
         };
@@ -890,24 +881,17 @@ impl Array {
         // after goes to the members now, as on a load after a crash.
         let alive = MemberSet::first(self.layout.members())
             .minus(MemberSet(self.failed.load(Relaxed) as u16));
-        let taken = log::replay(
+        let taken = log::recover(
             &self.bio_set,
             dev.bdev(),
-            &sb,
+            sb,
             &self.members,
             alive,
             &self.layout,
-        )
-        .and_then(|done| {
-            let mut log = Log::new(JournalSuper {
-                checkpoint: done.next,
-                ..sb
-            })?;
-            log.write_super(&self.bio_set, dev.bdev(), self.mode())?;
-            Ok(log)
-        });
+            self.mode(),
+        );
         match taken {
-            Ok(log) => {
+            Ok((log, _)) => {
                 engine.log = Some(log);
                 self.journal_fill.store(0, Relaxed);
             }
@@ -1615,9 +1599,6 @@ impl Array {
         note_answers(&mut answer_at, &units, 0);
         // With a journal the members need no FUA: the journal holds the rows stably first.
         let journalled = engine.log.is_some();
-        if journalled {
-            fua = false;
-        }
         let Engine {
             window,
             scratch,
@@ -1681,37 +1662,42 @@ impl Array {
                     }
                     // The members are written while the engine goes on with the next writes:
                     // their journal commit overlaps these rows' member writes.
-                    {
-                        if Self::launch_write_back(this, spare_pages, write_back, cur, in_flight) {
-                            if !write_back_mode {
-                                pending = Some((first, end));
-                            }
-                            fua |= this.pull_writes(writes, &mut units, &mut answer_at, end);
-                            let count =
-                                this.write_window(&units, end, usize::MAX, &mut next_bounds);
-                            next_rows = Some(count);
-                            let next_window = &next_bounds[..=count];
-                            if count > 0 && this.shares_a_row(in_flight, &units, next_window) {
-                                this.land_write_back_slot(write_back, spare_pages);
-                            }
-                            if count > 0 {
-                                next_prepared = Some(this.prepare_rows(
-                                    next,
-                                    scratch,
-                                    &units,
-                                    next_window,
-                                    writes,
-                                ));
-                            }
-                            return Ok(());
+                    if Self::launch_write_back(this, spare_pages, write_back, cur, in_flight) {
+                        if !write_back_mode {
+                            pending = Some((first, end));
                         }
+                        let count = this.next_window(
+                            writes,
+                            &mut units,
+                            &mut answer_at,
+                            end,
+                            &mut fua,
+                            &mut next_bounds,
+                        );
+                        next_rows = Some(count);
+                        let next_window = &next_bounds[..=count];
+                        if count > 0 && this.shares_a_row(in_flight, &units, next_window) {
+                            this.land_write_back_slot(write_back, spare_pages);
+                        }
+                        if count > 0 {
+                            next_prepared =
+                                Some(this.prepare_rows(next, scratch, &units, next_window, writes));
+                        }
+                        return Ok(());
                     }
                 }
                 // Bios not submitted (no memory) leave the rows as they were on their members
                 // only if none went out; report the writes failed either way.
-                this.transfer_then(cur, in_flight, Transfer::Write { fua }, || {
-                    fua |= this.pull_writes(writes, &mut units, &mut answer_at, end);
-                    let count = this.write_window(&units, end, usize::MAX, &mut next_bounds);
+                let fua_members = fua && !journalled;
+                this.transfer_then(cur, in_flight, Transfer::Write { fua: fua_members }, || {
+                    let count = this.next_window(
+                        writes,
+                        &mut units,
+                        &mut answer_at,
+                        end,
+                        &mut fua,
+                        &mut next_bounds,
+                    );
                     next_rows = Some(count);
                     let next_window = &next_bounds[..=count];
                     if count > 0 && !this.shares_a_row(in_flight, &units, next_window) {
@@ -1733,8 +1719,14 @@ impl Array {
                 *this.unwritten.lock() = (0, 0);
             }
             let next_rows = next_rows.unwrap_or_else(|| {
-                fua |= this.pull_writes(writes, &mut units, &mut answer_at, end);
-                this.write_window(&units, end, usize::MAX, &mut next_bounds)
+                this.next_window(
+                    writes,
+                    &mut units,
+                    &mut answer_at,
+                    end,
+                    &mut fua,
+                    &mut next_bounds,
+                )
             });
             if next_prepared.is_none() && next_rows > 0 {
                 let next_window = &next_bounds[..=next_rows];
@@ -1760,6 +1752,22 @@ impl Array {
             this.finish_window(&units, writes, &answer_at, f, e);
         }
         this.answer_all(engine, writes);
+    }
+
+    /// The group's next window, from `units[end]` on, once the writes queued meanwhile have
+    /// joined (see [`Array::pull_writes`]; `fua` notes whether one asks for FUA): its bounds in
+    /// `bounds`, and its number of rows.
+    fn next_window(
+        &self,
+        writes: &mut KVec<Queued>,
+        units: &mut KVVec<Unit>,
+        answer_at: &mut KVec<usize>,
+        end: usize,
+        fua: &mut bool,
+        bounds: &mut [usize; MAX_WINDOW_ROWS + 1],
+    ) -> usize {
+        *fua |= self.pull_writes(writes, units, answer_at, end);
+        self.write_window(units, end, usize::MAX, bounds)
     }
 
     /// Answers the writes of a window written through a flight that has landed: with `EIO`
@@ -1856,12 +1864,7 @@ impl Array {
                 }
             }
             at[t] = log.ring.append(log.entries.len()).ok_or(ENOSPC)?;
-            let meta = log
-                .metas
-                .get_mut(t)
-                .and_then(|b| b.get_mut(..journal::BLOCK))
-                .and_then(|b| <&mut [u8; journal::BLOCK]>::try_from(b).ok())
-                .ok_or(EINVAL)?;
+            let meta = log::block_of_mut(log.metas.get_mut(t).ok_or(EINVAL)?)?;
             journal::encode_txn(meta, &self.uuid, at[t], &log.entries).ok_or(EINVAL)?;
         }
         let log_blocks = log.ring.log_blocks;

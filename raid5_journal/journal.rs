@@ -491,10 +491,7 @@ impl Ring {
             return None;
         }
         let at = self.head;
-        self.head = LogPosition {
-            index: (at.index + blocks) % self.log_blocks.max(1),
-            seq: at.seq.wrapping_add(1),
-        };
+        self.head = Txn { at, entries }.next(self.log_blocks);
         self.used += blocks;
         Some(at)
     }

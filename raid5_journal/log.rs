@@ -70,7 +70,8 @@ fn block_of(buf: &IoBuffer) -> Result<&[u8; BLOCK]> {
         .ok_or(EINVAL)
 }
 
-fn block_of_mut(buf: &mut IoBuffer) -> Result<&mut [u8; BLOCK]> {
+/// The first block of `buf`, as the format's functions take it.
+pub(crate) fn block_of_mut(buf: &mut IoBuffer) -> Result<&mut [u8; BLOCK]> {
     buf.get_mut(..BLOCK)
         .and_then(|b| b.try_into().ok())
         .ok_or(EINVAL)
@@ -130,54 +131,53 @@ struct MemberReplay<'a> {
     alive: MemberSet,
     layout: &'a Layout,
     log_blocks: u64,
+    /// A metadata block as read.
+    meta: [IoBuffer; 1],
     payload: KVec<IoBuffer>,
 }
 
-impl MemberReplay<'_> {
-    /// Reads `count` ring blocks from `index` on into `bufs`, in one or two runs (the ring
-    /// wraps).
-    fn read_run(&self, index: u64, bufs: &mut [IoBuffer]) -> Result {
-        let count = bufs.len();
-        let before_end = ((self.log_blocks - index) as usize).min(count);
-        let (head, tail) = bufs.split_at_mut(before_end);
-        let (submitted, outcome) = IoBatch::run(self.set, |batch| -> Result {
-            batch.read_scatter(self.journal, journal::log_sector(index), head.iter_mut(), 0)?;
-            if !tail.is_empty() {
-                batch.read_scatter(self.journal, journal::log_sector(0), tail.iter_mut(), 0)?;
-            }
-            Ok(())
-        })?;
-        submitted.and(outcome.result)
-    }
+/// Reads ring blocks from `index` on into `bufs` (a block each), in one or two runs (the ring of
+/// `log_blocks` wraps).
+fn read_run(
+    set: &BioSet,
+    dev: &Bdev,
+    log_blocks: u64,
+    index: u64,
+    bufs: &mut [IoBuffer],
+) -> Result {
+    let before_end = (log_blocks.saturating_sub(index) as usize).min(bufs.len());
+    let (head, tail) = bufs.split_at_mut(before_end);
+    let (submitted, outcome) = IoBatch::run(set, |batch| -> Result {
+        batch.read_scatter(dev, journal::log_sector(index), head.iter_mut(), 0)?;
+        if !tail.is_empty() {
+            batch.read_scatter(dev, journal::log_sector(0), tail.iter_mut(), 0)?;
+        }
+        Ok(())
+    })?;
+    submitted.and(outcome.result)
 }
 
 impl Replayer for MemberReplay<'_> {
     type Error = Error;
 
     fn read_meta(&mut self, index: u64, meta: &mut [u8; BLOCK]) -> Result {
-        let mut buf = [IoBuffer::new(GFP_NOIO)?];
-        self.read_run(index, &mut buf)?;
-        meta.copy_from_slice(block_of(&buf[0])?);
+        read_run(
+            self.set,
+            self.journal,
+            self.log_blocks,
+            index,
+            &mut self.meta,
+        )?;
+        meta.copy_from_slice(block_of(&self.meta[0])?);
         Ok(())
     }
 
     fn read_payload(&mut self, txn: &Txn, meta: &[u8; BLOCK]) -> Result<bool> {
-        let mut payload = core::mem::take(&mut self.payload);
-        let read = payload
-            .get_mut(..txn.entries)
-            .ok_or(EINVAL)
-            .and_then(|bufs| {
-                self.read_run(
-                    journal::payload_index(txn.at.index, 0, self.log_blocks),
-                    bufs,
-                )
-            });
-        self.payload = payload;
-        read?;
-        Ok(self
-            .payload
+        let bufs = self.payload.get_mut(..txn.entries).ok_or(EINVAL)?;
+        let at = journal::payload_index(txn.at.index, 0, self.log_blocks);
+        read_run(self.set, self.journal, self.log_blocks, at, bufs)?;
+        Ok(bufs
             .iter()
-            .take(txn.entries)
             .enumerate()
             .all(|(i, buf)| block_crc(buf) == journal::entry(meta, i).crc))
     }
@@ -222,17 +222,43 @@ impl Replayer for MemberReplay<'_> {
     }
 }
 
+/// Replays `sb`'s log onto the `alive` members and moves the checkpoint past what it replayed
+/// (recording `mode`): the journal from there on, and the number of transactions replayed.
+pub(crate) fn recover(
+    set: &BioSet,
+    dev: &Bdev,
+    sb: JournalSuper,
+    members: &[Option<DmDev>],
+    alive: MemberSet,
+    layout: &Layout,
+    mode: Mode,
+) -> Result<(Log, u64)> {
+    let done = replay(set, dev, &sb, members, alive, layout)?;
+    if done.transactions > 0 {
+        pr_info!(
+            "rust44-raid5: journal replayed: {} transactions written to the members\n",
+            done.transactions
+        );
+    }
+    let mut log = Log::new(JournalSuper {
+        checkpoint: done.next,
+        ..sb
+    })?;
+    log.write_super(set, dev, mode)?;
+    Ok((log, done.transactions))
+}
+
 /// What a replay did.
-pub(crate) struct Replayed {
+struct Replayed {
     /// Transactions written to the members.
-    pub(crate) transactions: u64,
+    transactions: u64,
     /// Where the next transaction goes.
-    pub(crate) next: LogPosition,
+    next: LogPosition,
 }
 
 /// Replays `sb`'s log onto the `alive` members and makes it stable (the members flushed); the
 /// caller then moves the checkpoint to `next`.
-pub(crate) fn replay(
+fn replay(
     set: &BioSet,
     journal_dev: &Bdev,
     sb: &JournalSuper,
@@ -251,6 +277,7 @@ pub(crate) fn replay(
         alive,
         layout,
         log_blocks: sb.log_blocks,
+        meta: [IoBuffer::new(GFP_KERNEL)?],
         payload,
     };
     let mut meta = KBox::new([0u8; BLOCK], GFP_KERNEL)?;
