@@ -71,6 +71,13 @@ impl DiskRef {
         unsafe { CStr::from_char_ptr((*self.as_raw()).disk_name.as_ptr()) }
     }
 
+    /// The whole disk's device number (`disk_devt()`), as the kernel's `dev_t`.
+    pub fn devt(&self) -> u32 {
+        // SAFETY: By the type invariant the disk is valid; its numbers are set before it is added.
+        let (major, minor) = unsafe { ((*self.as_raw()).major, (*self.as_raw()).first_minor) };
+        ((major as u32) << bindings::MINORBITS) | minor as u32
+    }
+
     /// How many times the whole disk is open (`disk_openers()`).
     pub fn openers(&self) -> u32 {
         // SAFETY: By the type invariant the disk is valid.

@@ -252,6 +252,8 @@ impl<'a, T: Operations> IoCompBatch<'a, T> {
             Err(e) => e.to_blk_status(),
         };
         let ptr = Request::try_set_end(rq)?;
+        // SAFETY: `ptr` is the driver's request with no `ARef` left, not yet handed back.
+        unsafe { Request::<T>::ending(ptr, result) };
         // SAFETY: `ptr` is a request the driver owned with no `ARef` left (`try_set_end`), so it
         // can be handed back to the block layer; `self.raw` is null or a valid batch by the type
         // invariant. The batch's requests are ended with `blk_mq_end_request_batch`.

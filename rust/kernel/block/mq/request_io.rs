@@ -5,6 +5,7 @@
 //!
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
+use crate::time::{Instant, Monotonic};
 use crate::{
     alloc::{Flags, KVec},
     bindings,
@@ -48,17 +49,21 @@ impl ReqOp {
         }
     }
 
-    /// Whether the operation changes the medium (`op_is_write()`: odd operations write).
-    pub fn is_write(self) -> bool {
-        let raw = match self {
+    /// The C `enum req_op` value (for trace events).
+    pub fn raw(self) -> u32 {
+        match self {
             Self::Read => bindings::req_op_REQ_OP_READ,
             Self::Write => bindings::req_op_REQ_OP_WRITE,
             Self::Flush => bindings::req_op_REQ_OP_FLUSH,
             Self::Discard => bindings::req_op_REQ_OP_DISCARD,
             Self::WriteZeroes => bindings::req_op_REQ_OP_WRITE_ZEROES,
             Self::Other(op) => op,
-        };
-        raw & 1 == 1
+        }
+    }
+
+    /// Whether the operation changes the medium (`op_is_write()`: odd operations write).
+    pub fn is_write(self) -> bool {
+        self.raw() & 1 == 1
     }
 }
 
@@ -93,6 +98,17 @@ impl<T: Operations> Request<T> {
     pub fn bytes(&self) -> u32 {
         // SAFETY: As in `cmd_flags`.
         unsafe { (*self.raw()).__data_len }
+    }
+
+    /// When the block layer started the request (`rq->start_time_ns`, monotonic time); `None`
+    /// when it did not stamp it (the queue keeps no I/O statistics).
+    pub fn start_time(&self) -> Option<Instant<Monotonic>> {
+        // SAFETY: As in `cmd_flags`.
+        let ns = unsafe { (*self.raw()).start_time_ns };
+        // `ktime_get_ns()` values are at most `KTIME_MAX`; one out of range is no stamp either.
+        let ns = i64::try_from(ns).ok().filter(|&ns| ns > 0)?;
+        // SAFETY: `ns` is in `1..=KTIME_MAX`.
+        Some(unsafe { Instant::from_ktime(ns) })
     }
 
     /// The I/O priority the submitter asked for (`req_get_ioprio()`).
