@@ -29,6 +29,7 @@ mod configfs;
 pub mod policy;
 mod queue;
 mod store;
+mod trace;
 
 use kernel::{
     block::{
@@ -177,11 +178,13 @@ impl Operations for BlkPoll {
         }
         if result.is_ok() && id.kind() == HwQueueType::Poll {
             let polled = rq.is_polled();
+            let devt = rq.disk().devt();
             let sleep = q.defer(rq, &dev.params, false);
             // Only a hybrid device's tag set is `BLOCKING` (`power_on`), and only a hybrid
             // device plans sleeps: here the task may sleep.
             if sleep > 0 && polled && dev.params.blocking() {
-                q.hybrid_sleep(sleep);
+                let slept = q.hybrid_sleep(sleep);
+                trace::blk_poll_hybrid_sleep(devt, id.index(), sleep, slept);
             }
             return Ok(());
         }
@@ -210,10 +213,12 @@ impl Operations for BlkPoll {
     fn poll(dev: ArcBorrow<'_, Device>, hctx: HwQueueId, batch: &mut IoCompBatch<'_, Self>) -> u32 {
         // Never sleeps: `->poll` runs under `rcu_read_lock()`. Hybrid polling slept in
         // `queue_rq` already.
-        match dev.queue(hctx) {
+        let found = match dev.queue(hctx) {
             Ok(q) => q.poll(dev.params.timed(false), batch),
             Err(_) => 0,
-        }
+        };
+        trace::blk_poll_poll(hctx.index(), found);
+        found
     }
 
     fn timeout(dev: ArcBorrow<'_, Device>, rq: &Request<Self>) -> TimeoutAction {

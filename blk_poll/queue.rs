@@ -231,10 +231,11 @@ impl HwQueue {
         sleep
     }
 
-    /// The hybrid sleep: gives up the CPU for `ns` on an hrtimer and records how long it took.
+    /// The hybrid sleep: gives up the CPU for `ns` on an hrtimer and records how long it took;
+    /// returns that, in nanoseconds.
     ///
     /// Must be called where the task may sleep: from `queue_rq` of a `BLK_MQ_F_BLOCKING` tag set.
-    pub(crate) fn hybrid_sleep(&self, ns: u64) {
+    pub(crate) fn hybrid_sleep(&self, ns: u64) -> u64 {
         let asked = Delta::from_nanos(ns as i64);
         let start = Instant::<Monotonic>::now();
         delay::usleep_range(asked, asked);
@@ -243,6 +244,7 @@ impl HwQueue {
         state.stats.sleeps += 1;
         state.stats.sleep_ns += slept;
         state.estimator.record_sleep(ns, slept);
+        slept
     }
 
     /// Completes the requests due at the front into `batch`; returns how many.

@@ -4,7 +4,7 @@
 //! backing file; completions end them (the kiocb's for reads and writes, `poll` for polled
 //! ones).
 
-use crate::{device::Loop, rules};
+use crate::{device::Loop, rules, trace};
 use kernel::{
     block::{
         backing_file::{BackingFile, FallocMode, IoMode, NoIoScope},
@@ -32,6 +32,20 @@ pub(crate) fn end_request(rq: ARef<Request<LoopOps>>, result: Result) {
             rq.sector()
         );
         kernel::warn_on!(true);
+    }
+}
+
+/// Fires `loop_dio_submit` for `rq` (the arguments are read only while the event is on).
+fn trace_submit(rq: &Request<LoopOps>, direct: bool, inline_dio: bool) {
+    if trace::loop_dio_submit_enabled() {
+        trace::loop_dio_submit(
+            rq.disk().devt(),
+            rq.op().raw() as u8,
+            rq.sector(),
+            rq.bytes(),
+            direct,
+            inline_dio,
+        );
     }
 }
 
@@ -99,11 +113,13 @@ pub(crate) struct IoConfig {
 impl Loop {
     /// Serves one request on the worker.
     fn handle(&self, rq: ARef<Request<LoopOps>>, io: &IoConfig) {
+        let op = rq.op();
+        let direct = io.direct && matches!(op, ReqOp::Read | ReqOp::Write);
+        trace_submit(&rq, direct, false);
         let Some(file) = io.file.as_ref() else {
             end_request(rq, Err(EIO));
             return;
         };
-        let op = rq.op();
         if op.is_write() && io.read_only {
             end_request(rq, Err(EIO));
             return;
@@ -238,8 +254,15 @@ impl Loop {
             return Err(rq);
         };
         let polled = (io.polled && rq.is_polled()).then_some(&self.polled_ios);
+        // Taken before the request is handed on (it may be over when `submit_nowait` returns);
+        // the event fires only for an attempt the file took: a refused one fires on the worker.
+        let event = trace::loop_dio_submit_enabled()
+            .then(|| (rq.disk().devt(), op.raw() as u8, rq.sector(), rq.bytes()));
         match file.submit_nowait(rq, pos, polled, &self.retries) {
             Ok(()) => {
+                if let Some((dev, op, sector, bytes)) = event {
+                    trace::loop_dio_submit(dev, op, sector, bytes, true, true);
+                }
                 self.inline_ios.add(1, Relaxed);
                 Ok(())
             }
@@ -308,6 +331,22 @@ impl Operations for LoopOps {
 
     fn complete(rq: ARef<Request<LoopOps>>) {
         end_request(rq, Ok(()));
+    }
+
+    fn request_ended(rq: &Request<LoopOps>, result: Result) {
+        if trace::loop_dio_complete_enabled() {
+            let latency = rq
+                .start_time()
+                .map_or(0, |t| t.elapsed().as_nanos().max(0) as u64);
+            trace::loop_dio_complete(
+                rq.disk().devt(),
+                rq.op().raw() as u8,
+                rq.sector(),
+                rq.bytes(),
+                result.err().map_or(0, |e| e.to_errno()),
+                latency,
+            );
+        }
     }
 
     fn poll(lo: ArcBorrow<'_, Loop>, _hctx: HwQueueId, _batch: &mut IoCompBatch<'_, Self>) -> u32 {

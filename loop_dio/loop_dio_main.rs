@@ -30,6 +30,7 @@ mod control;
 mod device;
 mod io;
 pub mod rules;
+mod trace;
 
 use control::{LoopControl, LoopProbe, LOOPS};
 

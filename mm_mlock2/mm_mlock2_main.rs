@@ -44,6 +44,13 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
+mod trace;
+
+/// The errno of `result`, 0 for success (for trace events).
+fn errno(result: &Result) -> i32 {
+    result.as_ref().err().map_or(0, |e| e.to_errno())
+}
+
 /// `_IOW('L', 1, __u64)`: sets the size of the region in bytes (once).
 pub const LOCKEDMEM_SET_SIZE: u32 = _IOW::<u64>('L' as u32, 1);
 /// `_IOR('L', 2, __u64)`: reads the size of the region in bytes (0 before it is set).
@@ -147,6 +154,18 @@ impl Region {
     fn size(&self) -> u64 {
         self.shmem.lock().as_ref().map_or(0, |s| s.size() as u64)
     }
+
+    /// Maps `pages` of `shmem` into `vma`, lock-on-fault, within the task's lock limit.
+    fn map(shmem: &ShmemFile, file: &File, vma: &VmaNew, pages: usize) -> Result {
+        mlock::may_lock(vma.mm(), pages)
+            .inspect_err(|e| pr_err!("locking {pages} more pages is not allowed: {e:?}\n"))?;
+        vma.set_dontcopy();
+        vma.set_dontdump();
+        mlock::set_lock_on_fault(vma);
+        shmem
+            .mmap_for(vma, file)
+            .inspect_err(|e| pr_err!("mapping past the end of the region: {e:?}\n"))
+    }
 }
 
 #[vtable]
@@ -170,11 +189,16 @@ impl MiscDevice for Region {
         REGIONS.lock().retain(|r| !Arc::ptr_eq(r, &region));
         let shmem = region.shmem.lock().take();
         if let Some(shmem) = shmem {
+            let size = shmem.size() as u64;
             match shmem.wipe() {
                 Ok(pages) => {
                     PAGES_WIPED.fetch_add(pages as u64, Relaxed);
+                    trace::lockedmem_wipe(size, pages as u64, 0);
                 }
-                Err(e) => pr_err!("zeroing the region failed: {e:?}\n"),
+                Err(e) => {
+                    pr_err!("zeroing the region failed: {e:?}\n");
+                    trace::lockedmem_wipe(size, 0, e.to_errno());
+                }
             }
         }
     }
@@ -190,14 +214,10 @@ impl MiscDevice for Region {
             return Err(EINVAL);
         };
         let pages = (vma.end() - vma.start()) / PAGE_SIZE;
-        mlock::may_lock(vma.mm(), pages)
-            .inspect_err(|e| pr_err!("locking {pages} more pages is not allowed: {e:?}\n"))?;
-        vma.set_dontcopy();
-        vma.set_dontdump();
-        mlock::set_lock_on_fault(vma);
-        shmem
-            .mmap_for(vma, file)
-            .inspect_err(|e| pr_err!("mapping past the end of the region: {e:?}\n"))
+        let size = shmem.size() as u64;
+        let result = Self::map(shmem, file, vma, pages);
+        trace::lockedmem_map(size, pages as u64, errno(&result));
+        result
     }
 
     fn ioctl(region: ArcBorrow<'_, Region>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -205,8 +225,9 @@ impl MiscDevice for Region {
         match cmd {
             LOCKEDMEM_SET_SIZE => {
                 let size = user.reader().read::<u64>()?;
-                region.set_size(size)?;
-                Ok(0)
+                let result = region.set_size(size);
+                trace::lockedmem_create(size, errno(&result));
+                result.map(|()| 0)
             }
             LOCKEDMEM_GET_SIZE => {
                 user.writer().write(&region.size())?;

@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mm_mlock2's trace events: the tracepoints, and the rust_do_trace_*() entry points its Rust
+ * code calls (Rust compilation units cannot define trace events, nor get BTF).
+ */
+#define CREATE_TRACE_POINTS
+#define CREATE_RUST_TRACE_POINTS
+#include "mm_mlock2_events.h"
