@@ -1,0 +1,29 @@
+#!/bin/sh
+# Host-side build hook (tools/vm.sh runs it with SRC, the prepared kernel tree, and OUT, this
+# suite's directory in the guest image): libbpf from the kernel tree (static, once per tree, next
+# to it), bpfrl (the guest tool, src/bpfrl.c) linked with it, and the BPF programs (progs/*.bpf.c)
+# built with clang-19 -target bpf against the tree's UAPI headers.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+cache=$(dirname "$SRC")
+hdr="$cache/uapi-headers"
+lib="$cache/libbpf"
+if [ ! -f "$hdr/stamp" ] || [ "$SRC/Makefile" -nt "$hdr/stamp" ]; then
+	make -s -C "$SRC" O="$hdr/obj" ARCH=x86_64 headers_install INSTALL_HDR_PATH="$hdr" >&2
+	touch "$hdr/stamp"
+fi
+if [ ! -f "$lib/stamp" ] || [ "$SRC/Makefile" -nt "$lib/stamp" ]; then
+	rm -rf "$lib"
+	mkdir -p "$lib"
+	make -s -C "$SRC/tools/lib/bpf" OUTPUT="$lib/" BUILD_STATIC_ONLY=1 CC=gcc -j2 "$lib/libbpf.a" >&2
+	make -s -C "$SRC/tools/lib/bpf" OUTPUT="$lib/" BUILD_STATIC_ONLY=1 CC=gcc \
+		DESTDIR="$lib/dest" prefix=/ install_headers >&2
+	touch "$lib/stamp"
+fi
+gcc -static -O2 -Wall -Werror -isystem "$hdr/include" -I"$lib/dest/include" \
+	-o "$OUT/bpfrl" "$here/src/bpfrl.c" "$lib/libbpf.a" -lelf -lz
+mkdir -p "$OUT/progs"
+for p in "$here"/progs/*.bpf.c; do
+	clang-19 -target bpf -O2 -g -Wall -Werror -isystem "$hdr/include" -I"$lib/dest/include" \
+		-c "$p" -o "$OUT/progs/$(basename "$p" .c).o"
+done
