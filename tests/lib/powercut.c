@@ -4,6 +4,10 @@
  *
  *   powercut fill DEV SEED
  *       every 4 KiB block of DEV gets version 0 of this trial (seed SEED), then fdatasync.
+ *   powercut age DEV SEED PERCENT
+ *       after fill: writes PERCENT % of DEV's size again, in random runs of 1..64 blocks, each
+ *       block its version 0 again, then fdatasync. The data stays what fill made it; a device
+ *       that maps blocks (an FTL) now holds stale copies to collect, as after long use.
  *   powercut load DEV SEED TAG LOG [-t THREADS] [-l MAXBLOCKS] [-m direct|dsync|fdatasync]
  *                 [-n WRITES] [-r READYFILE] [-L LIE]
  *       THREADS threads (one write in flight each) write runs of 1..MAXBLOCKS blocks at random
@@ -190,6 +194,33 @@ static int cmd_fill(const char *dev, uint64_t seed)
 	if (fdatasync(fd))
 		die("fdatasync: %s", strerror(errno));
 	printf("filled %llu blocks\n", (unsigned long long)n);
+	return 0;
+}
+
+static int cmd_age(const char *dev, uint64_t seed, uint64_t percent)
+{
+	int fd = open(dev, O_WRONLY | O_DIRECT);
+	uint8_t *buf = aligned(64 * BS);
+	uint64_t x = mix(seed ^ 0x6167650000000000ULL), written = 0;
+
+	if (fd < 0)
+		die("%s: %s", dev, strerror(errno));
+	uint64_t n = device_blocks(fd), want = n * percent / 100;
+
+	while (written < want) {
+		x = mix(x + 1);
+		uint64_t start = x % n, len = 1 + (x >> 32) % 64;
+
+		if (len > n - start)
+			len = n - start;
+		for (uint64_t i = 0; i < len; i++)
+			make_block(buf + i * BS, seed, start + i, 0);
+		pwrite_all(fd, buf, len * BS, start * BS);
+		written += len;
+	}
+	if (fdatasync(fd))
+		die("fdatasync: %s", strerror(errno));
+	printf("aged %llu of %llu blocks\n", (unsigned long long)written, (unsigned long long)n);
 	return 0;
 }
 
@@ -545,6 +576,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 4 && !strcmp(argv[1], "fill"))
 		return cmd_fill(argv[2], strtoull(argv[3], NULL, 0));
+	if (argc >= 5 && !strcmp(argv[1], "age"))
+		return cmd_age(argv[2], strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
 	if (argc >= 2 && !strcmp(argv[1], "load"))
 		return cmd_load(argc - 1, argv + 1);
 	if (argc >= 6 && !strcmp(argv[1], "check"))
@@ -553,6 +586,6 @@ int main(int argc, char **argv)
 		return cmd_corrupt(argv[2], strtoull(argv[3], NULL, 0));
 	if (argc >= 2 && !strcmp(argv[1], "selftest"))
 		return cmd_selftest();
-	fprintf(stderr, "usage: powercut fill DEV SEED | load DEV SEED TAG LOG [options] | check DEV SEED TAG LOG | corrupt DEV BLOCK | selftest\n");
+	fprintf(stderr, "usage: powercut fill DEV SEED | age DEV SEED PERCENT | load DEV SEED TAG LOG [options] | check DEV SEED TAG LOG | corrupt DEV BLOCK | selftest\n");
 	return 2;
 }
