@@ -230,3 +230,138 @@ impl Bdev {
         })
     }
 }
+
+#[macros::kunit_tests(rust44_block_zoned)]
+mod tests {
+    use super::*;
+
+    fn raw_zone(start: u64, len: u64, capacity: u64, wp: u64, cond: u32) -> bindings::blk_zone {
+        // SAFETY: `blk_zone` is plain old data; all zeroes is a valid value.
+        let mut z: bindings::blk_zone = unsafe { core::mem::zeroed() };
+        z.start = start;
+        z.len = len;
+        z.capacity = capacity;
+        z.wp = wp;
+        z.cond = cond as u8;
+        z
+    }
+
+    /// Runs `report_cb` on `zone` as `blkdev_report_zones()` would, with `f` as the closure.
+    fn report_one(
+        zone: &mut bindings::blk_zone,
+        f: &mut dyn FnMut(u32, &Zone) -> Result,
+    ) -> (c_int, Option<Error>) {
+        let mut state = ReportState { f, error: None };
+        // SAFETY: A valid zone and the `ReportState` the callback expects, both outliving it.
+        let ret = unsafe { report_cb(zone, 3, (&raw mut state).cast()) };
+        (ret, state.error)
+    }
+
+    #[test]
+    fn every_zone_condition_maps_and_others_are_refused() {
+        let all = [
+            (
+                bindings::blk_zone_cond_BLK_ZONE_COND_NOT_WP,
+                ZoneCond::NotWritePointer,
+            ),
+            (bindings::blk_zone_cond_BLK_ZONE_COND_EMPTY, ZoneCond::Empty),
+            (
+                bindings::blk_zone_cond_BLK_ZONE_COND_IMP_OPEN,
+                ZoneCond::ImplicitOpen,
+            ),
+            (
+                bindings::blk_zone_cond_BLK_ZONE_COND_EXP_OPEN,
+                ZoneCond::ExplicitOpen,
+            ),
+            (
+                bindings::blk_zone_cond_BLK_ZONE_COND_CLOSED,
+                ZoneCond::Closed,
+            ),
+            (bindings::blk_zone_cond_BLK_ZONE_COND_FULL, ZoneCond::Full),
+            (
+                bindings::blk_zone_cond_BLK_ZONE_COND_READONLY,
+                ZoneCond::ReadOnly,
+            ),
+            (
+                bindings::blk_zone_cond_BLK_ZONE_COND_OFFLINE,
+                ZoneCond::Offline,
+            ),
+        ];
+        for (raw, cond) in all {
+            assert_eq!(ZoneCond::from_raw(raw as u8), Some(cond));
+        }
+        // 0x5 to 0xc are reserved by ZBC/ZAC; 0xee is no condition at all.
+        for raw in [0x5u8, 0x6, 0x9, 0xc, 0xee] {
+            assert_eq!(ZoneCond::from_raw(raw), None);
+        }
+    }
+
+    #[test]
+    fn written_follows_the_write_pointer_up_to_the_capacity() {
+        let zone = |wp, cond| Zone {
+            start: 1 << 20,
+            len: 4096,
+            capacity: 3072,
+            wp,
+            cond,
+            reset_recommended: false,
+        };
+        assert_eq!(zone(1 << 20, ZoneCond::Empty).written(), 0);
+        assert_eq!(zone((1 << 20) + 8, ZoneCond::ImplicitOpen).written(), 8);
+        assert_eq!(
+            zone((1 << 20) + 1024, ZoneCond::ExplicitOpen).written(),
+            1024
+        );
+        assert_eq!(zone((1 << 20) + 2048, ZoneCond::Closed).written(), 2048);
+        // A write pointer past the capacity (a device's quirk) counts as the capacity.
+        assert_eq!(zone((1 << 20) + 4000, ZoneCond::Closed).written(), 3072);
+        // Full, read-only and offline zones: the whole capacity, whatever the write pointer says.
+        for cond in [ZoneCond::Full, ZoneCond::ReadOnly, ZoneCond::Offline] {
+            assert_eq!(zone(u64::MAX, cond).written(), 3072);
+        }
+        assert_eq!(zone(0, ZoneCond::NotWritePointer).written(), 3072);
+    }
+
+    #[test]
+    fn zone_operations_map_to_their_request_ops() {
+        assert_eq!(ZoneOp::Reset.as_raw(), bindings::req_op_REQ_OP_ZONE_RESET);
+        assert_eq!(ZoneOp::Open.as_raw(), bindings::req_op_REQ_OP_ZONE_OPEN);
+        assert_eq!(ZoneOp::Close.as_raw(), bindings::req_op_REQ_OP_ZONE_CLOSE);
+        assert_eq!(ZoneOp::Finish.as_raw(), bindings::req_op_REQ_OP_ZONE_FINISH);
+    }
+
+    #[test]
+    fn the_report_callback_passes_zones_and_stops_on_errors() {
+        let closed = bindings::blk_zone_cond_BLK_ZONE_COND_CLOSED;
+        let mut raw = raw_zone(4096, 4096, 2048, 4096 + 512, closed);
+        raw.reset = 1;
+        let mut seen = None;
+        let (ret, error) = report_one(&mut raw, &mut |idx, z| {
+            seen = Some((idx, *z));
+            Ok(())
+        });
+        assert_eq!((ret, error), (0, None));
+        let want = Zone {
+            start: 4096,
+            len: 4096,
+            capacity: 2048,
+            wp: 4096 + 512,
+            cond: ZoneCond::Closed,
+            reset_recommended: true,
+        };
+        assert_eq!(seen, Some((3, want)));
+
+        // The closure's error stops the report: returned to C, and kept for the caller.
+        let (ret, error) = report_one(&mut raw, &mut |_, _| Err(ENOSPC));
+        assert_eq!((ret, error), (ENOSPC.to_errno(), Some(ENOSPC)));
+
+        // A condition the kernel crate does not know is the device's error, not a zone.
+        let mut odd = raw_zone(0, 4096, 4096, 0, 0xee);
+        let mut called = false;
+        let (ret, error) = report_one(&mut odd, &mut |_, _| {
+            called = true;
+            Ok(())
+        });
+        assert_eq!((ret, error, called), (EIO.to_errno(), Some(EIO), false));
+    }
+}
