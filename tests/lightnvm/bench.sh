@@ -1,5 +1,5 @@
-# lightnvm benchmark (make bench): dm-zoned against rust44-ftl on the same zoned namespace (the
-# shared nvme-zns, 512 MiB in 16 MiB zones, 16 open/active). dm-zoned cannot run on a zoned
+# lightnvm benchmark (make bench): dm-zoned against rust44-ftl on the same zoned namespace (nsid
+# 5 of vm.conf, 128 MiB in 4 MiB zones, 16 open/active). dm-zoned cannot run on a zoned
 # device without conventional zones alone: it gets a REG_MB slice of the conventional namespace
 # for its metadata and random-write cache, formatted by dmzadm (tools/dmzadm.sh builds it from
 # sid's dm-zoned-tools) with its defaults. rust44-ftl runs on the zoned namespace alone, with its
@@ -23,11 +23,11 @@ BLKDISCARD=/usr/sbin/blkdiscard
 DMZADM=./bin/dmzadm
 KO=/rust44/extmod/lightnvm.ko
 export DM_DISABLE_UDEV=1
-ZNS=$(readlink -f /dev/rust44/nvme-zns)
 CONV=$(readlink -f /dev/rust44/nvme-conv)
-REG_MB=${REG_MB:-64}
-RUNTIME=${BENCH_RUNTIME:-5}
-ROUNDS=${ROUNDS:-1}
+# dm-zoned's regular device: an eighth of the zoned namespace's size.
+REG_MB=${REG_MB:-16}
+RUNTIME=${BENCH_RUNTIME:-10}
+ROUNDS=${ROUNDS:-3}
 IMPLS="dm-zoned rust44-ftl"
 OUT=/tmp/ftl-bench.runs
 JOBS="4k randwrite QD32 (steady state)|--rw=randwrite --bs=4k --iodepth=32
@@ -38,6 +38,14 @@ NJOBS=$(echo "$JOBS" | wc -l)
 dm() {
 	$DMSETUP --noudevsync "$@"
 }
+
+ns_dev() {
+	for ns in /sys/block/nvme*; do
+		[ "$(cat "$ns/nsid" 2>/dev/null)" = "$1" ] && echo "/dev/${ns##*/}" && return 0
+	done
+	return 1
+}
+ZNS=$(ns_dev 5) || { echo "no namespace 5 (tests/lightnvm/vm.conf)"; exit 1; }
 
 job_name() { echo "$JOBS" | sed -n "${1}p" | cut -d'|' -f1; }
 job_args() { echo "$JOBS" | sed -n "${1}p" | cut -d'|' -f2; }
@@ -234,7 +242,7 @@ echo "rust44-ftl / dm-zoned (medians; above 1.00x is more IOPS; WA: below 1.00x 
 echo
 echo "| workload | IOPS | write amplification |"
 echo "|---|---:|---:|"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "" && a != "-") printf "%.2fx", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "" && a != "-") printf "%.3gx", a / b; else print "n/a" }'; }
 for j in $(seq "$NJOBS"); do
 	c=$(median dm-zoned "$j")
 	r=$(median rust44-ftl "$j")

@@ -11,10 +11,10 @@
 # The next boot builds each FTL again from its last
 # checkpoint, its logs and the zones' write pointers, and checks every block against the
 # acknowledgements (powercut check). Configurations:
-#   fua      1 MiB zones, 4 streams, greedy collection; writes of 1-16 blocks are O_DSYNC (FUA),
-#            16 in flight
-#   flush    2 MiB zones of 1 MiB capacity, 2 streams, cost-benefit collection; each write (1-32
-#            blocks) is acknowledged after an fdatasync (a flush), 8 in flight
+#   fua      32 zones of 1 MiB, 4 streams, greedy collection; writes of 1-16 blocks are O_DSYNC
+#            (FUA), 16 in flight
+#   flush    24 zones of 2 MiB with 1 MiB capacity, 2 streams, cost-benefit collection; each
+#            write (1-32 blocks) is acknowledged after an fdatasync (a flush), 8 in flight
 #   canary   as fua, with a writer that acknowledges every 7th write without writing it, and one
 #            block overwritten before the check: the checker must see, through the FTL, lost
 #            blocks and 1 corrupt block
@@ -32,8 +32,18 @@ ZONES_DIR=/mnt/zones
 export DM_DISABLE_UDEV=1
 
 CONFIGS="fua flush canary"
-# How much of an FTL's size is written again before the load (powercut age).
-AGE_PERCENT=${AGE_PERCENT:-200}
+# How much of an FTL's size is written again before the load (powercut age), and the zloop
+# devices' sizes in MiB. The debug kernel (KASAN under TCG) gets half-size devices aged once over:
+# the same paths (the collector still runs under the load), a quarter of the writes.
+if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
+	AGE_PERCENT=${AGE_PERCENT:-100}
+	ZLOOP_MB=16
+	ZLOOP_FLUSH_MB=24
+else
+	AGE_PERCENT=${AGE_PERCENT:-200}
+	ZLOOP_MB=32
+	ZLOOP_FLUSH_MB=48
+fi
 # With this many trials or more, the collector must have run under the load in at least one.
 GC_TRIALS=20
 
@@ -57,8 +67,8 @@ cfg_index() {
 # The zloop device's geometry (options of zloop's 'add'), and the FTL's options.
 cfg_zloop() {
 	case "$1" in
-	flush) echo "capacity_mb=48,zone_size_mb=2,zone_capacity_mb=1" ;;
-	*) echo "capacity_mb=32,zone_size_mb=1" ;;
+	flush) echo "capacity_mb=$ZLOOP_FLUSH_MB,zone_size_mb=2,zone_capacity_mb=1" ;;
+	*) echo "capacity_mb=$ZLOOP_MB,zone_size_mb=1" ;;
 	esac
 }
 
