@@ -299,7 +299,8 @@ pub mod info_old {
 }
 
 /// Converts an old `struct loop_info` (as bytes) to the 64-bit form, as `LOOP_SET_STATUS` does:
-/// no size limit, the offset sign-extended from a C `int`.
+/// no size limit, the offset sign-extended from a C `int`, the encryption fields not carried
+/// over (C's `loop_info64_from_old()` leaves them 0, so the old call ignores them).
 pub fn info64_from_old(b: &[u8; info_old::SIZE]) -> LoopInfo64 {
     LoopInfo64 {
         number: get_u32(b, info_old::NUMBER),
@@ -307,8 +308,6 @@ pub fn info64_from_old(b: &[u8; info_old::SIZE]) -> LoopInfo64 {
         inode: get_u64(b, info_old::INODE),
         rdevice: get_u64(b, info_old::RDEVICE),
         offset: i64::from(get_u32(b, info_old::OFFSET) as i32) as u64,
-        encrypt_type: get_u32(b, info_old::ENCRYPT_TYPE),
-        encrypt_key_size: get_u32(b, info_old::ENCRYPT_KEY_SIZE),
         flags: get_u32(b, info_old::FLAGS),
         file_name: get_array(b, info_old::NAME),
         ..LoopInfo64::default()

@@ -106,7 +106,19 @@ fn old_info_converts_both_ways() {
     b[info_old::OFFSET..info_old::OFFSET + 4].copy_from_slice(&(-512i32).to_ne_bytes());
     b[info_old::FLAGS..info_old::FLAGS + 4].copy_from_slice(&FLAG_AUTOCLEAR.to_ne_bytes());
     b[info_old::NAME] = b'f';
+    // Ignored by the old call, as in C (found by tests/hardening's fuzzer: EINVAL where C
+    // loop succeeds).
+    b[info_old::ENCRYPT_TYPE..info_old::ENCRYPT_TYPE + 4].copy_from_slice(&1u32.to_ne_bytes());
+    b[info_old::ENCRYPT_KEY_SIZE..info_old::ENCRYPT_KEY_SIZE + 4]
+        .copy_from_slice(&99u32.to_ne_bytes());
     let info = info64_from_old(&b);
+    assert_eq!(info.encrypt_type, 0);
+    assert_eq!(info.encrypt_key_size, 0);
+    assert_eq!(
+        LoopInfo64 { offset: 0, ..info }.validate(),
+        Ok(()),
+        "the old call ignores the encryption fields"
+    );
     assert_eq!(info.offset, (-512i64) as u64, "the C int is sign-extended");
     assert_eq!(info.sizelimit, 0);
     assert_eq!(info.flags, FLAG_AUTOCLEAR);
