@@ -13,7 +13,9 @@ use crate::{
 use core::fmt::Write;
 use kernel::{
     block::{
-        backing_file::{BackingFile, BackingKind, PageCacheGfpGuard, PolledIos, Retries},
+        backing_file::{
+            BackingCandidate, BackingFile, BackingKind, PageCacheGfpGuard, PolledIos, Retries,
+        },
         disk::{
             validate_block_size, BlockDevice, DiskRef, ModuleRef, OpenMode, QueueFreeze,
             QueueLimits, ReleasedDisk, SysfsBuffer, TemporaryClaim,
@@ -229,16 +231,20 @@ impl Loop {
         lim.set_write_cache(file.can_fsync() && state.flags & abi::FLAG_READ_ONLY == 0);
         lim.set_poll(self.polls(state.flags, file));
         lim.set_rotational(file.is_rotational());
-        // Discard and write-zeroes become fallocate() on regular files.
-        let granule = match file.kind() {
-            BackingKind::Regular => file.fallocate_granularity(),
-            BackingKind::BlockDevice(_) => None,
+        // Discard and write-zeroes become fallocate(): on a regular file that has it, and on a
+        // block device as far as it zeroes (as C mirrors the device's write-zeroes limit; before,
+        // loop_dio offered none there: EOPNOTSUPP where C loop discards, found by
+        // tests/hardening's fuzzer).
+        let (max, granule) = match file.kind() {
+            BackingKind::Regular => file
+                .fallocate_granularity()
+                .map_or((0, 0), |granule| (u32::MAX >> 9, granule)),
+            BackingKind::BlockDevice(_) => file.block_device_zeroing().unwrap_or((0, 0)),
         };
-        let max = if granule.is_some() { u32::MAX >> 9 } else { 0 };
         // What the file refused stays off while it is bound.
         let unsupported = self.unsupported.load(Relaxed);
         let unless = |bit: u32| if unsupported & bit != 0 { 0 } else { max };
-        lim.set_discard(unless(Unsupported::PUNCH_HOLE), granule.unwrap_or(0));
+        lim.set_discard(unless(Unsupported::PUNCH_HOLE), granule);
         lim.set_max_write_zeroes_sectors(unless(Unsupported::ZERO_RANGE));
         Ok(())
     }
@@ -284,9 +290,13 @@ impl Loop {
         let disk = bdev.disk();
         // SAFETY: We are in the disk's ioctl handler: the ioctl system call holds no
         // `fdget_pos()` on any file.
-        let file = unsafe { BackingFile::from_fd(config.fd) }?;
+        let candidate = unsafe { BackingCandidate::from_fd(config.fd) }?;
         let module = ModuleRef::get(kernel::module::this_module::<crate::LocalModule>())?;
         let _claim = Self::claim_unless_exclusive(bdev, mode)?;
+        // C's order of errors: a busy device (checked again below, under the locks) before the
+        // file's kind.
+        self.state.lock().status.may_attach().map_err(to_error)?;
+        let file = candidate.into_backing()?;
         let validating = Self::is_loop_device(&file).then(|| VALIDATE.lock());
         self.validate_chain(&file)?;
 
@@ -613,7 +623,17 @@ impl Loop {
         let fd = u32::try_from(fd).map_err(|_| EBADF)?;
         // SAFETY: We are in the disk's ioctl handler: the ioctl system call holds no
         // `fdget_pos()` on any file.
-        let file = unsafe { BackingFile::from_fd(fd) }?;
+        let candidate = unsafe { BackingCandidate::from_fd(fd) }?;
+        // C's order of errors: the descriptor, the device's state (checked again below, under
+        // the locks), then the file's kind.
+        {
+            let state = self.state.lock();
+            state.bound()?;
+            if state.flags & abi::FLAG_READ_ONLY == 0 {
+                return Err(EINVAL);
+            }
+        }
+        let file = candidate.into_backing()?;
         // Held until the new file is in place: two devices swapped onto each other at once
         // would otherwise both pass the check.
         let validating = Self::is_loop_device(&file).then(|| VALIDATE.lock());

@@ -64,6 +64,65 @@ enum Getattr {
     NoSecurity,
 }
 
+/// A file taken from a descriptor, with the operations a backing file needs (`read_iter`, and
+/// `write_iter` when open for writing), whose kind is not checked yet.
+///
+/// For drivers that must refuse in C's order: the C loop driver checks a descriptor and those
+/// operations, then the device's own state (`EBUSY`, `ENXIO`), and only then what kind of file
+/// it is; [`BackingFile::from_fd`] does both steps at once.
+///
+/// # Invariants
+///
+/// `file`'s file operations have `read_iter`, and `write_iter` when the file is open for writing.
+pub struct BackingCandidate {
+    file: ARef<File>,
+}
+
+impl BackingCandidate {
+    /// Takes the file behind the caller's descriptor `fd`: `EBADF` when there is none, `EINVAL`
+    /// when it cannot be read (or written, though open for writing) with iterators.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread must not be inside an `fdget_pos()` on the file behind `fd` (as in a
+    /// `read`/`write` system call on that very file). An `ioctl` handler meets this: the ioctl
+    /// system call takes no `fdget_pos()`.
+    pub unsafe fn from_fd(fd: u32) -> Result<Self> {
+        let local = LocalFile::fget(fd).map_err(|_| EBADF)?;
+        // SAFETY: No `fdget_pos` is active on this file in this thread (the function's
+        // requirement), and the file is shared with other threads only as an `ARef<File>`.
+        let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
+        let raw = file.as_ptr();
+        // SAFETY: `raw` is a valid file, so its operations are valid.
+        let (has_read, has_write, writable) = unsafe {
+            let fop = (*raw).f_op;
+            (
+                (*fop).read_iter.is_some(),
+                (*fop).write_iter.is_some(),
+                (*raw).f_mode & bindings::FMODE_WRITE != 0,
+            )
+        };
+        if !has_read || (writable && !has_write) {
+            return Err(EINVAL);
+        }
+        // INVARIANT: checked just above.
+        Ok(Self { file })
+    }
+
+    /// The backing file, or `EINVAL` when it is neither a regular file nor a block device.
+    pub fn into_backing(self) -> Result<BackingFile> {
+        let raw = self.file.as_ptr();
+        // SAFETY: `raw` is a valid file, so its mapping host (the inode) is valid.
+        let mode = u32::from(unsafe { (*(*(*raw).f_mapping).host).i_mode });
+        let kind = mode & bindings::S_IFMT;
+        if kind != bindings::S_IFREG && kind != bindings::S_IFBLK {
+            return Err(EINVAL);
+        }
+        // INVARIANT: the operations by `Self`'s invariant, the kind checked just above.
+        Ok(BackingFile { file: self.file })
+    }
+}
+
 /// A regular file or block device that a block driver stores its data in.
 ///
 /// # Invariants
@@ -85,31 +144,8 @@ impl BackingFile {
     /// `read`/`write` system call on that very file). An `ioctl` handler meets this: the ioctl
     /// system call takes no `fdget_pos()`.
     pub unsafe fn from_fd(fd: u32) -> Result<Self> {
-        let local = LocalFile::fget(fd).map_err(|_| EBADF)?;
-        // SAFETY: No `fdget_pos` is active on this file in this thread (the function's
-        // requirement), and the file is shared with other threads only as an `ARef<File>`.
-        let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
-        let raw = file.as_ptr();
-        // SAFETY: `raw` is a valid file, so its operations and mapping host are valid.
-        let (has_read, has_write, mode, writable) = unsafe {
-            let fop = (*raw).f_op;
-            let inode = (*(*raw).f_mapping).host;
-            (
-                (*fop).read_iter.is_some(),
-                (*fop).write_iter.is_some(),
-                u32::from((*inode).i_mode),
-                (*raw).f_mode & bindings::FMODE_WRITE != 0,
-            )
-        };
-        let kind = mode & bindings::S_IFMT;
-        if !has_read || (writable && !has_write) {
-            return Err(EINVAL);
-        }
-        if kind != bindings::S_IFREG && kind != bindings::S_IFBLK {
-            return Err(EINVAL);
-        }
-        // INVARIANT: checked just above.
-        Ok(Self { file })
+        // SAFETY: The caller's guarantee is the one `BackingCandidate::from_fd` needs.
+        unsafe { BackingCandidate::from_fd(fd) }?.into_backing()
     }
 
     fn raw(&self) -> *mut bindings::file {
@@ -171,6 +207,23 @@ impl BackingFile {
             .stat(Getattr::NoSecurity, bindings::STATX_BASIC_STATS, 0)
             .ok()?;
         (st.blksize != 0).then_some(st.blksize)
+    }
+
+    /// For a block device, the zeroing it offers: its write-zeroes limit in sectors and its
+    /// discard granularity (`bdev_write_zeroes_sectors()`, `bdev_discard_granularity()`). The C
+    /// loop driver mirrors them as its own discard and write-zeroes limits: `fallocate` on a
+    /// block device zeroes (`blkdev_issue_zeroout()`). `None` for a regular file.
+    pub fn block_device_zeroing(&self) -> Option<(u32, u32)> {
+        if !matches!(self.kind(), BackingKind::BlockDevice(_)) {
+            return None;
+        }
+        let bdev = self.backing_bdev()?;
+        // SAFETY: See `backing_bdev`: the device, and so its queue, is valid while we hold the
+        // file; the limits are plain words, read as C's inline accessors do.
+        unsafe {
+            let lim = &raw const (*(*bdev).bd_queue).limits;
+            Some(((*lim).max_write_zeroes_sectors, (*lim).discard_granularity))
+        }
     }
 
     /// `stat` of the file's path: only the fields in `mask` are guaranteed.
