@@ -45,10 +45,12 @@ impl BackingFile {
     /// journal), or anything else but the whole request done. The caller then serves it where
     /// waiting is allowed (the same data at the same place, so a part done twice is harmless).
     ///
-    /// Where the file queued the I/O and it fails later (`EAGAIN` from the block layer: no tag
-    /// free on the backing device), the request is given back to the block layer whole
+    /// Where the file queued the I/O and it fails later for not waiting (`EAGAIN` from the block
+    /// layer: no tag free on the backing device; `EOPNOTSUPP`: no `REQ_NOWAIT` there; `ENOMEM`)
+    /// or is done in part, the request is given back to the block layer whole
     /// ([`Request::requeue`]) and `retries` owes one request to the caller's slow path
-    /// ([`Retries::take`]). Either way the attempt never ends a request with an error.
+    /// ([`Retries::take`]). Any other error of a queued I/O (the backing device's `EIO`) ends
+    /// the request with it, as the slow path would.
     pub fn submit_nowait<T: Operations>(
         &self,
         rq: ARef<Request<T>>,
@@ -330,9 +332,16 @@ impl<T: Operations> FileIo<T> {
         let retries = io.retries.take();
         drop(io);
         if let Some(retries) = retries {
-            if result != bytes {
-                // Partly done or not at all: the slow path does it all again (the same data at
-                // the same place, so a part done twice is harmless).
+            // Refused after it was queued for not waiting (`EAGAIN`: no tag free on the backing
+            // device; `EOPNOTSUPP`: a backing device that takes no `REQ_NOWAIT`; `ENOMEM`: no
+            // memory without waiting) or partly done: the slow path does it all again (the same
+            // data at the same place, so a part done twice is harmless). Any other error is the
+            // I/O's own (the backing device failed it) and ends the request, as on the slow
+            // path: retrying it there would hide a failed read and write a failed write twice.
+            let not_waiting = [bindings::EAGAIN, bindings::EOPNOTSUPP, bindings::ENOMEM]
+                .iter()
+                .any(|e| result == -(*e as isize));
+            if not_waiting || (result >= 0 && result != bytes) {
                 retries.owe();
                 match Request::requeue(rq) {
                     Ok(()) => return,
