@@ -203,6 +203,13 @@ impl Registry {
         self.deleting.retain(|i| *i != index);
     }
 
+    /// Empties the registry at module exit, its vectors' buffers too (they live in a static
+    /// that is never dropped): the devices are returned, to be dropped outside the lock.
+    pub(crate) fn take_all(&mut self) -> KVec<KBox<LoopEntry>> {
+        self.deleting = KVec::new();
+        core::mem::take(&mut self.entries)
+    }
+
     fn first_free(&self) -> Option<u32> {
         self.entries
             .iter()

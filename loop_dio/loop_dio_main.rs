@@ -181,7 +181,8 @@ impl PinnedDrop for LoopDioModule {
     fn drop(self: Pin<&mut Self>) {
         drop(self.project().major.take());
         // A bound device holds a module reference, so every device is unbound here.
-        let entries = core::mem::take(&mut LOOPS.lock().entries);
+        // `deleting`'s buffer too: it leaked on every unload (kmemleak, tests/hardening).
+        let entries = LOOPS.lock().take_all();
         drop(entries);
     }
 }
