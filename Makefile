@@ -7,12 +7,14 @@
 #   make bench              benchmarks: rust44 against the C counterpart in one boot (a report)
 #   make trials             the long power-cut run: 100 trials per configuration (TRIALS=N), a
 #                           counts table in the report
+#   make soak               the hardening suite's long run (fuzzing, races, fault injection) on
+#                           both kernels (SOAK_SECONDS per race, SOAK_SEEDS fuzz seeds)
 #   make lint               rustfmt and clippy, the kernel's way and the host's
 #   KERNEL=default|debug    the kernel for run (default: default) and check (default: both); debug
 #                           is KASAN, lockdep and kmemleak
 export KERNEL
 
-.PHONY: all deps kernel modules run check check-full bench trials lint clean distclean
+.PHONY: all deps kernel modules run check check-full bench trials soak lint clean distclean
 
 all: kernel
 
@@ -45,6 +47,9 @@ bench: deps
 
 trials: deps
 	@tools/trials.sh
+
+soak: deps
+	@tools/soak.sh
 
 lint: deps
 	@tools/lint.sh

@@ -45,7 +45,8 @@ host_tests() {
 # and raid5_journal (both write vdb) boot alone. tcp_listener boots
 # alone too: its issue asks for 4 CPUs, which make everything else in a debug boot about twice as
 # slow under TCG on two host cores (kernel init, built-in KUnit, the kmemleak scans).
-BOOT_GROUPS=("harness mm_mlock2 blk_poll lightnvm")
+# hardening (issue 17) joins them: it makes its own backing files (tmpfs) and disks (blk_poll).
+BOOT_GROUPS=("harness mm_mlock2 blk_poll lightnvm hardening")
 
 # boots SUITE...: one line per boot, the suites it runs, in the order of SUITE... (a group where
 # its first selected member is); suites not in a BOOT_GROUPS entry boot alone.

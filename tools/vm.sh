@@ -187,6 +187,9 @@ boot() {
 		printf 'CMD=%q\nZNS_ZONES=%q\nPOLL_QUEUES=%q\n' "${CMD:-}" $((ZNS_SIZE_MB / ZNS_ZONE_MB)) "$polls"
 		printf 'INJECT_FAILURE=%q\nKERNEL_FLAVOUR=%q\nSCRIPT=%q\n' "${RUST44_INJECT_FAILURE:-0}" "$KERNEL" "${SCRIPT:-run.sh}"
 		printf 'CHECK_FULL=%q\n' "${RUST44_CHECK_FULL:-0}"
+		# The hardening suite: make soak's long run and its length, a seed to replay.
+		printf 'SOAK=%q\nSOAK_SECONDS=%q\nSOAK_SEEDS=%q\nHARD_SEED=%q\n' "${RUST44_SOAK:-0}" \
+			"${SOAK_SECONDS:-}" "${SOAK_SEEDS:-}" "${RUST44_HARD_SEED:-}"
 		if [ -n "${TRIAL_DISKS:-}" ]; then
 			printf 'TRIAL_PHASE=%q\nTRIAL_LAST=%q\nTRIAL_SEED=%q\nTRIAL_CUT=%q\nTRIAL_CUT_MS=%q\n' \
 				"$TRIAL_PHASE" "$TRIAL_LAST" "$TRIAL_SEED" "$TRIAL_CUT" "$TRIAL_CUT_MS"
