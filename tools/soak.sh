@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 export RUST44_SOAK=1
 out="$CACHE/soak"
-rm -rf "$out" && mkdir -p "$out"
+mkdir -p "$out" && rm -rf "${out:?}"/*
 (cd "$TOP" && cargo build --offline --quiet --release -p tapsum) || die "cannot build tools/tapsum"
 report="$out/report.md"
 echo "# rust44 soak (tests/hardening, SOAK=1), $(date -u '+%Y-%m-%d %H:%M UTC')" >"$report"

@@ -12,9 +12,10 @@
  *     devices), some generic block ioctls, random 'L' ioctl numbers, and direct reads and writes
  *     at boundary offsets. The trace holds each call's errno and what it read (the status
  *     fields, sizes, a hash of the data), so two drivers' traces for one seed must be equal.
- *     With 'aligned', offsets are multiples of 512: loop_dio refuses on purpose (EINVAL) the
- *     direct I/O C loop drops silently at an offset direct I/O cannot use (README, loop_dio),
- *     and that one documented difference would make every later call differ.
+ *     With 'aligned', offsets are multiples of 4096 and valid block sizes at least 4096:
+ *     loop_dio refuses on purpose (EINVAL) the direct I/O C loop drops silently at an offset or
+ *     block size direct I/O cannot use (README, loop_dio), and that one documented difference
+ *     would make every later call differ.
  *   fuzz lockedmem SEED ITERS
  *     /dev/lockedmem: regions opened, sized (boundary sizes), random ioctls, mmap with random
  *     ranges, protections and flags (MAP_FIXED inside a reserved window), munmap, mprotect,
@@ -105,7 +106,23 @@ static uint64_t offset_value(void)
 	default:
 		v = 0;
 	}
-	return aligned ? v & ~511ULL : v;
+	return aligned ? v & ~4095ULL : v;
+}
+
+/*
+ * A block size for LOOP_SET_BLOCK_SIZE and LOOP_CONFIGURE: valid and invalid ones. Aligned,
+ * none that is valid but below 4096, the largest direct I/O granule of the backing files here
+ * (a loop device with 4 KiB blocks), where loop_dio refuses what C does without direct I/O.
+ */
+static long block_size(void)
+{
+	static const long sizes[] = { 0, 1, 256, 511, 512, 513, 1024, 2048, 4096, 8192,
+				      65536, -1, (1L << 32) | 512 };
+	long v = pick(sizes);
+
+	if (aligned && (v == 512 || v == 1024 || v == 2048))
+		v = 4096;
+	return v;
 }
 
 static int backing_fd(void)
@@ -151,7 +168,7 @@ static void random_info(struct loop_info *in)
 	}
 	in->lo_offset = (int)offset_value();
 	if (aligned)
-		in->lo_offset &= ~511;
+		in->lo_offset &= ~4095;
 }
 
 /* The argument pointer: mostly @buf, sometimes NULL, a wild one, or cut short at a page end. */
@@ -218,8 +235,6 @@ static void dev_ioctl(int i)
 		LOOP_SET_BLOCK_SIZE, LOOP_CONFIGURE, BLKGETSIZE64, BLKSSZGET, BLKFLSBUF, BLKRRPART,
 		BLKROSET, BLKDISCARD, LOOP_CONFIGURE, LOOP_SET_FD, LOOP_SET_STATUS64,
 	};
-	static const long block_sizes[] = { 0, 1, 256, 511, 512, 513, 1024, 2048, 4096, 8192,
-					    65536, -1, (1L << 32) | 512 };
 	union {
 		struct loop_info64 i64;
 		struct loop_info i;
@@ -250,7 +265,7 @@ static void dev_ioctl(int i)
 		break;
 	case LOOP_CONFIGURE:
 		buf.c.fd = backing_fd();
-		buf.c.block_size = pick(block_sizes);
+		buf.c.block_size = block_size();
 		random_info64(&buf.c.info);
 		if (below(8) == 0)
 			fill_random(buf.c.__reserved, sizeof(buf.c.__reserved));
@@ -266,7 +281,7 @@ static void dev_ioctl(int i)
 		arg = below(4) ? (long)below(2) : (long)value();
 		break;
 	case LOOP_SET_BLOCK_SIZE:
-		arg = pick(block_sizes);
+		arg = block_size();
 		break;
 	case BLKROSET:
 		buf.n = below(2);
