@@ -284,6 +284,9 @@ pub struct Ftl<M, V, Z> {
     rmap: V,
     pending: V,
     pending_len: usize,
+    /// Changes were made that the pending log had no room for: the next commit writes a
+    /// checkpoint (the whole map), so that they are not lost at the next load.
+    log_overflow: bool,
     zones: Z,
     /// Blocks per zone (its size, not its capacity): never 0, so dividing by it cannot fail.
     zone_blocks: NonZeroU32,
@@ -384,6 +387,7 @@ where
             rmap,
             pending,
             pending_len: 0,
+            log_overflow: false,
             zones,
             zone_blocks,
             zone_sectors: u64::from(zone_blocks.get()) * format::BLOCK_SECTORS,
@@ -613,7 +617,8 @@ where
         })
     }
 
-    /// Whether the pending log has room for `n` more changes.
+    /// Whether the pending log has room for `n` more changes. A caller holding placements not
+    /// yet [`Ftl::written`] counts their blocks in `n`.
     pub fn log_room(&self, n: usize) -> bool {
         self.pending_len + n <= self.pending.len() / 2
     }
@@ -696,6 +701,8 @@ where
             self.pending[at] = lba;
             self.pending[at + 1] = pba;
             self.pending_len += 1;
+        } else {
+            self.log_overflow = true;
         }
     }
 
@@ -763,15 +770,15 @@ where
 
     /// Makes every map change so far durable: a flush (the data they point to becomes stable
     /// first), then the pending log, written with FUA. Writes a checkpoint instead when the
-    /// metadata zone is full.
+    /// metadata zone is full or the log overflowed.
     pub fn commit<I: Io>(&mut self, io: &mut I, buf: &mut [u8]) -> Result<(), IoError> {
-        if self.pending_len == 0 {
+        if self.pending_len == 0 && !self.log_overflow {
             return Ok(());
         }
         let blocks = self.pending_len.div_ceil(LOG_PER_BLOCK) as u32;
         let m = self.meta[self.meta_cur];
         let z = self.zones[m as usize];
-        if z.cap - z.wp < blocks {
+        if self.log_overflow || z.cap - z.wp < blocks {
             return self.checkpoint(io, buf);
         }
         io.flush()?;
@@ -853,6 +860,7 @@ where
         let old = self.meta[self.meta_cur];
         self.meta_cur = next;
         self.pending_len = 0;
+        self.log_overflow = false;
         self.stats.checkpoints += 1;
         // The old zone stays readable (an older checkpoint) but stops counting as open.
         if self.zones[old as usize].wp > 0

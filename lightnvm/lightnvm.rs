@@ -463,10 +463,12 @@ impl Device {
                     self.write_placed(eng, bios, &mut placed, &mut failed);
                     page = 0;
                 }
+                // The placements held (`page` blocks) are logged only once written: without
+                // them, each could pass alone and the log overflow.
                 let room = eng
                     .ftl
                     .as_ref()
-                    .is_some_and(|f| f.log_room((n - at) as usize));
+                    .is_some_and(|f| f.log_room(page + (n - at) as usize));
                 if !room {
                     self.write_placed(eng, bios, &mut placed, &mut failed);
                     page = 0;

@@ -4,8 +4,8 @@
 //! may hold.
 
 use crate::format::UNMAPPED;
-use crate::ftl::{capacity, pin_read, Config, OpenError, Policy, ReadRun, Role};
-use crate::sim::{open, Dev, Driver, Model, Rng};
+use crate::ftl::{capacity, pin_read, Config, Io, OpenError, Policy, ReadRun, Role};
+use crate::sim::{block_of, open, Dev, Driver, Model, Rng};
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
 fn config(policy: Policy) -> Config {
@@ -522,4 +522,93 @@ fn a_torn_checkpoint_falls_back_to_the_older_one() {
             );
         }
     }
+}
+
+#[test]
+fn a_read_only_zone_found_at_load_is_emptied_without_loss() {
+    // The guest test's geometry: 32 zones of 512 blocks, 4 streams, 8 open zones; a sequential
+    // fill in 16-block writes, a clean stop, the first data zone read-only at the next load,
+    // then background collection as the target runs it.
+    let mut dev = Dev::new(32, 512, 512);
+    let cfg = Config {
+        streams: 4,
+        ..config(Policy::Greedy)
+    };
+    let mut d = Driver::new(open(&mut dev, cfg, 8).unwrap());
+    let lbas = d.ftl.lbas();
+    let mut model = Model::new(lbas);
+    let mut lba = 0;
+    while lba < lbas {
+        let n = 16.min(lbas - lba);
+        let tokens: Vec<u64> = (0..n).map(|i| 7 + u64::from(lba + i)).collect();
+        d.write(&mut dev, lba, &tokens).unwrap();
+        for i in 0..n {
+            model.write(lba + i, 7 + u64::from(lba + i));
+        }
+        lba += n;
+    }
+    d.flush(&mut dev).unwrap();
+    model.flush();
+    check_all(&d, &mut dev, &model);
+    dev.zones[2].read_only = true;
+    let mut d = Driver::new(open(&mut dev, cfg, 8).unwrap());
+    check_counts(&d);
+    check_all(&d, &mut dev, &model);
+    while d.ftl.wants_gc() {
+        d.ftl.collect(&mut dev, &mut d.buf).unwrap();
+        check_counts(&d);
+        check_all(&d, &mut dev, &model);
+    }
+    assert_eq!(d.ftl.zones()[2].role, Role::Retired);
+    check_all(&d, &mut dev, &model);
+}
+
+#[test]
+fn writes_logged_past_the_pending_log_survive_a_reload() {
+    // The target's worker places and writes a batch before logging any of it. A batch whose
+    // placements were each checked against the log's room alone logs more than the pending log
+    // holds: the next commit must still make every change durable.
+    let mut dev = Dev::new(24, 256, 256);
+    let cfg = config(Policy::Greedy);
+    let mut d = Driver::new(open(&mut dev, cfg, 0).unwrap());
+    let lbas = d.ftl.lbas();
+    let mut model = Model::new(lbas);
+    let mut lba = 0;
+    // Sequential 16-block writes until the log holds one more write, not two.
+    while d.ftl.log_room(32) {
+        let tokens: Vec<u64> = (0..16).map(|i| 5 + u64::from(lba + i)).collect();
+        d.write(&mut dev, lba, &tokens).unwrap();
+        for (i, &t) in tokens.iter().enumerate() {
+            model.write(lba + i as u32, t);
+        }
+        lba += 16;
+    }
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut at = 0;
+        while at < 16 {
+            assert!(d.ftl.log_room((16 - at) as usize));
+            let (pba, len) = d.ftl.place(16 - at).unwrap();
+            let mut data = Vec::new();
+            for l in lba + at..lba + at + len {
+                data.extend(block_of(5 + u64::from(l), l));
+                model.write(l, 5 + u64::from(l));
+            }
+            dev.write(pba, &data, false).unwrap();
+            held.push((lba + at, pba, len));
+            at += len;
+        }
+        lba += 16;
+    }
+    assert!(lba <= lbas);
+    for (l, pba, len) in held {
+        d.ftl.written(l, pba, len);
+    }
+    check_all(&d, &mut dev, &model);
+    d.flush(&mut dev).unwrap();
+    model.flush();
+    dev.crash(&mut Rng(7));
+    let d = Driver::new(open(&mut dev, cfg, 0).unwrap());
+    check_counts(&d);
+    check_all(&d, &mut dev, &model);
 }
