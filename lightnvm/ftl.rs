@@ -520,8 +520,10 @@ where
                 continue;
             }
             let zone = (pba / self.zone_blocks) as usize;
+            // A zone offline since (retired at load) keeps its entries: reads of what it held
+            // fail with an I/O error instead of reading as zeroes, until they are written again.
             let ok = self.zones.get(zone).is_some_and(|z| {
-                matches!(z.role, Role::Full | Role::Free)
+                matches!(z.role, Role::Full | Role::Free | Role::Retired)
                     && pba % self.zone_blocks < z.wp
                     && self.rmap[pba as usize] == UNMAPPED
             });

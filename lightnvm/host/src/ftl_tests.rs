@@ -612,3 +612,53 @@ fn writes_logged_past_the_pending_log_survive_a_reload() {
     check_counts(&d);
     check_all(&d, &mut dev, &model);
 }
+
+#[test]
+fn blocks_of_a_zone_gone_offline_fail_to_read_until_written_again() {
+    // A zone holding data goes offline between two loads: its blocks cannot be read, and a
+    // read of one fails (never zeroes or other data) until the block is written again.
+    let mut dev = Dev::new(14, 32, 32);
+    let cfg = config(Policy::Greedy);
+    let mut d = Driver::new(open(&mut dev, cfg, 0).unwrap());
+    let lbas = d.ftl.lbas();
+    let mut model = Model::new(lbas);
+    for lba in 0..lbas {
+        d.write(&mut dev, lba, &[100 + u64::from(lba)]).unwrap();
+        model.write(lba, 100 + u64::from(lba));
+    }
+    d.flush(&mut dev).unwrap();
+    model.flush();
+    let gone = d
+        .ftl
+        .zones()
+        .iter()
+        .position(|z| z.role == Role::Full && z.valid > 0)
+        .unwrap();
+    let held = d.ftl.zones()[gone].valid;
+    dev.zones[gone].offline = true;
+    let mut d = Driver::new(open(&mut dev, cfg, 0).unwrap());
+    assert_eq!(d.ftl.zones()[gone].role, Role::Retired);
+    check_counts(&d);
+    let failed = (0..lbas).filter(|&l| d.read(&mut dev, l).is_none()).count();
+    assert_eq!(
+        failed as u32, held,
+        "reads of the offline zone's blocks fail"
+    );
+    for lba in 0..lbas {
+        if let Some(got) = d.read(&mut dev, lba) {
+            assert_eq!(got, model.current[lba as usize], "lba {lba}");
+        }
+    }
+    // Written again (the device's sim refuses any write to the offline zone): all readable,
+    // also after another load.
+    for lba in 0..lbas {
+        d.write(&mut dev, lba, &[900 + u64::from(lba)]).unwrap();
+        model.write(lba, 900 + u64::from(lba));
+    }
+    check_counts(&d);
+    check_all(&d, &mut dev, &model);
+    d.flush(&mut dev).unwrap();
+    let d = Driver::new(open(&mut dev, cfg, 0).unwrap());
+    check_counts(&d);
+    check_all(&d, &mut dev, &model);
+}

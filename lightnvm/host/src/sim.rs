@@ -285,7 +285,8 @@ impl Driver {
         self.ftl.commit(dev, &mut self.buf)
     }
 
-    /// Reads one logical block: its token, 0 for zeroes, `None` for a block no write made.
+    /// Reads one logical block: its token, 0 for zeroes, `None` for a block no write made or a
+    /// read that failed.
     pub fn read(&self, dev: &mut Dev, lba: u32) -> Option<u64> {
         let pins = dev.pins.clone();
         match pin_read(self.ftl.map(), &pins, dev.zone_blocks, lba, 1) {
@@ -293,8 +294,9 @@ impl Driver {
             ReadRun::Mapped { pba, len, zone } => {
                 assert_eq!(len, 1);
                 let mut b = vec![0u8; BLOCK];
-                dev.read(pba, &mut b).ok()?;
+                let read = dev.read(pba, &mut b);
                 pins[zone as usize].fetch_sub(1, SeqCst);
+                read.ok()?;
                 token_of(&b, lba)
             }
         }
