@@ -104,6 +104,7 @@ logged_since() {
 cleanup() {
 	dm remove $NAME 2>/dev/null
 	dm remove zlin 2>/dev/null
+	nullbz_remove 2>/dev/null
 	return 0
 }
 
@@ -351,6 +352,110 @@ test_cut_during_synchronous_writes() {
 	dm remove zlin
 }
 
+# A zoned null_blk device (configfs, memory-backed): the one emulated zoned device whose zones
+# can be made read-only or offline (its zone_readonly and zone_offline attributes; QEMU's ZNS
+# namespace offers no way to). 32 zones of 2 MiB, 8 open/active, no conventional zones.
+NULLB_CFS=/sys/kernel/config/nullb
+NZ=/dev/nullbz
+
+nullbz_create() {
+	modprobe null_blk nr_devices=0 2>/dev/null
+	[ -d $NULLB_CFS ] || { echo "no $NULLB_CFS"; return 1; }
+	mkdir $NULLB_CFS/nullbz || return 1
+	for kv in memory_backed=1 blocksize=4096 size=64 zoned=1 zone_size=2 zone_nr_conv=0 \
+		zone_max_open=8 zone_max_active=8; do
+		echo "${kv#*=}" >"$NULLB_CFS/nullbz/${kv%%=*}" || { echo "null_blk: $kv refused"; return 1; }
+	done
+	echo 1 >$NULLB_CFS/nullbz/power || return 1
+	local n=50
+	while [ ! -b $NZ ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	[ -b $NZ ]
+}
+
+nullbz_remove() {
+	[ -d $NULLB_CFS/nullbz ] || return 0
+	echo 0 >$NULLB_CFS/nullbz/power
+	rmdir $NULLB_CFS/nullbz
+}
+
+# zone_line DEV INDEX: blkzone's line for zone INDEX.
+zone_line() {
+	$BLKZONE report -o $(($2 * 4096)) -c 1 "$1"
+}
+
+# full_data_zone DEV: the index of the first full zone after the two metadata zones.
+full_data_zone() {
+	local i=2
+	while [ $i -lt 32 ]; do
+		zone_line "$1" $i | grep -q '(fu)' && { echo $i; return 0; }
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# fio over the FTL's whole capacity in 64 KiB sequential writes with crc32c headers; with
+# --verify_only the same job reads everything back and checks it.
+fio_whole() {
+	local name=$1 sectors=$2
+	shift 2
+	fio_job "$name" --rw=write --bs=64k --iodepth=8 --size=$((sectors * 512)) "$@"
+}
+
+test_failed_zones_retired() {
+	local cap ro off line valid
+	nullbz_create || return 1
+	cap=$(capacity $NZ) || return 1
+	create $NZ "$cap" || return 1
+	fio_whole fill "$cap" --do_verify=0 || return 1
+	dm remove $NAME || return 1
+
+	# A read-only zone holding data: the collector's first victim; once moved out, retired,
+	# and every block reads back as written.
+	ro=$(full_data_zone $NZ) || { echo "no full data zone"; return 1; }
+	echo $((ro * 4096)) >$NULLB_CFS/nullbz/zone_readonly || return 1
+	line=$(zone_line $NZ "$ro")
+	echo "$line" | grep -q '(ro)' || { echo "zone $ro not read-only: $line"; return 1; }
+	create $NZ "$cap" || return 1
+	dm message $NAME 0 gc || return 1
+	expect_eq "retired zones after collecting the read-only one" "$(field retired)" 1 || return 1
+	fio_whole check "$cap" --verify_only || return 1
+	# More writes than the capacity: none goes to the retired zone.
+	fio_job more --rw=randwrite --bs=16k --iodepth=16 --size=$((cap * 512)) --io_size=$((cap * 1024)) ||
+		return 1
+	expect_eq "zone $ro after more writes" "$(zone_line $NZ "$ro")" "$line" || return 1
+	fio_whole refill "$cap" --do_verify=0 || return 1
+	dm remove $NAME || return 1
+	# After the random writes, a full zone may hold only overwritten blocks. A load resets the
+	# data zones holding no valid block (and the collector resets what it empties), so with no
+	# write since, every full data zone left holds data.
+	create $NZ "$cap" || return 1
+	valid=$(field valid)
+	dm remove $NAME || return 1
+
+	# An offline zone holding data: its blocks cannot be read. The table loads without it,
+	# reads of what it held fail with an I/O error (never other data), and everything
+	# written again afterwards is kept; the zone is never written.
+	off=$(full_data_zone $NZ) || { echo "no full data zone"; return 1; }
+	[ "$off" != "$ro" ] || { echo "zone $ro reported full again"; return 1; }
+	echo $((off * 4096)) >$NULLB_CFS/nullbz/zone_offline || return 1
+	line=$(zone_line $NZ "$off")
+	echo "$line" | grep -q '(of)' || { echo "zone $off not offline: $line"; return 1; }
+	create $NZ "$cap" || return 1
+	expect_eq "retired zones with the offline one" "$(field retired)" 2 || return 1
+	# Its valid blocks no longer count.
+	[ "${valid%/*}" -gt "$(field valid | cut -d/ -f1)" ] ||
+		{ echo "zone $off held no valid block: valid ${valid%/*} before, $(field valid) after"; return 1; }
+	if dd if=$DEV of=/dev/null bs=64k iflag=direct 2>/tmp/dd.err; then
+		echo "the whole device read without an error, though zone $off is offline"
+		return 1
+	fi
+	grep -q 'Input/output error' /tmp/dd.err || { cat /tmp/dd.err; return 1; }
+	fio_whole again "$cap" || return 1
+	dd if=$DEV of=/dev/null bs=64k iflag=direct 2>/dev/null || { echo "reads still fail after rewriting"; return 1; }
+	expect_eq "zone $off after rewriting" "$(zone_line $NZ "$off")" "$line" || return 1
+	dm remove $NAME
+}
+
 test_rmmod_refused_while_in_use() {
 	blank "$A" || return 1
 	create "$A" 8192 || return 1
@@ -394,7 +499,12 @@ ktap_test load t test_load
 for name in bad_tables_refused status_and_messages fio_verify_3x_capacity \
 	fio_verify_zone_capacity_below_size fio_verify_cost_benefit \
 	discard_and_write_zeroes_read_zeroes flush_and_fua_commit \
-	reload_swap_and_suspend_keep_data cut_during_synchronous_writes rmmod_refused_while_in_use; do
+	reload_swap_and_suspend_keep_data cut_during_synchronous_writes failed_zones_retired \
+	rmmod_refused_while_in_use; do
+	# LNVM_ONLY="name..." runs only those (tools/vm.sh cmd 'LNVM_ONLY=... sh .../run.sh').
+	if [ -n "${LNVM_ONLY:-}" ]; then
+		case " $LNVM_ONLY " in *" $name "*) ;; *) continue ;; esac
+	fi
 	case "$name" in
 	fio_verify_zone_capacity_below_size | fio_verify_cost_benefit)
 		if light; then
