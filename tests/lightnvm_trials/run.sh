@@ -182,18 +182,6 @@ watch_gc() {
 	done
 }
 
-each() {
-	local c pids=""
-	for c in $CONFIGS; do
-		"$1" "$c" >"/tmp/out.$c" 2>&1 &
-		pids="$pids $!"
-	done
-	# shellcheck disable=SC2086
-	wait $pids
-	for c in $CONFIGS; do
-		cat "/tmp/out.$c"
-	done
-}
 
 # counts CONFIG: "trials errors corrupt_trials lost_trials changed_trials failed_checks
 # corrupt_blocks lost_blocks changed_blocks gc_trials" (gc_trials: trials whose collector ran
@@ -238,32 +226,15 @@ expect_trials() {
 			return 1
 		fi
 		;;
-	canary)
-		expect_eq "$c: trials the checker failed" "$failed" "$n" || return 1
-		expect_eq "$c: trials with corrupt blocks" "$ct" "$n" || return 1
-		expect_eq "$c: corrupt blocks" "$7" "$n" || return 1
-		expect_eq "$c: trials with lost blocks" "$lt" "$n" || return 1
-		;;
+	canary) trial_expect_canary "$c" "$n" "$failed" "$ct" "$7" "$lt" ;;
 	esac
 }
 
-every_boot_cut() {
-	local k=0 bad=0
-	while [ $k -lt "$TRIAL_LAST" ]; do
-		if ! grep -q "^# trial-boot: $k cut " "$TRIAL_DIR/history"; then
-			echo "boot $k: $(grep "^# trial-boot: $k " "$TRIAL_DIR/history" || echo 'no record')"
-			bad=1
-		fi
-		k=$((k + 1))
-	done
-	grep '^# trial-boot: ' "$TRIAL_DIR/history"
-	[ $bad = 0 ]
-}
 
 report() {
 	ktap_begin
 	echo "# $TRIAL_LAST power-cut trials, seed $TRIAL_SEED"
-	ktap_test every_boot_was_cut every_boot_cut
+	ktap_test every_boot_was_cut trial_every_boot_cut
 	ktap_test checker_flags_broken_writer expect_trials canary canary
 	ktap_test ftl_fua_no_bad_block expect_trials fua clean
 	ktap_test ftl_flush_no_bad_block expect_trials flush clean
@@ -278,27 +249,16 @@ load_checkout_module lightnvm || echo "# lightnvm did not load"
 [ "$TRIAL_PHASE" = 0 ] && { $MKFS -q -F "$ZONES_DISK" || echo "# mkfs.ext4 $ZONES_DISK failed"; }
 mkdir -p $ZONES_DIR
 mount -t ext4 "$ZONES_DISK" $ZONES_DIR || echo "# mounting $ZONES_DISK failed"
-[ "$TRIAL_PHASE" -gt 0 ] && each verify
+[ "$TRIAL_PHASE" -gt 0 ] && trial_each verify
 if [ "$TRIAL_PHASE" -lt "$TRIAL_LAST" ]; then
-	each prepare
+	trial_each prepare
 	STARTED=""
 	for c in $CONFIGS; do
 		[ -e "/tmp/prepared.$c" ] && STARTED="$STARTED $c"
 	done
 	# Its first line is the counters before the loads start.
 	watch_gc &
-	for c in $STARTED; do
-		load "$c"
-	done
-	n=600
-	for c in $STARTED; do
-		while [ ! -e "/tmp/ready.$c" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
-		if [ -e "/tmp/ready.$c" ]; then
-			trial_record "$c" $((TRIAL_PHASE + 1)) started
-		else
-			trial_record "$c" $((TRIAL_PHASE + 1)) error=load
-		fi
-	done
+	trial_start_loads load
 	trial_cut
 	exit 1
 fi

@@ -202,21 +202,6 @@ load() {
 		$(cfg_load_args "$c") -r "/tmp/ready.$c" &
 }
 
-# each FUNCTION: FUNCTION for every configuration that runs, side by side (the boot's time is
-# mostly I/O waits and single-threaded tools), their output in order.
-each() {
-	local c pids=""
-	for c in $CONFIGS; do
-		"$1" "$c" >"/tmp/out.$c" 2>&1 &
-		pids="$pids $!"
-	done
-	# Not a bare 'wait': the kernel log's streamer runs in the background too.
-	# shellcheck disable=SC2086
-	wait $pids
-	for c in $CONFIGS; do
-		cat "/tmp/out.$c"
-	done
-}
 
 # The last boot's TAP: one test per configuration over every trial's '# trial: CONFIG N ...' line.
 # counts CONFIG: "trials errors corrupt_trials lost_trials changed_trials failed_checks
@@ -257,34 +242,16 @@ expect_trials() {
 			return 1
 		fi
 		;;
-	canary)
-		# Every trial: the checker failed, saw the one corrupted block and lost writes.
-		expect_eq "$c: trials the checker failed" "$failed" "$n" || return 1
-		expect_eq "$c: trials with corrupt blocks" "$ct" "$n" || return 1
-		expect_eq "$c: corrupt blocks" "$7" "$n" || return 1
-		expect_eq "$c: trials with lost blocks" "$lt" "$n" || return 1
-		;;
+	canary) trial_expect_canary "$c" "$n" "$failed" "$ct" "$7" "$lt" ;;
 	esac
 }
 
-every_boot_cut() {
-	local k=0 bad=0
-	while [ $k -lt "$TRIAL_LAST" ]; do
-		if ! grep -q "^# trial-boot: $k cut " "$TRIAL_DIR/history"; then
-			echo "boot $k: $(grep "^# trial-boot: $k " "$TRIAL_DIR/history" || echo 'no record')"
-			bad=1
-		fi
-		k=$((k + 1))
-	done
-	grep '^# trial-boot: ' "$TRIAL_DIR/history"
-	[ $bad = 0 ]
-}
 
 report() {
 	ktap_begin
 	echo "# $TRIAL_LAST power-cut trials, seed $TRIAL_SEED"
 	ktap_test checker_refuses_rebuilt_and_torn_blocks $PC selftest
-	ktap_test every_boot_was_cut every_boot_cut
+	ktap_test every_boot_was_cut trial_every_boot_cut
 	ktap_test linear_loses_nothing expect_trials linear clean
 	ktap_test checker_flags_broken_writer expect_trials canary canary
 	ktap_test md_nojournal_only_the_write_hole expect_trials md hole
@@ -300,23 +267,10 @@ trial_begin
 modprobe raid456 || echo "# raid456 did not load"
 load_checkout_module raid5_journal || echo "# raid5_journal did not load"
 make_slices || echo "# making the slices failed"
-[ "$TRIAL_PHASE" -gt 0 ] && each verify
+[ "$TRIAL_PHASE" -gt 0 ] && trial_each verify
 if [ "$TRIAL_PHASE" -lt "$TRIAL_LAST" ]; then
-	each prepare
-	# All loads start together, once every device is ready: the cut finds them all under way.
-	STARTED=""
-	for c in $CONFIGS; do
-		[ -e "/tmp/prepared.$c" ] && load "$c" && STARTED="$STARTED $c"
-	done
-	n=600
-	for c in $STARTED; do
-		while [ ! -e "/tmp/ready.$c" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
-		if [ -e "/tmp/ready.$c" ]; then
-			trial_record "$c" $((TRIAL_PHASE + 1)) started
-		else
-			trial_record "$c" $((TRIAL_PHASE + 1)) error=load
-		fi
-	done
+	trial_each prepare
+	trial_start_loads load
 	trial_cut
 	exit 1
 fi
