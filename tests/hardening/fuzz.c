@@ -15,7 +15,8 @@
  *     With 'aligned', offsets are multiples of 4096 and valid block sizes at least 4096:
  *     loop_dio refuses on purpose (EINVAL) the direct I/O C loop drops silently at an offset or
  *     block size direct I/O cannot use (README, loop_dio), and that one documented difference
- *     would make every later call differ.
+ *     would make every later call differ; nor a LOOP_SET_BLOCK_SIZE argument past 32 bits,
+ *     which C truncates (2^32 + 512 sets 512) and loop_dio refuses.
  *   fuzz lockedmem SEED ITERS
  *     /dev/lockedmem: regions opened, sized (boundary sizes), random ioctls, mmap with random
  *     ranges, protections and flags (MAP_FIXED inside a reserved window), munmap, mprotect,
@@ -122,6 +123,12 @@ static long block_size(void)
 
 	if (aligned && (v == 512 || v == 1024 || v == 2048))
 		v = 4096;
+	/*
+	 * C loop's LOOP_SET_BLOCK_SIZE stores its unsigned long argument in an unsigned int
+	 * limit, so 2^32 + 512 sets 512; loop_dio refuses what is no block size (EINVAL).
+	 */
+	if (aligned && v == ((1L << 32) | 512))
+		v = -1;
 	return v;
 }
 
