@@ -553,6 +553,9 @@ where
                     self.zones[i].role = Role::Free;
                     self.zones[i].wp = 0;
                 }
+                // Read-only and holding nothing (emptied before this load): retired now, not
+                // when the collector gets to it.
+                Role::Full if z.read_only && z.valid == 0 => self.zones[i].role = Role::Retired,
                 _ => {}
             }
             if self.zones[i].role == Role::Free {

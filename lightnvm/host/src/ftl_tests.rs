@@ -561,6 +561,12 @@ fn a_read_only_zone_found_at_load_is_emptied_without_loss() {
     }
     assert_eq!(d.ftl.zones()[2].role, Role::Retired);
     check_all(&d, &mut dev, &model);
+    // Emptied and still read-only at the next load: retired by the load itself.
+    d.flush(&mut dev).unwrap();
+    let d = Driver::new(open(&mut dev, cfg, 8).unwrap());
+    assert_eq!(d.ftl.zones()[2].role, Role::Retired);
+    check_counts(&d);
+    check_all(&d, &mut dev, &model);
 }
 
 #[test]
