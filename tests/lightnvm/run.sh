@@ -393,12 +393,18 @@ full_data_zone() {
 	return 1
 }
 
+# whole_bytes SECTORS: the FTL's capacity rounded down to 64 KiB. fio writes whole blocks only,
+# so every job here stays within it: a rewrite then covers every block another job wrote.
+whole_bytes() {
+	echo $(($1 * 512 / 65536 * 65536))
+}
+
 # fio over the FTL's whole capacity in 64 KiB sequential writes with crc32c headers; with
 # --verify_only the same job reads everything back and checks it.
 fio_whole() {
 	local name=$1 sectors=$2
 	shift 2
-	fio_job "$name" --rw=write --bs=64k --iodepth=8 --size=$((sectors * 512)) "$@"
+	fio_job "$name" --rw=write --bs=64k --iodepth=8 --size="$(whole_bytes "$sectors")" "$@"
 }
 
 test_failed_zones_retired() {
@@ -420,7 +426,7 @@ test_failed_zones_retired() {
 	expect_eq "retired zones after collecting the read-only one" "$(field retired)" 1 || return 1
 	fio_whole check "$cap" --verify_only || return 1
 	# More writes than the capacity: none goes to the retired zone.
-	fio_job more --rw=randwrite --bs=16k --iodepth=16 --size=$((cap * 512)) --io_size=$((cap * 1024)) ||
+	fio_job more --rw=randwrite --bs=16k --iodepth=16 --size="$(whole_bytes "$cap")" --io_size=$((cap * 1024)) ||
 		return 1
 	expect_eq "zone $ro after more writes" "$(zone_line $NZ "$ro")" "$line" || return 1
 	fio_whole refill "$cap" --do_verify=0 || return 1
