@@ -15,14 +15,10 @@
 # Prints Markdown tables on stdout.
 . /rust44/ktap.sh
 cd /rust44/tests/lightnvm || exit 1
+. ./lib.sh
 
-DMSETUP=/rust44/tests/raid5_journal/bin/dmsetup
-FIO=/usr/bin/fio
-BLKZONE=/usr/sbin/blkzone
-BLKDISCARD=/usr/sbin/blkdiscard
 DMZADM=./bin/dmzadm
 KO=/rust44/extmod/lightnvm.ko
-export DM_DISABLE_UDEV=1
 CONV=$(readlink -f /dev/rust44/nvme-conv)
 # dm-zoned's regular device: an eighth of the zoned namespace's size.
 REG_MB=${REG_MB:-16}
@@ -35,16 +31,6 @@ JOBS="4k randwrite QD32 (steady state)|--rw=randwrite --bs=4k --iodepth=32
 1M seqwrite QD8|--rw=write --bs=1M --iodepth=8"
 NJOBS=$(echo "$JOBS" | wc -l)
 
-dm() {
-	$DMSETUP --noudevsync "$@"
-}
-
-ns_dev() {
-	for ns in /sys/block/nvme*; do
-		[ "$(cat "$ns/nsid" 2>/dev/null)" = "$1" ] && echo "/dev/${ns##*/}" && return 0
-	done
-	return 1
-}
 ZNS=$(ns_dev 5) || { echo "no namespace 5 (tests/lightnvm/vm.conf)"; exit 1; }
 
 job_name() { echo "$JOBS" | sed -n "${1}p" | cut -d'|' -f1; }
@@ -115,9 +101,7 @@ create() {
 		$DMZADM --start "$reg" "$ZNS" >/tmp/dmzadm.out 2>&1 || { cat /tmp/dmzadm.out; return 1; }
 		;;
 	rust44-ftl)
-		dm create ftlb --table "0 8 rust44-ftl $ZNS" || return 1
-		cap=$(dm status ftlb | tr ' ' '\n' | sed -n 's/^capacity=//p')
-		dm remove ftlb || return 1
+		cap=$(ftl_capacity ftlb "$ZNS") || return 1
 		dm create ftlb --table "0 $cap rust44-ftl $ZNS" || return 1
 		;;
 	esac

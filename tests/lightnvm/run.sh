@@ -8,13 +8,9 @@
 # raid5_journal's (its build.sh brings it).
 . /rust44/ktap.sh
 cd /rust44/tests/lightnvm || exit 1
+. ./lib.sh
 
-DMSETUP=/rust44/tests/raid5_journal/bin/dmsetup
-FIO=/usr/bin/fio
-BLKZONE=/usr/sbin/blkzone
-BLKDISCARD=/usr/sbin/blkdiscard
 KO=${FTL_KO:-/rust44/extmod/lightnvm.ko}
-export DM_DISABLE_UDEV=1
 NAME=ftl
 DEV=/dev/mapper/$NAME
 
@@ -33,24 +29,12 @@ else
 fi
 [ "${CHECK_FULL:-0}" = 1 ] && CUTS=3
 
-dm() {
-	$DMSETUP --noudevsync "$@"
-}
-
-# ns_dev NSID: the block device of the NVMe namespace NSID.
-ns_dev() {
-	for ns in /sys/block/nvme*; do
-		[ "$(cat "$ns/nsid" 2>/dev/null)" = "$1" ] && echo "/dev/${ns##*/}" && return 0
-	done
-	return 1
-}
-
 A=$(ns_dev 3)
 B=$(ns_dev 4)
 
 # field NAME: a key=value field of the target's status.
 field() {
-	dm status $NAME | tr ' ' '\n' | sed -n "s/^$1=//p"
+	ftl_field $NAME "$1"
 }
 
 # blank DEV: every zone reset (a fresh device for the FTL to format).
@@ -66,11 +50,7 @@ written_zones() {
 # capacity DEV [OPTS]: the FTL's capacity in sectors with these options (a probe table, which
 # formats a blank device).
 capacity() {
-	local dev=$1
-	shift
-	dm create $NAME --table "0 8 rust44-ftl $dev $*" || return 1
-	field capacity
-	dm remove $NAME
+	ftl_capacity $NAME "$@"
 }
 
 # create DEV LEN [OPTS]

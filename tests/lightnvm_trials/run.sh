@@ -22,14 +22,14 @@
 . /rust44/ktap.sh
 cd /rust44/tests/lightnvm_trials || exit 1
 . ./trial.sh
+# dm, ftl_field and ftl_capacity.
+. ../lightnvm/lib.sh
 
-DMSETUP=/rust44/tests/raid5_journal/bin/dmsetup
 MKFS=/usr/sbin/mkfs.ext4
 PC=./powercut
 ZLOOP_CONTROL=/dev/zloop-control
 ZONES_DISK=/dev/vdb
 ZONES_DIR=/mnt/zones
-export DM_DISABLE_UDEV=1
 
 CONFIGS="fua flush canary"
 # How much of an FTL's size is written again before the load (powercut age), and the zloop
@@ -54,9 +54,6 @@ if [ -z "${TRIAL_PHASE:-}" ]; then
 	exit 0
 fi
 
-dm() {
-	$DMSETUP --noudevsync "$@"
-}
 
 cfg_index() {
 	case "$1" in
@@ -120,16 +117,15 @@ ftl_create() {
 	local c=$1 z cap
 	z=$(zdev "$c")
 	# The capacity is known once the FTL has loaded: a probe table first.
-	dm create "ftl$(cfg_index "$c")" --table "0 8 rust44-ftl $z $(cfg_ftl_opts "$c")" || return 1
-	cap=$(status_field "$c" capacity)
-	dm remove "ftl$(cfg_index "$c")" || return 1
+	# shellcheck disable=SC2046
+	cap=$(ftl_capacity "ftl$(cfg_index "$c")" "$z" $(cfg_ftl_opts "$c")) || return 1
 	[ -n "$cap" ] || return 1
 	dm create "ftl$(cfg_index "$c")" --table "0 $cap rust44-ftl $z $(cfg_ftl_opts "$c")" || return 1
 	wait_dev "$(fdev "$c")"
 }
 
 status_field() {
-	dm status "ftl$(cfg_index "$1")" | tr ' ' '\n' | sed -n "s/^$2=//p"
+	ftl_field "ftl$(cfg_index "$1")" "$2"
 }
 
 # verify CONFIG: trial TRIAL_PHASE of CONFIG, started by the boot before.
