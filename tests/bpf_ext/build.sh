@@ -2,7 +2,9 @@
 # Host-side build hook (tools/vm.sh runs it with SRC, the prepared kernel tree, and OUT, this
 # suite's directory in the guest image): libbpf from the kernel tree (static, once per tree, next
 # to it), bpfrl (the guest tool, src/bpfrl.c) linked with it, and the BPF programs (progs/*.bpf.c)
-# built with clang-19 -target bpf against the tree's UAPI headers.
+# built with clang-19 -target bpf against the tree's UAPI headers; the Rust tool
+# tools/rust44-bpf (libbpf-rs over that libbpf, static), offline from the cargo cache 'make deps'
+# filled.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cache=$(dirname "$SRC")
@@ -22,8 +24,12 @@ if [ ! -f "$lib/stamp" ] || [ "$SRC/Makefile" -nt "$lib/stamp" ]; then
 fi
 gcc -static -O2 -Wall -Werror -isystem "$hdr/include" -I"$lib/dest/include" \
 	-o "$OUT/bpfrl" "$here/src/bpfrl.c" "$lib/libbpf.a" -lelf -lz
+LIBBPF_SYS_LIBRARY_PATH="$lib:/usr/lib/x86_64-linux-gnu" RUSTFLAGS="-C target-feature=+crt-static" \
+	cargo build -q --release --offline --locked --manifest-path "$here/../../tools/rust44-bpf/Cargo.toml" \
+	--target-dir "$cache/rust44-bpf-target" >&2
+cp "$cache/rust44-bpf-target/release/rust44-bpf" "$OUT/rust44-bpf"
 mkdir -p "$OUT/progs"
 for p in "$here"/progs/*.bpf.c; do
-	clang-19 -target bpf -O2 -g -Wall -Werror -isystem "$hdr/include" -I"$lib/dest/include" \
+	clang-19 -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -isystem "$hdr/include" -I"$lib/dest/include" \
 		-c "$p" -o "$OUT/progs/$(basename "$p" .c).o"
 done

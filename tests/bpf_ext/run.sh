@@ -6,6 +6,12 @@
 # its buckets refuse, counted in the module's stats; rmmod is refused while the program holds it;
 # a socket filter that calls the kfunc is refused by the verifier for nobody (CAP_BPF), while the
 # same filter without the call loads for nobody and the kfunc one works for root.
+# BPF programs on the events (tp_btf, raw_tp, tracepoint; progs/events.bpf.c) loaded and pinned
+# under /sys/fs/bpf/rust44 by the Rust tool (tools/rust44-bpf), which exits: they go on counting
+# exactly, a second process reads their maps, the pins hold the modules (rmmod refused), unpinning
+# frees everything. perf (Debian's 6.1 perf) lists and counts the events. A kfunc program pinned
+# by one process is used by others. Last, the kernel.unprivileged_bpf_disabled 0/2/1 matrix for
+# nobody (1 cannot be undone: it stays the last test of the boot, and the suite boots alone).
 . /rust44/ktap.sh
 cd /rust44/tests/bpf_ext || exit 1
 
@@ -13,6 +19,10 @@ T=/sys/kernel/tracing
 DD=/usr/bin/dd
 LOSETUP=/usr/sbin/losetup
 FIO=/usr/bin/fio
+PERF=/usr/bin/perf
+BPFTOOL=/usr/sbin/bpftool
+PINS=/sys/fs/bpf/rust44
+EV=$PINS/events
 CFS=/sys/kernel/config/blk_poll
 STATS=/sys/kernel/debug/bpf_ext/stats
 # The limiter's parameters for the kfunc tests: 1 token per second, 10 saved up.
@@ -148,6 +158,8 @@ blk_poll_poll_and_sleep_events() {
 	found=$(sum blk_poll_poll found)
 	sleeps=$(count "blk_poll_hybrid_sleep: dev=$(cat /sys/block/bpt/dev) hctx=")
 	slept=$(sum blk_poll_hybrid_sleep slept_ns)
+	# For the BPF programs' count (bpf_counted_the_events_exactly).
+	TRACED_POLLS=$polls
 	bad=0
 	no_overrun || bad=1
 	[ $rc = 0 ] || { cat /tmp/fio-bpt.out; bad=1; }
@@ -175,6 +187,165 @@ lockedmem_events() {
 	expect_eq "wipe" "$(count "lockedmem_wipe: size=$size pages=2 error=0\$")" 1 || bad=1
 	expect_eq "events" "$(count 'lockedmem_')" 4 || bad=1
 	[ $bad = 0 ] || cat "$T/trace"
+	return $bad
+}
+
+# --- BPF programs on the events, pinned ---
+
+# bslot SLOT: the pinned 'counts' map's SLOT, read by a process of its own.
+bslot() {
+	./rust44-bpf counts "$EV" | sed -n "s/^$1 //p"
+}
+
+# The loader pins maps, programs and links and exits; bpftool (another program, another process)
+# finds them by their pins.
+bpf_programs_pinned_on_events() {
+	if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+		mount -t bpf bpf /sys/fs/bpf || return 1
+	fi
+	mkdir -p "$PINS" || return 1
+	./rust44-bpf pin progs/events.bpf.o "$EV" || return 1
+	bad=0
+	expect_eq "maps" "$(ls "$EV/maps" | tr '\n' ' ')" "counts lat_hist " || bad=1
+	expect_eq "progs" "$(ls "$EV/progs" | tr '\n' ' ')" \
+		"dio_complete dio_complete_raw dio_complete_tp dio_submit lockedmem_create poll_raw " || bad=1
+	expect_eq "links" "$(ls "$EV/links" | tr '\n' ' ')" "$(ls "$EV/progs" | tr '\n' ' ')" || bad=1
+	out=$($BPFTOOL prog show pinned "$EV/progs/dio_complete")
+	echo "$out"
+	echo "$out" | grep -q 'tracing  name dio_complete ' || bad=1
+	out=$($BPFTOOL prog show pinned "$EV/progs/dio_complete_raw")
+	echo "$out" | grep -q 'raw_tracepoint  name dio_complete_raw ' || { echo "$out"; bad=1; }
+	out=$($BPFTOOL prog show pinned "$EV/progs/dio_complete_tp")
+	echo "$out" | grep -q 'tracepoint  name dio_complete_tp ' || { echo "$out"; bad=1; }
+	out=$($BPFTOOL map show pinned "$EV/maps/counts")
+	echo "$out"
+	echo "$out" | grep -q 'array  name counts  flags 0x0' || bad=1
+	echo "$out" | grep -q 'key 4B  value 8B  max_entries 14' || bad=1
+	out=$($BPFTOOL link show pinned "$EV/links/dio_submit" | tr -d '\n')
+	echo "$out"
+	echo "$out" | grep -q "raw_tracepoint  prog [0-9]*.*tp 'loop_dio_submit'" || bad=1
+	expect_eq "completes" "$(bslot completes)" 0 || bad=1
+	return $bad
+}
+
+# The I/O of the loop_dio tests before (64 reads with tracefs off, 256 reads and 64 writes), the
+# blk_poll test's polls, lockedmem's two creates: every program counted each event once.
+LOOP_IOS=$((64 + 256 + 64))
+bpf_counted_the_events_exactly() {
+	./rust44-bpf counts "$EV" >/tmp/counts || return 1
+	cat /tmp/counts
+	bad=0
+	for s in submits completes raw_completes tp_completes; do
+		expect_eq "$s" "$(bslot $s)" $LOOP_IOS || bad=1
+	done
+	expect_eq "submit_bytes" "$(bslot submit_bytes)" $((LOOP_IOS * 4096)) || bad=1
+	expect_eq "complete_bytes" "$(bslot complete_bytes)" $((LOOP_IOS * 4096)) || bad=1
+	expect_eq "complete_errors" "$(bslot complete_errors)" 0 || bad=1
+	lat=$(bslot latency_ns)
+	[ "$lat" -ge $((LOOP_IOS * 1000)) ] || { echo "latency sum $lat"; bad=1; }
+	# The three ways of attaching saw the same arguments.
+	expect_eq "raw_tp latency" "$(bslot raw_latency_ns)" "$lat" || bad=1
+	expect_eq "tracepoint latency" "$(bslot tp_latency_ns)" "$lat" || bad=1
+	expect_eq "polls" "$(bslot polls)" "${TRACED_POLLS:-none}" || bad=1
+	expect_eq "poll_found" "$(bslot poll_found)" 256 || bad=1
+	expect_eq "lockedmem creates" "$(bslot lockedmem_creates)" 1 || bad=1
+	expect_eq "lockedmem refused" "$(bslot lockedmem_refused)" 1 || bad=1
+	expect_eq "histogram total" "$(./rust44-bpf hist "$EV" | sed -n 's/^total //p')" $LOOP_IOS || bad=1
+	return $bad
+}
+
+# fio_p50_ns FILE: the read completion latency median fio reported, in ns.
+fio_p50_ns() {
+	awk '/clat percentiles/ { u = $0; sub(/.*\(/, "", u); sub(/\).*/, "", u); on = 1 }
+		on && /50\.00th=/ { v = $0; sub(/.*50\.00th=\[ */, "", v); sub(/\].*/, "", v)
+			m = (u == "nsec") ? 1 : (u == "usec") ? 1000 : 1000000; print v * m; exit }' "$1"
+}
+
+# 512 random 4 KiB reads at QD1: the histogram holds exactly fio's I/Os, and its median bucket
+# is fio's median or just below it (fio's latency includes the syscall around the block layer's).
+bpf_histogram_agrees_with_fio() {
+	LOOPDEV=$($LOSETUP -f --show --direct-io=on /dev/vdb) || return 1
+	./rust44-bpf reset "$EV" || return 1
+	$FIO --name=h --filename="$LOOPDEV" --direct=1 --ioengine=psync --rw=randread --bs=4k \
+		--size=256m --io_size=2m --randrepeat=1 --output=/tmp/fio-h.out || { cat /tmp/fio-h.out; return 1; }
+	$LOSETUP -d "$LOOPDEV"
+	./rust44-bpf hist "$EV" >/tmp/hist || return 1
+	cat /tmp/hist
+	grep -E 'clat percentiles|50.00th|issued' /tmp/fio-h.out
+	bad=0
+	expect_eq "histogram total" "$(sed -n 's/^total //p' /tmp/hist)" 512 || bad=1
+	expect_eq "completes" "$(bslot completes)" 512 || bad=1
+	fio50=$(fio_p50_ns /tmp/fio-h.out)
+	set -- $(sed -n 's/^p50 //p' /tmp/hist)
+	echo "fio p50 $fio50 ns, BPF p50 in [$1, $2) ns"
+	# fio's percentiles are themselves bucketed (a few %): allow the bucket above.
+	[ -n "$fio50" ] && [ "$1" -le "$fio50" ] && [ "$fio50" -lt $(($2 * 4)) ] || bad=1
+	return $bad
+}
+
+# perf sees the same events: listed, and counted exactly around known I/O.
+perf_counts_rust44_events() {
+	bad=0
+	list=$($PERF list tracepoint 2>&1)
+	for e in $EVENTS; do
+		echo "$list" | grep -q "${e%%/*}:${e#*/} " || { echo "perf list lacks ${e%%/*}:${e#*/}"; bad=1; }
+	done
+	LOOPDEV=$($LOSETUP -f --show --direct-io=on /dev/vdb) || return 1
+	$PERF stat -x, -e loop_dio:loop_dio_submit -e loop_dio:loop_dio_complete -a -o /tmp/perf-stat.out -- \
+		$DD if="$LOOPDEV" of=/dev/null bs=4096 count=100 iflag=direct 2>/dev/null || bad=1
+	cat /tmp/perf-stat.out
+	expect_eq "perf stat submits" "$(awk -F, '$3 == "loop_dio:loop_dio_submit" { print $1 }' /tmp/perf-stat.out)" 100 || bad=1
+	expect_eq "perf stat completes" "$(awk -F, '$3 == "loop_dio:loop_dio_complete" { print $1 }' /tmp/perf-stat.out)" 100 || bad=1
+	$PERF record -q -e loop_dio:loop_dio_complete -a -o /tmp/perf.data -- \
+		$FIO --name=r --filename="$LOOPDEV" --direct=1 --ioengine=psync --rw=randread --bs=4k \
+		--size=256m --io_size=1m --output=/tmp/fio-r.out >/dev/null 2>&1 || { cat /tmp/fio-r.out; bad=1; }
+	$PERF script -i /tmp/perf.data >/tmp/perf.script 2>/dev/null || bad=1
+	head -n 2 /tmp/perf.script
+	expect_eq "perf record samples" "$(grep -c 'loop_dio:loop_dio_complete: .* op=read sector=[0-9]* bytes=4096 error=0 latency_ns=[1-9]' /tmp/perf.script)" 256 || bad=1
+	$LOSETUP -d "$LOOPDEV" || bad=1
+	return $bad
+}
+
+# rmmod_retry MODULE: rmmod, retried for 5 s (programs are freed after an RCU grace period).
+rmmod_retry() {
+	i=0
+	until rmmod "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 50 ] && { echo "rmmod $1 still refused"; return 1; }
+		sleep 0.1
+	done
+}
+
+# An attached program holds the module whose event it is attached to, as for any module's
+# tracepoint: while the links are pinned rmmod is refused (delete_module's EWOULDBLOCK). A pinned
+# tracing program without its link does not: the modules go with the programs still pinned, and
+# the pinned maps keep their values; unpinning frees the rest.
+rmmod_refused_while_programs_pinned() {
+	$LOSETUP -D
+	bad=0
+	for m in loop_dio blk_poll mm_mlock2; do
+		out=$(rmmod $m 2>&1) && { echo "rmmod $m succeeded under a pinned program"; bad=1; continue; }
+		echo "$out"
+		case "$out" in *"Resource temporarily unavailable"*) ;; *) bad=1 ;; esac
+		[ "$(cat /sys/module/$m/refcnt)" -gt 0 ] || bad=1
+	done
+	[ $bad = 0 ] || return 1
+	before=$(bslot completes)
+	rm "$EV"/links/* || return 1
+	for m in loop_dio blk_poll mm_mlock2; do
+		rmmod_retry $m || bad=1
+	done
+	$BPFTOOL prog show pinned "$EV/progs/dio_complete" | grep -q 'tracing  name dio_complete ' ||
+		{ echo "the pinned program went with its module"; bad=1; }
+	expect_eq "completes kept in the pinned map" "$(bslot completes)" "$before" || bad=1
+	./rust44-bpf unpin "$EV" || bad=1
+	[ ! -e "$EV" ] || { echo "$EV still there"; bad=1; }
+	$BPFTOOL map show | grep -E 'name (counts|lat_hist) ' && { echo "maps left after unpinning"; bad=1; }
+	$BPFTOOL prog show | grep -E 'name (dio_|poll_raw|lockedmem_cr)' && { echo "programs left"; bad=1; }
+	# And the modules load again.
+	for m in loop_dio blk_poll mm_mlock2; do
+		load_checkout_module $m || bad=1
+	done
 	return $bad
 }
 
@@ -314,16 +485,122 @@ kfunc_needs_cap_bpf() {
 	return $bad
 }
 
+# A socket filter calling the kfunc, pinned by one process, attached to their sockets by two
+# others: the limiter's one bucket serves them all; the pin holds bpf_ext until unpinned.
+kfunc_program_pinned_and_reused() {
+	load_bpf_ext rate=$RATE burst=$BURST || return 1
+	./rust44-bpf pin progs/sockfilter_kfunc.bpf.o "$PINS/limiter" || return 1
+	bad=0
+	t0=$(ktap_uptime_ms)
+	a=$(./rust44-bpf sockfilter "$PINS/limiter/progs/sf_kfunc" 41010 30) || bad=1
+	b=$(./rust44-bpf sockfilter "$PINS/limiter/progs/sf_kfunc" 41011 30) || bad=1
+	ms=$(($(ktap_uptime_ms) - t0))
+	echo "$a / $b in $ms ms"
+	received_ok $((${a##* } + ${b##* })) $ms || bad=1
+	expect_eq "calls" "$(bstat calls)" 60 || bad=1
+	expect_eq "admitted" "$(bstat admitted)" $((${a##* } + ${b##* })) || bad=1
+	out=$(rmmod bpf_ext 2>&1) && { echo "rmmod succeeded under a pinned program"; return 1; }
+	echo "$out"
+	./rust44-bpf unpin "$PINS/limiter" || bad=1
+	rmmod_retry bpf_ext || bad=1
+	return $bad
+}
+
+# --- kernel.unprivileged_bpf_disabled, for nobody ---
+
+SYSCTL=/proc/sys/kernel/unprivileged_bpf_disabled
+SHARED=$PINS/shared/progs/sf_kfunc
+
+# matrix_setup: bpf_ext loaded, root's kfunc socket filter pinned at $SHARED.
+matrix_setup() {
+	[ -e "$SHARED" ] && return 0
+	load_bpf_ext rate=$RATE burst=$BURST || return 1
+	./rust44-bpf pin progs/sockfilter_kfunc.bpf.o "$PINS/shared" >/dev/null
+}
+
+# matrix WANT_PLAIN WANT_MAP PORT: what nobody can do at the current setting. A socket filter
+# (SOCKET_FILTER is the type unprivileged users may load): loaded and filtering or EPERM; the
+# same filter calling the kfunc: EPERM always (the verifier's CAP_BPF rule at 0); an array map;
+# a tp_btf program on loop_dio's event: EPERM (root's loads); perf counting an event with the kernel included:
+# EACCES (perf_event_paranoid 2); root's pin of the kfunc filter: EACCES while it is 0600,
+# usable once root opens it up (0666): the program then runs on nobody's socket and calls the
+# kfunc. The sysctl gates loading and map creation, not the use of what root pinned.
+matrix() {
+	want_plain=$1 want_map=$2 port=$3
+	echo "unprivileged_bpf_disabled=$(cat $SYSCTL)"
+	bad=0
+	expect_eq "plain filter" "$(./bpfrl sockfilter progs/sockfilter_plain.bpf.o $port 5 nobody 2>/dev/null | tail -n1)" "$want_plain" || bad=1
+	out=$(./bpfrl sockfilter progs/sockfilter_kfunc.bpf.o $((port + 1)) 5 nobody 2>&1)
+	expect_eq "kfunc filter" "$(echo "$out" | tail -n1)" "rejected errno 1" || bad=1
+	expect_eq "map create" "$(./bpfrl nobody mapcreate)" "$want_map" || bad=1
+	expect_eq "tp_btf as root" "$(./bpfrl root tpbtf loop_dio:loop_dio_complete)" "ok" || bad=1
+	expect_eq "tp_btf" "$(./bpfrl nobody tpbtf loop_dio:loop_dio_complete)" "errno 1" || bad=1
+	expect_eq "perf on loop_dio_complete" "$(./bpfrl nobody perf loop_dio:loop_dio_complete)" "errno 13" || bad=1
+	chmod 0600 "$SHARED"
+	expect_eq "pin at 0600" "$(./bpfrl nobody objget "$SHARED")" "errno 13" || bad=1
+	chmod 0666 "$SHARED"
+	expect_eq "pin at 0666" "$(./bpfrl nobody objget "$SHARED")" "ok" || bad=1
+	calls=$(bstat calls)
+	out=$(su -s /bin/sh nobody -c "./rust44-bpf sockfilter $SHARED $((port + 2)) 5" 2>&1)
+	echo "nobody on root's pinned filter: $out"
+	case "$out" in "received "[0-9]*) ;; *) bad=1 ;; esac
+	expect_eq "kfunc calls from nobody's socket" "$(bstat calls)" $((calls + 5)) || bad=1
+	chmod 0600 "$SHARED"
+	return $bad
+}
+
+unprivileged_bpf_disabled_0() {
+	matrix_setup || return 1
+	echo 0 >$SYSCTL || return 1
+	matrix "loaded received 5" ok 42000
+}
+
+# 2: root may go back to 0 (and to 2 again).
+unprivileged_bpf_disabled_2() {
+	matrix_setup || return 1
+	echo 2 >$SYSCTL || return 1
+	matrix "rejected errno 1" "errno 1" 42010 || return 1
+	echo 0 >$SYSCTL || { echo "2 -> 0 refused"; return 1; }
+	expect_eq "after 2 -> 0" "$(cat $SYSCTL)" 0 || return 1
+	echo 2 >$SYSCTL
+}
+
+# 1: for good. Root cannot leave it (EPERM for 0 and 2); it must stay the boot's last test.
+unprivileged_bpf_disabled_1() {
+	matrix_setup || return 1
+	echo 1 >$SYSCTL || return 1
+	bad=0
+	matrix "rejected errno 1" "errno 1" 42020 || bad=1
+	for v in 0 2; do
+		out=$(sh -c "echo $v >$SYSCTL" 2>&1) && { echo "1 -> $v accepted"; bad=1; }
+		echo "1 -> $v: $out"
+		case "$out" in *"Operation not permitted"*) ;; *) bad=1 ;; esac
+	done
+	expect_eq "still" "$(cat $SYSCTL)" 1 || bad=1
+	./rust44-bpf unpin "$PINS/shared" >/dev/null || bad=1
+	rmmod_retry bpf_ext || bad=1
+	return $bad
+}
+
 ktap_begin
 ktap_test modules_load modules_load
 ktap_test events_exist_and_are_off events_exist_and_are_off
+ktap_test bpf_programs_pinned_on_events bpf_programs_pinned_on_events
 ktap_test loop_dio_events_off_record_nothing loop_dio_events_off_record_nothing
 ktap_test loop_dio_submit_complete_counts loop_dio_submit_complete_counts
 ktap_test blk_poll_poll_and_sleep_events blk_poll_poll_and_sleep_events
 ktap_test lockedmem_events lockedmem_events
+ktap_test bpf_counted_the_events_exactly bpf_counted_the_events_exactly
+ktap_test bpf_histogram_agrees_with_fio bpf_histogram_agrees_with_fio
+ktap_test perf_counts_rust44_events perf_counts_rust44_events
+ktap_test rmmod_refused_while_programs_pinned rmmod_refused_while_programs_pinned
 ktap_test bpf_ext_refuses_bad_parameters bpf_ext_refuses_bad_parameters
 ktap_test bpf_ext_loads bpf_ext_loads
 ktap_test kfunc_limits_udp_on_lo kfunc_limits_udp_on_lo
 ktap_test rmmod_refused_while_a_program_calls_it rmmod_refused_while_a_program_calls_it
 ktap_test kfunc_needs_cap_bpf kfunc_needs_cap_bpf
+ktap_test kfunc_program_pinned_and_reused kfunc_program_pinned_and_reused
+ktap_test unprivileged_bpf_disabled_0 unprivileged_bpf_disabled_0
+ktap_test unprivileged_bpf_disabled_2 unprivileged_bpf_disabled_2
+ktap_test unprivileged_bpf_disabled_1 unprivileged_bpf_disabled_1
 ktap_end

@@ -12,11 +12,22 @@
  *                                        uid 65534 and every capability), attach it to a UDP
  *                                        socket on PORT, send COUNT datagrams: print "loaded
  *                                        received M", or "rejected errno E" and exit 3
+ *   bpfrl nobody OP [ARG]                as uid 65534 without capabilities (what is root's to
+ *                                        look up is looked up first), try OP and print "ok" or
+ *                                        "errno E" (exit 0 either way):
+ *                                          mapcreate       BPF_MAP_CREATE of a 1-entry array
+ *                                          tpbtf MOD:EVENT a minimal tp_btf program on MOD's
+ *                                                          EVENT (its BTF looked up as root)
+ *                                          objget PATH     BPF_OBJ_GET of a pin
+ *                                          perf SYS:EVENT  perf_event_open counting that trace
+ *                                                          event for this task, kernel included
+ *   bpfrl root tpbtf MOD:EVENT           the same tp_btf load as root
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <linux/perf_event.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,9 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
@@ -187,6 +200,160 @@ static int cmd_sockfilter(const char *path, int port, int count, int nobody)
 	return 0;
 }
 
+static int report(int ok)
+{
+	if (ok)
+		printf("ok\n");
+	else
+		printf("errno %d\n", errno);
+	return 0;
+}
+
+/* The id tracefs gives SYS:EVENT, or -1. */
+static long trace_event_id(const char *event)
+{
+	char path[256], sys[64];
+	const char *colon = strchr(event, ':');
+	long id = -1;
+	FILE *f;
+
+	if (!colon || colon - event >= (long)sizeof(sys))
+		return -1;
+	memcpy(sys, event, colon - event);
+	sys[colon - event] = 0;
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/%s/id", sys, colon + 1);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &id) != 1)
+		id = -1;
+	fclose(f);
+	return id;
+}
+
+/* The fd of the loaded BTF object called @name (a module's), or -1. */
+static int btf_obj_fd(const char *name)
+{
+	__u32 id = 0;
+
+	while (!bpf_btf_get_next_id(id, &id)) {
+		char got[64] = "";
+		struct bpf_btf_info info = { .name = (__u64)(unsigned long)got, .name_len = sizeof(got) };
+		__u32 len = sizeof(info);
+		int fd = bpf_btf_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		if (!bpf_btf_get_info_by_fd(fd, &info, &len) && !strcmp(got, name))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/*
+ * What a tp_btf program on MOD:EVENT needs from root (the module's BTF object and the event's
+ * btf_trace_<event> type in it); the load itself is the caller's.
+ */
+struct tpbtf {
+	int btf_fd;
+	__u32 type_id;
+};
+
+static int tpbtf_lookup(const char *arg, struct tpbtf *t)
+{
+	char mod[64];
+	const char *colon = arg ? strchr(arg, ':') : NULL;
+	struct btf *vmlinux, *btf;
+	char type[128];
+	int id;
+
+	if (!colon || colon - arg >= (long)sizeof(mod))
+		return -1;
+	memcpy(mod, arg, colon - arg);
+	mod[colon - arg] = 0;
+	vmlinux = btf__load_vmlinux_btf();
+	btf = vmlinux ? btf__load_module_btf(mod, vmlinux) : NULL;
+	if (!btf) {
+		fprintf(stderr, "no BTF for %s\n", mod);
+		return -1;
+	}
+	snprintf(type, sizeof(type), "btf_trace_%s", colon + 1);
+	id = btf__find_by_name_kind(btf, type, BTF_KIND_TYPEDEF);
+	t->btf_fd = btf_obj_fd(mod);
+	if (id < 0 || t->btf_fd < 0) {
+		fprintf(stderr, "no %s in %s's BTF\n", type, mod);
+		return -1;
+	}
+	t->type_id = id;
+	return 0;
+}
+
+static int tpbtf_load(const struct tpbtf *t)
+{
+	/* r0 = 0; exit */
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_TRACE_RAW_TP,
+		    .attach_btf_id = t->type_id, .attach_btf_obj_fd = t->btf_fd);
+
+	return report(bpf_prog_load(BPF_PROG_TYPE_TRACING, "tpbtf", "GPL", insns, 2, &o) >= 0);
+}
+
+static int cmd_root(const char *op, const char *arg)
+{
+	struct tpbtf t;
+
+	if (strcmp(op, "tpbtf"))
+		return 2;
+	if (tpbtf_lookup(arg, &t))
+		return 1;
+	return tpbtf_load(&t);
+}
+
+static int cmd_nobody(const char *op, const char *arg)
+{
+	struct tpbtf t;
+	long id = -1;
+	int fd;
+
+	if (!strcmp(op, "tpbtf")) {
+		if (tpbtf_lookup(arg, &t))
+			return 1;
+	} else if (!strcmp(op, "perf")) {
+		id = arg ? trace_event_id(arg) : -1;
+		if (id < 0) {
+			fprintf(stderr, "no trace event %s\n", arg ? arg : "");
+			return 1;
+		}
+	} else if (strcmp(op, "mapcreate") && strcmp(op, "objget")) {
+		return 2;
+	}
+	if (drop_to_nobody())
+		return 1;
+	if (!strcmp(op, "mapcreate")) {
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "nobody", 4, 8, 1, NULL);
+		return report(fd >= 0);
+	}
+	if (!strcmp(op, "objget")) {
+		fd = arg ? bpf_obj_get(arg) : -1;
+		return report(fd >= 0);
+	}
+	if (!strcmp(op, "perf")) {
+		struct perf_event_attr a = {
+			.type = PERF_TYPE_TRACEPOINT,
+			.size = sizeof(a),
+			.config = id,
+		};
+
+		fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+		return report(fd >= 0);
+	}
+	return tpbtf_load(&t);
+}
+
 int main(int argc, char **argv)
 {
 	libbpf_set_print(print_libbpf);
@@ -197,6 +364,10 @@ int main(int argc, char **argv)
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "sockfilter"))
 		return cmd_sockfilter(argv[2], atoi(argv[3]), atoi(argv[4]),
 				      argc == 6 && !strcmp(argv[5], "nobody"));
+	if (argc == 4 && !strcmp(argv[1], "root"))
+		return cmd_root(argv[2], argv[3]);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "nobody"))
+		return cmd_nobody(argv[2], argc == 4 ? argv[3] : NULL);
 	fprintf(stderr, "usage: see the head of bpfrl.c\n");
 	return 2;
 }
