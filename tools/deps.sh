@@ -9,10 +9,12 @@ BINDGEN_VERSION=${BINDGEN_VERSION:-0.73.2}
 
 DEB_PACKAGES=(clang-19 lld-19 llvm-19 libclang-19-dev qemu-system-x86 bc flex bison libelf-dev libssl-dev
 	cpio busybox-static ccache dwarves xz-utils zstd make gcc libc6-dev rsync kmod
-	fio util-linux mount e2fsprogs
+	fio util-linux mount e2fsprogs linux-perf bpftool
 	qemu-system-gui libvirglrenderer1 libegl-dev libgles-dev)
 
 mkdir -p "$CACHE"
+# The crates of the Rust BPF tool, which tests/bpf_ext/build.sh builds offline (cargo --offline).
+cargo fetch --locked --quiet --manifest-path "$TOP/tools/rust44-bpf/Cargo.toml"
 stamp="$CACHE/deps.stamp"
 want="$KERNEL_PKG_VERSION $BINDGEN_VERSION ${DEB_PACKAGES[*]}"
 
