@@ -5,7 +5,8 @@
 //!
 //! The first two usable zones of the device are metadata zones, used in turn. Each starts with a
 //! map checkpoint (a header block, then the logical-to-physical map, 1024 little-endian `u32`s a
-//! block), followed by reverse-map log blocks, each a list of `(lba, pba)` pairs appended since
+//! block, then, since version 2, the zones' ages: when each was last filled, on the collector's
+//! clock, 512 little-endian `u64`s a block), followed by reverse-map log blocks, each a list of `(lba, pba)` pairs appended since
 //! the checkpoint (`pba` [`UNMAPPED`]: a discard). Every block carries the sequence number that
 //! follows the one before it in its zone (the checkpoint's is the first), so a torn or stale
 //! block ends the log. When a metadata zone is full the next checkpoint goes to the other zone,
@@ -17,11 +18,12 @@
 //! |---|---|---|
 //! | 0 | 8 | magic `b"r44ftl\0\0"` |
 //! | 8 | 4 | kind (1: checkpoint, 2: log) |
-//! | 12 | 4 | version (1) |
+//! | 12 | 4 | version (2; 1 is read too: a checkpoint without ages) |
 //! | 16 | 8 | sequence number |
 //! | 24 | 4 | log: entries in this block; checkpoint: logical blocks (map entries) |
-//! | 28 | 4 | checkpoint: map blocks that follow |
-//! | 32 | .. | log: `(lba, pba)` pairs; checkpoint: the fields of [`Checkpoint`] |
+//! | 28 | 4 | checkpoint: map and age blocks that follow |
+//! | 32 | .. | log: `(lba, pba)` pairs; checkpoint: the fields of [`Checkpoint`] (zone size at
+//! 32, zones at 40, CRC of the blocks that follow at 44, the clock at 48) |
 //! | 4092 | 4 | CRC-32C of bytes `0..4092` |
 //!
 //! The CRC is the standard CRC-32C (`crc32c(b"123456789") == 0xe3069283`).
@@ -34,11 +36,15 @@ pub const BLOCK_SECTORS: u64 = (BLOCK / 512) as u64;
 pub const UNMAPPED: u32 = u32::MAX;
 /// Map entries in one checkpoint map block.
 pub const MAP_PER_BLOCK: usize = BLOCK / 4;
+/// Zone ages in one checkpoint age block.
+pub const AGES_PER_BLOCK: usize = BLOCK / 8;
 /// `(lba, pba)` pairs in one log block.
 pub const LOG_PER_BLOCK: usize = (CRC_OFFSET - HEADER) / 8;
 
 const MAGIC: [u8; 8] = *b"r44ftl\0\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Checkpoints without zone ages, still read.
+const VERSION_NO_AGES: u32 = 1;
 const KIND_CHECKPOINT: u32 = 1;
 const KIND_LOG: u32 = 2;
 const HEADER: usize = 32;
@@ -111,8 +117,11 @@ pub struct Checkpoint {
     pub zone_sectors: u64,
     /// The device's zones.
     pub zones: u32,
-    /// CRC-32C of the map blocks, in order.
+    /// CRC-32C of the blocks that follow the header (map, then ages), in order.
     pub map_crc: u32,
+    /// The collector's clock (zones filled so far); `None`: a version 1 checkpoint, without
+    /// ages.
+    pub clock: Option<u64>,
 }
 
 impl Checkpoint {
@@ -120,6 +129,20 @@ impl Checkpoint {
     pub fn map_blocks(&self) -> u32 {
         map_blocks(self.lbas)
     }
+
+    /// Blocks of zone ages that follow the map.
+    pub fn age_blocks(&self) -> u32 {
+        if self.clock.is_some() {
+            age_blocks(self.zones)
+        } else {
+            0
+        }
+    }
+}
+
+/// Blocks of ages for `zones` zones.
+pub fn age_blocks(zones: u32) -> u32 {
+    zones.div_ceil(AGES_PER_BLOCK as u32)
 }
 
 /// Blocks of map for `lbas` logical blocks.
@@ -142,39 +165,70 @@ fn seal(b: &mut [u8]) {
     put32(b, CRC_OFFSET, crc);
 }
 
-/// Whether `b` is an intact block of `kind`: returns its sequence number.
-fn check(b: &[u8], kind: u32) -> Option<u64> {
+/// Whether `b` is an intact block of `kind`: returns its sequence number and version.
+fn check(b: &[u8], kind: u32) -> Option<(u64, u32)> {
+    let version = get32(b.get(..16)?, 12);
     if b.len() != BLOCK
         || b[..8] != MAGIC
         || get32(b, 8) != kind
-        || get32(b, 12) != VERSION
+        || !(VERSION_NO_AGES..=VERSION).contains(&version)
         || get32(b, CRC_OFFSET) != crc32c(&b[..CRC_OFFSET])
     {
         return None;
     }
-    Some(get64(b, 16))
+    Some((get64(b, 16), version))
 }
 
 /// Writes the header block of checkpoint `c` into `b` (one block).
 pub fn encode_checkpoint(b: &mut [u8], c: &Checkpoint) {
-    header(b, KIND_CHECKPOINT, c.seq, c.lbas, c.map_blocks());
+    header(
+        b,
+        KIND_CHECKPOINT,
+        c.seq,
+        c.lbas,
+        c.map_blocks() + c.age_blocks(),
+    );
     put64(b, 32, c.zone_sectors);
     put32(b, 40, c.zones);
     put32(b, 44, c.map_crc);
+    match c.clock {
+        Some(clock) => put64(b, 48, clock),
+        None => put32(b, 12, VERSION_NO_AGES),
+    }
     seal(b);
 }
 
 /// Reads a checkpoint header block; `None` if it is not an intact one.
 pub fn decode_checkpoint(b: &[u8]) -> Option<Checkpoint> {
-    let seq = check(b, KIND_CHECKPOINT)?;
+    let (seq, version) = check(b, KIND_CHECKPOINT)?;
     let c = Checkpoint {
         seq,
         lbas: get32(b, 24),
         zone_sectors: get64(b, 32),
         zones: get32(b, 40),
         map_crc: get32(b, 44),
+        clock: (version >= 2).then(|| get64(b, 48)),
     };
-    (get32(b, 28) == c.map_blocks()).then_some(c)
+    (u64::from(get32(b, 28)) == u64::from(c.map_blocks()) + u64::from(c.age_blocks())).then_some(c)
+}
+
+/// Writes age block `index` of the ages of `zones` zones into `b` (past the last zone: 0).
+pub fn encode_age_block(b: &mut [u8], age: impl Fn(usize) -> u64, zones: usize, index: usize) {
+    for i in 0..AGES_PER_BLOCK {
+        let zone = index * AGES_PER_BLOCK + i;
+        put64(b, i * 8, if zone < zones { age(zone) } else { 0 });
+    }
+}
+
+/// Calls `set(zone, age)` for the ages in age block `index` (of `zones` zones).
+pub fn decode_age_block(b: &[u8], zones: usize, index: usize, mut set: impl FnMut(usize, u64)) {
+    for i in 0..AGES_PER_BLOCK {
+        let zone = index * AGES_PER_BLOCK + i;
+        if zone >= zones {
+            break;
+        }
+        set(zone, get64(b, i * 8));
+    }
 }
 
 /// Writes map block `index` of `map` into `b` (entries past the map's end are [`UNMAPPED`]).
@@ -212,7 +266,7 @@ pub fn encode_log(b: &mut [u8], seq: u64, entries: &[u32]) {
 /// Reads log block `b` if it is intact and numbered `seq`: calls `apply(lba, pba)` for each of
 /// its entries in order and returns true.
 pub fn decode_log(b: &[u8], seq: u64, mut apply: impl FnMut(u32, u32)) -> bool {
-    if check(b, KIND_LOG) != Some(seq) {
+    if check(b, KIND_LOG).map(|(s, _)| s) != Some(seq) {
         return false;
     }
     let n = get32(b, 24) as usize;

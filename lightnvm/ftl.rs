@@ -201,6 +201,40 @@ pub trait Io {
     fn finish(&mut self, zone: u32) -> Result<(), IoError>;
     /// Waits until no read pinned in `zone` ([`pin_read`]) is in flight.
     fn wait_reads(&mut self, zone: u32);
+    /// Blocks the staging area holds: the collector's blocks in transit.
+    fn stage_blocks(&self) -> u32;
+    /// Blocks the device takes in one zone append (at least 1).
+    fn append_blocks(&self) -> u32;
+    /// Reads `runs` (first block, length) into the staging area, one after the other from its
+    /// start, all in flight together.
+    fn stage(&mut self, runs: &[(u32, u32)]) -> Result<(), IoError>;
+    /// Appends `chunks` of the staging area (first staged block, length; each at most
+    /// [`Io::append_blocks`]) to zone `zone`, all in flight together: the device puts each at
+    /// the zone's write pointer when it gets there, in any order. `landed[i]` is set to the
+    /// block where chunk `i` starts.
+    fn append_staged(
+        &mut self,
+        zone: u32,
+        chunks: &[(u32, u32)],
+        landed: &mut [u32],
+    ) -> Result<(), IoError>;
+}
+
+/// Runs of valid blocks the collector reads in one go.
+const GC_RUNS: usize = 32;
+/// Zone appends the collector has in flight at once.
+pub const GC_CHUNKS: usize = 16;
+
+/// The block staged block `staged` was read from, `runs` having been staged one after another.
+fn staged_source(runs: &[(u32, u32)], staged: u32) -> Option<u32> {
+    let mut at = 0;
+    for &(pba, len) in runs {
+        if staged < at + len {
+            return Some(pba + (staged - at));
+        }
+        at += len;
+    }
+    None
 }
 
 /// What a read of logical blocks finds at its start.
@@ -451,6 +485,9 @@ where
             for e in self.map.iter() {
                 e.store(UNMAPPED, SeqCst);
             }
+            for z in self.zones.iter_mut() {
+                z.stamp = 0;
+            }
         }
         // A fresh device (or one whose first checkpoint was cut short): nothing to load.
         // Metadata zones without an intact checkpoint beside written data zones are not ours,
@@ -479,13 +516,21 @@ where
         let wp = self.zones[m as usize].wp;
         let mut at = m * self.zone_blocks.get() + 1;
         let mut crc = !0u32;
-        for index in 0..c.map_blocks() as usize {
+        let map_blocks = c.map_blocks() as usize;
+        let nzones = self.zones.len();
+        for index in 0..map_blocks + c.age_blocks() as usize {
             io.read(at, block).map_err(OpenError::Io)?;
             crc = format::crc32c_update(crc, block);
-            let map = &self.map;
-            format::decode_map_block(block, self.lbas as usize, index, |lba, pba| {
-                map[lba].store(pba, SeqCst)
-            });
+            let (map, zones) = (&self.map, &mut self.zones);
+            if index < map_blocks {
+                format::decode_map_block(block, self.lbas as usize, index, |lba, pba| {
+                    map[lba].store(pba, SeqCst)
+                });
+            } else {
+                format::decode_age_block(block, nzones, index - map_blocks, |z, age| {
+                    zones[z].stamp = age
+                });
+            }
             at += 1;
         }
         if !crc != c.map_crc {
@@ -493,14 +538,24 @@ where
         }
         self.meta_cur = k;
         self.seq = c.seq;
+        self.clock = c.clock.unwrap_or(0);
+        let since = self.clock;
         let end = m * self.zone_blocks.get() + wp;
         while at < end {
             io.read(at, block).map_err(OpenError::Io)?;
-            let map = &self.map;
-            let lbas = self.lbas;
+            let (map, zones, clock) = (&self.map, &mut self.zones, &mut self.clock);
+            let (lbas, zone_blocks) = (self.lbas, self.zone_blocks);
             if !format::decode_log(block, self.seq + 1, |lba, pba| {
                 if lba < lbas {
                     map[lba as usize].store(pba, SeqCst);
+                }
+                // A zone written since the checkpoint was filled after every zone it dates:
+                // the youngest, in the order the log first names them.
+                if let Some(z) = zones.get_mut((pba / zone_blocks) as usize) {
+                    if pba != UNMAPPED && z.stamp <= since {
+                        *clock += 1;
+                        z.stamp = *clock;
+                    }
                 }
             }) {
                 break;
@@ -545,7 +600,10 @@ where
                         self.zones[i].wp = 0;
                     } else {
                         io.finish(i as u32).map_err(OpenError::Io)?;
+                        // Full from now: the youngest zone.
+                        self.clock += 1;
                         self.zones[i].wp = z.cap;
+                        self.zones[i].stamp = self.clock;
                     }
                 }
                 Role::Full if !z.read_only && z.valid == 0 => {
@@ -820,14 +878,23 @@ where
         io.reset(m)?;
         self.zones[m as usize].wp = 0;
         let lbas = self.lbas as usize;
-        let blocks = format::map_blocks(self.lbas) as usize;
+        let map_blocks = format::map_blocks(self.lbas) as usize;
+        let nzones = self.zones.len();
+        let blocks = map_blocks + format::age_blocks(nzones as u32) as usize;
         let map = &self.map;
-        let entry = |lba: usize| map[lba].load(SeqCst);
-        // The header carries the map's CRC: one pass to compute it, one to write.
+        // Block `index` of what follows the header: the map, then the zones' ages.
+        let encode = |b: &mut [u8], index: usize, zones: &[Zone]| {
+            if index < map_blocks {
+                format::encode_map_block(b, |lba| map[lba].load(SeqCst), lbas, index);
+            } else {
+                format::encode_age_block(b, |z| zones[z].stamp, nzones, index - map_blocks);
+            }
+        };
+        // The header carries the CRC of what follows: one pass to compute it, one to write.
         let mut crc = !0u32;
         for index in 0..blocks {
             let b = &mut buf[..BLOCK];
-            format::encode_map_block(b, entry, lbas, index);
+            encode(b, index, &self.zones);
             crc = format::crc32c_update(crc, b);
         }
         // Entries changed between the passes would make the CRC wrong: only this task writes
@@ -836,8 +903,9 @@ where
             seq: self.seq + 1,
             lbas: self.lbas,
             zone_sectors: self.zone_sectors,
-            zones: self.zones.len() as u32,
+            zones: nzones as u32,
             map_crc: !crc,
+            clock: Some(self.clock),
         };
         let per_write = buf.len() / BLOCK;
         let mut at = m * self.zone_blocks.get();
@@ -851,7 +919,7 @@ where
                 first = false;
             }
             while k < per_write && index < blocks {
-                format::encode_map_block(&mut buf[k * BLOCK..(k + 1) * BLOCK], entry, lbas, index);
+                encode(&mut buf[k * BLOCK..(k + 1) * BLOCK], index, &self.zones);
                 index += 1;
                 k += 1;
             }
@@ -908,59 +976,129 @@ where
         best.map(|(i, _)| i)
     }
 
+    /// Appends staged blocks `first..first + n` to the collector's blocks `to..to + n` (given
+    /// out by [`Ftl::place_gc`]) in chunks of at most `chunk` blocks, and maps each block where
+    /// its chunk landed. `runs` are where the staged blocks came from. A chunk the device says
+    /// it put outside those blocks, or over another, fails the move (nothing is mapped: the
+    /// blocks stay valid where they were).
+    fn move_staged<I: Io>(
+        &mut self,
+        io: &mut I,
+        runs: &[(u32, u32)],
+        first: u32,
+        to: u32,
+        n: u32,
+        chunk: u32,
+    ) -> Result<(), IoError> {
+        let zone = to / self.zone_blocks;
+        let mut chunks = [(0u32, 0u32); GC_CHUNKS];
+        let mut nchunks = 0;
+        let mut at = 0;
+        while at < n {
+            let len = chunk.min(n - at);
+            if nchunks == GC_CHUNKS {
+                return Err(IoError(-22));
+            }
+            chunks[nchunks] = (first + at, len);
+            nchunks += 1;
+            at += len;
+        }
+        let mut landed = [0u32; GC_CHUNKS];
+        let sent = io.append_staged(zone, &chunks[..nchunks], &mut landed[..nchunks]);
+        let chunks = &chunks[..nchunks];
+        let landed = &landed[..nchunks];
+        let inside = |i: usize| landed[i] >= to && landed[i] - to <= n - chunks[i].1;
+        let apart = |i: usize, j: usize| {
+            landed[i] + chunks[i].1 <= landed[j] || landed[j] + chunks[j].1 <= landed[i]
+        };
+        let sane = (0..nchunks).all(|i| inside(i) && (0..i).all(|j| apart(i, j)));
+        if let Err(e) = sent {
+            self.write_failed(to);
+            return Err(e);
+        }
+        if !sane {
+            self.write_failed(to);
+            return Err(IoError(-5));
+        }
+        for (&(staged, len), &dest) in chunks.iter().zip(landed) {
+            for k in 0..len {
+                let Some(old) = staged_source(runs, staged + k) else {
+                    continue;
+                };
+                let lba = self.rmap[old as usize];
+                if lba == UNMAPPED {
+                    continue;
+                }
+                let new = dest + k;
+                self.map[lba as usize].store(new, SeqCst);
+                self.unmap_old(old);
+                self.rmap[new as usize] = lba;
+                self.zones[(new / self.zone_blocks) as usize].valid += 1;
+                self.log(lba, new);
+            }
+        }
+        Ok(())
+    }
+
     /// Empties one victim zone: moves its valid blocks to the collector's zone, commits, waits
     /// for reads pinned in it, and resets it (or retires it, if read-only). Returns the zone,
-    /// or `None` when no zone is worth collecting. `buf` holds the blocks in transit.
+    /// or `None` when no zone is worth collecting. `buf` is scratch for the metadata.
+    ///
+    /// The moves go in batches: up to [`GC_RUNS`] runs of valid blocks are read into the
+    /// staging area together, then appended to the collector's zone in chunks, together; each
+    /// block is mapped where the device says its chunk landed.
     pub fn collect<I: Io>(&mut self, io: &mut I, buf: &mut [u8]) -> Result<Option<u32>, IoError> {
         let Some(victim) = self.victim() else {
             return Ok(None);
         };
         let base = victim * self.zone_blocks.get();
         let wp = self.zones[victim as usize].wp;
-        let per_io = (buf.len() / BLOCK) as u32;
+        let chunk = io.append_blocks().max(1);
+        let stage = io
+            .stage_blocks()
+            .min(chunk.saturating_mul(GC_CHUNKS as u32));
+        if stage == 0 {
+            return Err(IoError(-22));
+        }
         let mut off = 0;
         while off < wp {
-            // The next run of valid blocks, at most a buffer long.
-            if self.rmap[(base + off) as usize] == UNMAPPED {
-                off += 1;
-                continue;
+            let mut runs = [(0u32, 0u32); GC_RUNS];
+            let mut nruns = 0;
+            let mut total = 0;
+            while off < wp && nruns < GC_RUNS && total < stage {
+                if self.rmap[(base + off) as usize] == UNMAPPED {
+                    off += 1;
+                    continue;
+                }
+                let mut len = 1;
+                while off + len < wp
+                    && total + len < stage
+                    && self.rmap[(base + off + len) as usize] != UNMAPPED
+                {
+                    len += 1;
+                }
+                runs[nruns] = (base + off, len);
+                nruns += 1;
+                total += len;
+                off += len;
             }
-            let mut len = 1;
-            while off + len < wp
-                && len < per_io
-                && self.rmap[(base + off + len) as usize] != UNMAPPED
-            {
-                len += 1;
+            if total == 0 {
+                break;
             }
-            if !self.log_room(len as usize) {
+            if !self.log_room(total as usize) {
                 self.commit(io, buf)?;
             }
-            let from = base + off;
-            io.read(from, &mut buf[..len as usize * BLOCK])?;
+            io.stage(&runs[..nruns])?;
             let mut done = 0;
-            while done < len {
-                let Some((to, n)) = self.place_gc(len - done) else {
+            while done < total {
+                let Some((to, n)) = self.place_gc(total - done) else {
                     return Err(IoError(-28));
                 };
-                let part = &buf[done as usize * BLOCK..(done + n) as usize * BLOCK];
-                io.write(to, part, false)?;
-                for i in 0..n {
-                    let old = from + done + i;
-                    let lba = self.rmap[old as usize];
-                    if lba == UNMAPPED {
-                        continue;
-                    }
-                    self.map[lba as usize].store(to + i, SeqCst);
-                    self.unmap_old(old);
-                    self.rmap[(to + i) as usize] = lba;
-                    self.zones[((to + i) / self.zone_blocks) as usize].valid += 1;
-                    self.log(lba, to + i);
-                }
+                self.move_staged(io, &runs[..nruns], done, to, n, chunk)?;
                 self.stats.device_blocks += u64::from(n);
                 self.stats.gc_moved += u64::from(n);
                 done += n;
             }
-            off += len;
         }
         // The moves are stable before the zone they came from is gone.
         self.commit(io, buf)?;

@@ -51,13 +51,14 @@ module! {
 /// Blocks one batch of user writes carries at most.
 const BATCH_BLOCKS: usize = 256;
 /// The worker's pool of pages for user writes: each placement is copied into the next free
-/// pages and written from them as one bio.
+/// pages and written from them as one bio. The collector stages the blocks it moves in the same
+/// pages (never while they hold user writes: it runs between batches).
 const POOL_PAGES: usize = BATCH_BLOCKS;
 /// The largest bio the target gets, in sectors: 128 KiB.
 const MAX_IO_SECTORS: u32 = 256;
-/// Bounce buffers for metadata and moved data: 4 KiB to 64 KiB.
+/// Bounce buffers for metadata: 4 KiB to 64 KiB.
 const BOUNCE_SIZES: usize = 5;
-/// The scratch the FTL encodes metadata and moves data in: 64 KiB.
+/// The scratch the FTL encodes metadata in: 64 KiB.
 const SCRATCH: usize = 16 * BLOCK;
 /// Pending log entries: 16 log blocks.
 const PENDING_ENTRIES: usize = 16 * format::LOG_PER_BLOCK;
@@ -112,6 +113,8 @@ struct Device {
     zone_blocks: u32,
     zone_sectors: u64,
     max_open: u32,
+    /// Blocks in one zone append (see `DevIo::append_blocks`).
+    append_blocks: u32,
     lbas: u32,
     map: SharedMap,
     /// Reads in flight per zone: a zone is reset only when its count is 0.
@@ -135,11 +138,15 @@ impl_has_work! {
     impl HasWork<Self> for Device { self.work }
 }
 
-/// The device as the FTL reaches it: synchronous I/O through bounce buffers.
+/// The device as the FTL reaches it: synchronous I/O through bounce buffers, and the
+/// collector's moves through the staging pages, in batches.
 struct DevIo<'a> {
     bdev: &'a Bdev,
     set: &'a BioSet,
     bounce: &'a mut KVec<IoBuffer>,
+    staging: &'a mut [IoBuffer],
+    /// Blocks in one zone append: the device's limit, in whole pages and segments.
+    append_blocks: u32,
     pins: &'a [AtomicU32],
     zone_sectors: u64,
 }
@@ -227,6 +234,66 @@ impl Io for DevIo<'_> {
             fsleep(Delta::from_micros(200));
         }
     }
+
+    fn stage_blocks(&self) -> u32 {
+        self.staging.len() as u32
+    }
+
+    fn append_blocks(&self) -> u32 {
+        self.append_blocks
+    }
+
+    fn stage(&mut self, runs: &[(u32, u32)]) -> Result<(), IoError> {
+        let (bdev, set) = (self.bdev, self.set);
+        let mut rest = &mut self.staging[..];
+        let (sent, outcome) = IoBatch::run(set, |batch| {
+            for &(pba, len) in runs {
+                let sector = u64::from(pba) * BLOCK_SECTORS;
+                let (run, tail) = core::mem::take(&mut rest)
+                    .split_at_mut_checked(len as usize)
+                    .ok_or(EINVAL)?;
+                rest = tail;
+                batch.read_scatter(bdev, sector, run.iter_mut(), 0)?;
+            }
+            Ok(())
+        })
+        .map_err(io_err)?;
+        sent.and(outcome.result).map_err(io_err)
+    }
+
+    fn append_staged(
+        &mut self,
+        zone: u32,
+        chunks: &[(u32, u32)],
+        landed: &mut [u32],
+    ) -> Result<(), IoError> {
+        let (bdev, set, staging) = (self.bdev, self.set, &*self.staging);
+        let zone_start = u64::from(zone) * self.zone_sectors;
+        let slots: [Atomic<u64>; ftl::GC_CHUNKS] =
+            [const { Atomic::new(u64::MAX) }; ftl::GC_CHUNKS];
+        if chunks.len() > slots.len() || landed.len() != chunks.len() {
+            return Err(io_err(EINVAL));
+        }
+        let (sent, outcome) = IoBatch::run(set, |batch| {
+            for (k, (&(first, len), slot)) in chunks.iter().zip(&slots).enumerate() {
+                let bufs = staging
+                    .get(first as usize..(first + len) as usize)
+                    .ok_or(EINVAL)?;
+                batch.append_gather(bdev, zone_start, bufs, false, slot, k as u32)?;
+            }
+            Ok(())
+        })
+        .map_err(io_err)?;
+        sent.and(outcome.result).map_err(io_err)?;
+        for (at, slot) in landed.iter_mut().zip(&slots) {
+            let sector = slot.load(Relaxed);
+            if sector % BLOCK_SECTORS != 0 {
+                return Err(io_err(EIO));
+            }
+            *at = u32::try_from(sector / BLOCK_SECTORS).map_err(|_| io_err(EIO))?;
+        }
+        Ok(())
+    }
 }
 
 /// A user write placed on the device: `len` blocks of bio `bio` from its block `at`, written at
@@ -250,11 +317,13 @@ fn oom<E>(_: E) -> CtrError {
 }
 
 impl Device {
-    fn io<'a>(&'a self, bounce: &'a mut KVec<IoBuffer>) -> DevIo<'a> {
+    fn io<'a>(&'a self, bounce: &'a mut KVec<IoBuffer>, staging: &'a mut [IoBuffer]) -> DevIo<'a> {
         DevIo {
             bdev: self.dev.bdev(),
             set: &self.bio_set,
             bounce,
+            staging,
+            append_blocks: self.append_blocks,
             pins: &self.pins,
             zone_sectors: self.zone_sectors,
         }
@@ -281,7 +350,7 @@ impl Device {
         let Some(parts) = eng.parts.take() else {
             return Err(EINVAL);
         };
-        let mut io = self.io(&mut eng.bounce);
+        let mut io = self.io(&mut eng.bounce, &mut eng.pool);
         let opened = Ftl::open(
             &mut io,
             &mut eng.scratch,
@@ -385,10 +454,11 @@ impl Device {
             ftl,
             scratch,
             bounce,
+            pool,
             ..
         } = eng;
         let f = ftl.as_mut().ok_or(EIO)?;
-        let mut io = self.io(bounce);
+        let mut io = self.io(bounce, pool);
         f.commit(&mut io, scratch).map_err(|IoError(e)| {
             pr_err!("rust44-ftl: metadata commit failed: {}\n", e);
             Error::from_errno(e)
@@ -400,10 +470,11 @@ impl Device {
             ftl,
             scratch,
             bounce,
+            pool,
             ..
         } = eng;
         let f = ftl.as_mut().ok_or(EIO)?;
-        let mut io = self.io(bounce);
+        let mut io = self.io(bounce, pool);
         match f.collect(&mut io, scratch) {
             Ok(v) => Ok(v.is_some()),
             Err(IoError(e)) => {
@@ -694,6 +765,17 @@ impl FtlTarget {
         }
         let (lbas, _) =
             ftl::capacity(&zones, &config).map_err(|e| CtrError::invalid(e.message()))?;
+        // The collector's moves are zone appends of whole pages, one segment each.
+        let append_blocks = (u64::from(limits.max_append_sectors) / BLOCK_SECTORS) as u32;
+        let append_blocks = append_blocks
+            .min(bdev.max_segments())
+            .min(POOL_PAGES as u32);
+        if append_blocks == 0 {
+            return Err(refuse(
+                EINVAL,
+                c"the zoned device takes no zone appends of 4 KiB",
+            ));
+        }
         if limits.max_open != 0 && config.streams + 3 > limits.max_open
             || limits.max_active != 0 && config.streams + 3 > limits.max_active
         {
@@ -754,6 +836,7 @@ impl FtlTarget {
                 zone_blocks,
                 zone_sectors: limits.zone_sectors,
                 max_open: limits.max_open,
+                append_blocks,
                 lbas,
                 map,
                 pins,
@@ -960,9 +1043,10 @@ impl Target for FtlTarget {
                         ftl,
                         scratch,
                         bounce,
+                        pool,
                         ..
                     } = eng;
-                    let mut io = d.io(bounce);
+                    let mut io = d.io(bounce, pool);
                     ftl.as_mut()
                         .ok_or(EIO)?
                         .checkpoint(&mut io, scratch)

@@ -30,3 +30,8 @@ __rust_helper unsigned int rust_helper_bdev_max_zone_append_sectors(struct block
 {
 	return bdev_max_zone_append_sectors(bdev);
 }
+
+__rust_helper unsigned int rust_helper_bdev_max_segments(struct block_device *bdev)
+{
+	return bdev_max_segments(bdev);
+}

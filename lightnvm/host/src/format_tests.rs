@@ -17,6 +17,7 @@ fn a_checkpoint_header_round_trips_and_damage_is_seen() {
         zone_sectors: 131_072,
         zones: 64,
         map_crc: 0xdead_beef,
+        clock: Some(0x77_0000_0001),
     };
     assert_eq!(c.map_blocks(), 293);
     let mut b = vec![0u8; BLOCK];
@@ -64,4 +65,39 @@ fn log_blocks_carry_their_sequence_and_at_most_a_block_of_entries() {
     assert!(!decode_log(&b, 77, |_, _| {}), "a torn block ends the log");
     // Zeroes (an unwritten block) are no log.
     assert!(!decode_log(&vec![0u8; BLOCK], 0, |_, _| {}));
+}
+
+#[test]
+fn zone_ages_follow_the_map_and_version_1_checkpoints_are_still_read() {
+    let mut c = Checkpoint {
+        seq: 9,
+        lbas: 5000,
+        zone_sectors: 4096,
+        zones: 600,
+        map_crc: 1,
+        clock: Some(12345),
+    };
+    assert_eq!((c.map_blocks(), c.age_blocks()), (5, 2));
+    let mut b = vec![0u8; BLOCK];
+    encode_checkpoint(&mut b, &c);
+    assert_eq!(decode_checkpoint(&b), Some(c));
+    // Version 1 (no ages, no clock), as an older module wrote it.
+    c.clock = None;
+    encode_checkpoint(&mut b, &c);
+    assert_eq!(&b[12..16], &1u32.to_le_bytes());
+    assert_eq!(decode_checkpoint(&b), Some(c));
+    assert_eq!(c.age_blocks(), 0);
+    // A version this module does not know is no checkpoint.
+    let mut v3 = b.clone();
+    v3[12] = 3;
+    let crc = crc32c(&v3[..BLOCK - 4]);
+    v3[BLOCK - 4..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(decode_checkpoint(&v3), None);
+    // Age blocks round trip and stop at the last zone.
+    encode_age_block(&mut b, |z| z as u64 * 1_000_000_007, 600, 1);
+    let mut seen = Vec::new();
+    decode_age_block(&b, 600, 1, |z, a| seen.push((z, a)));
+    assert_eq!(seen.len(), 600 - AGES_PER_BLOCK);
+    assert!(seen.iter().all(|&(z, a)| a == z as u64 * 1_000_000_007));
+    assert_eq!(&b[(600 - AGES_PER_BLOCK) * 8..][..8], &[0u8; 8]);
 }

@@ -668,3 +668,182 @@ fn blocks_of_a_zone_gone_offline_fail_to_read_until_written_again() {
     check_counts(&d);
     check_all(&d, &mut dev, &model);
 }
+
+#[test]
+fn the_collector_maps_blocks_where_their_appends_landed() {
+    // Chunks of 1 to 64 blocks, staging areas of 1 to 64 blocks: appends in flight together land
+    // in any order (the simulated device shuffles them), and each block is mapped where its
+    // chunk landed.
+    for (append_blocks, stage) in [(1, 64), (3, 64), (8, 64), (64, 64), (8, 1), (8, 13)] {
+        for policy in [Policy::Greedy, Policy::CostBenefit] {
+            let mut rng = Rng(u64::from(append_blocks * 100 + stage));
+            let mut dev = Dev::new(20, 128, 128);
+            dev.append_blocks = append_blocks;
+            dev.staged = vec![vec![0u8; crate::format::BLOCK]; stage as usize];
+            let mut d = Driver::new(open(&mut dev, config(policy), 0).unwrap());
+            let lbas = d.ftl.lbas();
+            let mut model = Model::new(lbas);
+            for token in 1..=u64::from(3 * lbas) {
+                let n = 1 + rng.below(4) as u32;
+                let lba = rng.below(u64::from(lbas - n + 1)) as u32;
+                let tokens: Vec<u64> = (0..n).map(|i| token * 8 + u64::from(i)).collect();
+                d.write(&mut dev, lba, &tokens).unwrap();
+                for (i, &t) in tokens.iter().enumerate() {
+                    model.write(lba + i as u32, t);
+                }
+            }
+            check_all(&d, &mut dev, &model);
+            check_counts(&d);
+            let s = d.ftl.stats();
+            assert!(s.gc_moved > 0 && dev.appends > 0, "{s:?}");
+            if append_blocks > 1 && stage > 1 {
+                assert!(dev.appends < s.gc_moved, "chunks of several blocks");
+            }
+            if stage / append_blocks >= 2 {
+                assert!(dev.overtaken > 0, "appends overtook each other");
+            }
+            // And after a reload, from the logs of the moves.
+            d.flush(&mut dev).unwrap();
+            model.flush();
+            let d = Driver::new(open(&mut dev, config(policy), 0).unwrap());
+            check_all(&d, &mut dev, &model);
+        }
+    }
+}
+
+#[test]
+fn a_failed_or_misreported_append_moves_nothing_and_loses_nothing() {
+    for misreport in [false, true] {
+        let mut rng = Rng(31);
+        let mut dev = Dev::new(16, 64, 64);
+        let mut d = Driver::new(open(&mut dev, config(Policy::Greedy), 0).unwrap());
+        let lbas = d.ftl.lbas();
+        let mut model = Model::new(lbas);
+        let mut token = 1;
+        for _ in 0..2 * lbas {
+            let lba = rng.below(u64::from(lbas)) as u32;
+            d.write(&mut dev, lba, &[token]).unwrap();
+            model.write(lba, token);
+            token += 1;
+        }
+        let moved = d.ftl.stats().gc_moved;
+        if misreport {
+            dev.misreport_next_append = true;
+        } else {
+            dev.fail_next_append = true;
+        }
+        let failed = loop {
+            match d.ftl.collect(&mut dev, &mut d.buf) {
+                Err(e) => break e,
+                Ok(Some(_)) if d.ftl.stats().gc_moved == moved => continue,
+                other => panic!("the append did not fail the move: {other:?}"),
+            }
+        };
+        assert_eq!(failed.0, -5);
+        assert!(!dev.fail_next_append && !dev.misreport_next_append);
+        check_all(&d, &mut dev, &model);
+        check_counts(&d);
+        // The collector's zone is out of use: emptied and retired like any failed zone.
+        let retired = |d: &Driver| {
+            d.ftl
+                .zones()
+                .iter()
+                .filter(|z| z.role == Role::Retired)
+                .count()
+        };
+        let mut rounds = 0;
+        while retired(&d) == 0 {
+            assert!(d.ftl.collect(&mut dev, &mut d.buf).unwrap().is_some());
+            rounds += 1;
+            assert!(rounds < 100, "the failed zone is never retired");
+        }
+        for _ in 0..lbas {
+            let lba = rng.below(u64::from(lbas)) as u32;
+            d.write(&mut dev, lba, &[token]).unwrap();
+            model.write(lba, token);
+            token += 1;
+        }
+        check_all(&d, &mut dev, &model);
+        d.flush(&mut dev).unwrap();
+        model.flush();
+        let d = Driver::new(open(&mut dev, config(Policy::Greedy), 0).unwrap());
+        check_all(&d, &mut dev, &model);
+    }
+}
+
+#[test]
+fn zone_ages_survive_a_reload_and_zones_written_since_the_checkpoint_are_youngest() {
+    let mut rng = Rng(5);
+    let mut dev = Dev::new(24, 32, 32);
+    let cfg = config(Policy::CostBenefit);
+    let mut d = Driver::new(open(&mut dev, cfg, 0).unwrap());
+    let lbas = d.ftl.lbas();
+    let mut model = Model::new(lbas);
+    let mut token = 1;
+    // Cold data first, then a hot set rewritten over and over.
+    for lba in 0..lbas {
+        d.write(&mut dev, lba, &[token]).unwrap();
+        model.write(lba, token);
+        token += 1;
+    }
+    for _ in 0..3 * lbas {
+        let lba = rng.below(u64::from(lbas / 4)) as u32;
+        d.write(&mut dev, lba, &[token]).unwrap();
+        model.write(lba, token);
+        token += 1;
+    }
+    let ages = |d: &Driver| -> Vec<(usize, u64)> {
+        let zones = d.ftl.zones();
+        (0..zones.len())
+            .filter(|&i| zones[i].role == Role::Full)
+            .map(|i| (i, zones[i].stamp))
+            .collect()
+    };
+    // Checkpointed ages come back as they were.
+    d.checkpoint(&mut dev).unwrap();
+    model.flush();
+    let before = ages(&d);
+    assert!(before.iter().any(|&(_, a)| a > 1), "zones have ages");
+    let mut d = Driver::new(open(&mut dev, cfg, 0).unwrap());
+    let after = ages(&d);
+    let newest = before.iter().map(|&(_, a)| a).max().unwrap();
+    for &(i, a) in &after {
+        match before.iter().find(|&&(j, _)| j == i) {
+            Some(&(_, was)) => assert_eq!(a, was, "zone {i}'s age"),
+            // The streams' zones, finished by the load: full from then on.
+            None => assert!(a > newest, "zone {i} finished at load has age {a}"),
+        }
+    }
+    assert!(
+        after.len() > before.len(),
+        "the load finished the open zones"
+    );
+    check_all(&d, &mut dev, &model);
+    // Zones filled after the checkpoint, known only from the log, are younger than any it
+    // dates.
+    let newest = after.iter().map(|&(_, a)| a).max().unwrap();
+    for _ in 0..lbas / 2 {
+        let lba = rng.below(u64::from(lbas / 4)) as u32;
+        d.write(&mut dev, lba, &[token]).unwrap();
+        model.write(lba, token);
+        token += 1;
+    }
+    d.flush(&mut dev).unwrap();
+    model.flush();
+    let logged: Vec<usize> = ages(&d)
+        .into_iter()
+        .filter(|&(_, a)| a > newest)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!logged.is_empty());
+    let d = Driver::new(open(&mut dev, cfg, 0).unwrap());
+    for (i, a) in ages(&d) {
+        if logged.contains(&i) {
+            assert!(
+                a > newest,
+                "zone {i} filled since the checkpoint has age {a}"
+            );
+        }
+    }
+    check_all(&d, &mut dev, &model);
+}

@@ -45,6 +45,20 @@ pub struct Dev {
     pub fail_writes_in: Option<u32>,
     /// Flushes do nothing (to tear what the FTL wrote before its flush).
     pub lose_flushes: bool,
+    /// The collector's blocks in transit ([`Io::stage`]).
+    pub staged: Vec<Vec<u8>>,
+    /// Blocks in one zone append.
+    pub append_blocks: u32,
+    /// Appends in flight together land in an order drawn from this.
+    pub append_order: Rng,
+    /// Zone appends made (chunks).
+    pub appends: u64,
+    /// Zone appends that landed before one sent ahead of them.
+    pub overtaken: u64,
+    /// The next zone append fails (the zone turns read-only).
+    pub fail_next_append: bool,
+    /// The next zone append reports a block after the one it landed at.
+    pub misreport_next_append: bool,
 }
 
 impl Dev {
@@ -66,6 +80,13 @@ impl Dev {
             resets: 0,
             fail_writes_in: None,
             lose_flushes: false,
+            staged: vec![vec![0u8; BLOCK]; 64],
+            append_blocks: 8,
+            append_order: Rng(0x9e37_79b9_7f4a_7c15),
+            appends: 0,
+            overtaken: 0,
+            fail_next_append: false,
+            misreport_next_append: false,
         }
     }
 
@@ -182,6 +203,75 @@ impl Io for Dev {
             "a read is pinned in zone {zone}"
         );
     }
+
+    fn stage_blocks(&self) -> u32 {
+        self.staged.len() as u32
+    }
+
+    fn append_blocks(&self) -> u32 {
+        self.append_blocks
+    }
+
+    fn stage(&mut self, runs: &[(u32, u32)]) -> Result<(), IoError> {
+        let mut at = 0usize;
+        for &(pba, len) in runs {
+            let mut blocks = vec![0u8; len as usize * BLOCK];
+            self.read(pba, &mut blocks)?;
+            for b in blocks.chunks(BLOCK) {
+                assert!(at < self.staged.len(), "staged past the staging area");
+                self.staged[at].copy_from_slice(b);
+                at += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn append_staged(
+        &mut self,
+        zone: u32,
+        chunks: &[(u32, u32)],
+        landed: &mut [u32],
+    ) -> Result<(), IoError> {
+        assert_eq!(chunks.len(), landed.len());
+        // In flight together: they reach the zone in any order.
+        let mut order: Vec<usize> = (0..chunks.len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, self.append_order.below(i as u64 + 1) as usize);
+        }
+        let mut result = Ok(());
+        let mut latest = None;
+        for i in order {
+            if latest.is_some_and(|l| l > i) {
+                self.overtaken += 1;
+            }
+            latest = Some(latest.map_or(i, |l: usize| l.max(i)));
+            if std::mem::take(&mut self.fail_next_append) {
+                self.zones[zone as usize].read_only = true;
+                result = Err(IoError(-5));
+                break;
+            }
+            let (first, len) = chunks[i];
+            assert!(
+                len >= 1 && len <= self.append_blocks,
+                "append of {len} blocks"
+            );
+            let pba = zone * self.zone_blocks + self.zones[zone as usize].wp;
+            let data: Vec<u8> = (first..first + len)
+                .flat_map(|s| self.staged[s as usize].clone())
+                .collect();
+            match self.write(pba, &data, false) {
+                Ok(()) => {
+                    landed[i] = pba + u32::from(std::mem::take(&mut self.misreport_next_append));
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            self.appends += 1;
+        }
+        result
+    }
 }
 
 pub type TestFtl = Ftl<Arc<[AtomicU32]>, Vec<u32>, Vec<Zone>>;
@@ -279,6 +369,10 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    pub fn checkpoint(&mut self, dev: &mut Dev) -> Result<(), IoError> {
+        self.ftl.checkpoint(dev, &mut self.buf)
     }
 
     pub fn flush(&mut self, dev: &mut Dev) -> Result<(), IoError> {

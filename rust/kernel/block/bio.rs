@@ -77,6 +77,12 @@ impl Bdev {
         unsafe { (*self.as_raw()).bd_dev }
     }
 
+    /// The most segments one request to the device carries (`bdev_max_segments()`).
+    pub fn max_segments(&self) -> u32 {
+        // SAFETY: By the type invariant the block device is open.
+        unsafe { bindings::bdev_max_segments(self.as_raw()) }
+    }
+
     /// Whether the device is zoned (writes must go to a zone's write pointer).
     pub fn is_zoned(&self) -> bool {
         // SAFETY: By the type invariant the block device is open.
@@ -525,6 +531,8 @@ struct BioPad {
     owner: *const c_void,
     /// The bio's tag in its batch (below [`IoBatch::TAGS`]).
     tag: u32,
+    /// For a zone append of a batch: where to store the sector the data landed at; else null.
+    landed: *const Atomic<u64>,
 }
 
 const PAD: usize = core::mem::size_of::<BioPad>();
@@ -843,6 +851,53 @@ impl<'env> IoBatch<'env> {
         self.submit_of(bdev, io_opf(None), sector, bufs, tag)
     }
 
+    /// Appends `bufs`, one after the other, to the zone of `bdev` that starts at sector
+    /// `zone_start`, in one zone append (`REQ_OP_ZONE_APPEND`): the device writes them at the
+    /// zone's write pointer, wherever that is when the bio reaches it. When the batch has ended,
+    /// `landed` holds the first sector written, or `u64::MAX` if the append failed (which also
+    /// sets bit `tag` of [`BatchOutcome::failed`]). Appends to one zone in flight together land
+    /// in any order, each in one piece; with `fua`, stable when the batch ends.
+    ///
+    /// Fails with `EINVAL` (submitting nothing) when `bdev` is not zoned, `zone_start` is not
+    /// the start of a zone, the buffers are none, more than the device takes in one request
+    /// (segments), or longer than its largest zone append
+    /// ([`ZoneLimits::max_append_sectors`](super::zoned::ZoneLimits)), or for a bad tag: the
+    /// block layer never splits an append, it would fail it.
+    pub fn append_gather<I>(
+        &mut self,
+        bdev: &'env Bdev,
+        zone_start: u64,
+        bufs: I,
+        fua: bool,
+        landed: &'env Atomic<u64>,
+        tag: u32,
+    ) -> Result
+    where
+        I: IntoIterator<Item = &'env IoBuffer>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let bufs = bufs.into_iter();
+        let limits = bdev.zone_limits().ok_or(EINVAL)?;
+        let bytes: usize = bufs.clone().map(|b| b.len()).sum();
+        let sectors = (bytes >> SECTOR_SHIFT) as u64;
+        // No segment is shorter than a page: a page each is the most segments they can take.
+        let segments: usize = bufs.clone().map(|b| b.len().div_ceil(IO_BUFFER_SIZE)).sum();
+        let max_segments = bdev.max_segments() as usize;
+        if zone_start & limits.zone_sectors.wrapping_sub(1) != 0
+            || zone_start >= bdev.sectors()
+            || segments > max_segments
+            || sectors > u64::from(limits.max_append_sectors)
+        {
+            return Err(EINVAL);
+        }
+        let mut opf = bindings::req_op_REQ_OP_ZONE_APPEND;
+        if fua {
+            opf |= 1 << bindings::req_flag_bits___REQ_FUA;
+        }
+        landed.store(u64::MAX, Relaxed);
+        self.submit_landing(bdev, opf, zone_start, bufs, tag, Some(landed))
+    }
+
     fn submit(
         &mut self,
         bdev: &'env Bdev,
@@ -862,6 +917,18 @@ impl<'env> IoBatch<'env> {
         bufs: impl ExactSizeIterator<Item = &'env IoBuffer>,
         tag: u32,
     ) -> Result {
+        self.submit_landing(bdev, opf, sector, bufs, tag, None)
+    }
+
+    fn submit_landing(
+        &mut self,
+        bdev: &'env Bdev,
+        opf: u32,
+        sector: u64,
+        bufs: impl ExactSizeIterator<Item = &'env IoBuffer>,
+        tag: u32,
+        landed: Option<&'env Atomic<u64>>,
+    ) -> Result {
         if tag >= Self::TAGS {
             return Err(EINVAL);
         }
@@ -869,11 +936,12 @@ impl<'env> IoBatch<'env> {
         let pad = BioPad {
             owner: state.cast(),
             tag,
+            landed: landed.map_or(core::ptr::null(), |l| l as *const _),
         };
         // SAFETY: `bdev` is open and the set initialised. The buffers are borrowed for `'env`
         // (reads' mutably: nothing else touches them), which outlives the bio (`run` waits for
-        // it), and the batch state outlives it for the same reason; `batch_end_io` expects a
-        // batch state as the pad's owner.
+        // it), and the batch state and `landed` outlive it for the same reason; `batch_end_io`
+        // expects a batch state as the pad's owner.
         let bio = unsafe { io_bio_of(self.set, bdev, opf, sector, bufs, pad, batch_end_io) }?;
         self.state.pending.fetch_add(1, Relaxed);
         // SAFETY: The bio is complete; it is the block layer's until `batch_end_io`.
@@ -890,11 +958,29 @@ impl<'env> IoBatch<'env> {
 unsafe extern "C" fn batch_end_io(bio: *mut bindings::bio) {
     // SAFETY: Set up by `IoBatch::submit`: the pad names the batch state, alive until the batch's
     // count reaches zero, which this bio's completion is part of.
-    let (state, tag, status) = unsafe {
+    let (state, tag, status, landed) = unsafe {
         let pad = &*pad_of(bio);
-        (&*pad.owner.cast::<BatchState>(), pad.tag, (*bio).bi_status)
+        (
+            &*pad.owner.cast::<BatchState>(),
+            pad.tag,
+            (*bio).bi_status,
+            pad.landed,
+        )
     };
-    if let Err(e) = result_of(status) {
+    let result = result_of(status);
+    if !landed.is_null() {
+        // The block layer has set the position of a completed zone append to where its data
+        // landed.
+        let sector = match result {
+            // SAFETY: Our bio, not put yet.
+            Ok(()) => unsafe { (*bio).bi_iter.bi_sector },
+            Err(_) => u64::MAX,
+        };
+        // SAFETY: `submit_landing` took `landed` for `'env`, which the batch outlives, and the
+        // batch waits for this bio.
+        unsafe { &*landed }.store(sector, Relaxed);
+    }
+    if let Err(e) = result {
         state.tally.note(tag, e);
     }
     // SAFETY: Our bio, done with.
@@ -1063,6 +1149,7 @@ impl<T: FlightOwner> Flight<T> {
         let pad = BioPad {
             owner: state.cast(),
             tag: io.tag,
+            landed: core::ptr::null(),
         };
         // SAFETY: `bdev` is open and the set initialised (the owner keeps both, and the flight
         // keeps the owner). `buf` is in the flight's state, which nothing else writes until the
