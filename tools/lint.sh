@@ -41,6 +41,12 @@ result rustfmt-host-crates $?
 cargo clippy --offline --workspace --all-targets --quiet -- -D warnings >"$out/log" 2>&1
 result clippy-host-crates $?
 
+# tools/rust44-bpf is a crate of its own (it links the tree's libbpf, so it is no workspace member).
+{ cargo fmt --manifest-path tools/rust44-bpf/Cargo.toml --check &&
+	cargo clippy --offline --locked --manifest-path tools/rust44-bpf/Cargo.toml --all-targets --quiet \
+		--target-dir "$CACHE/rust44-bpf-target" -- -D warnings; } >"$out/log" 2>&1
+result rust44-bpf-tool $?
+
 # The kernel's CLIPPY=1 over every module, built out of tree in a scratch directory.
 make -s -C "$BUILD" LLVM=-19 M="$TOP" MO="$out/clippy" CLIPPY=1 -j"$(($(nproc) + 1))" modules >"$out/log" 2>&1
 rc=$?
