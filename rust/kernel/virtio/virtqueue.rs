@@ -294,11 +294,12 @@ impl<B: Buffer, H: Handler<B>> Virtqueues<B, H> {
         if count == 0 {
             return Err(EINVAL);
         }
+        // `priv` is not looked at: a driver bound before may have left it set.
         // SAFETY: `vdev` is valid (type invariant of `Device`); we are in probe, where nothing
-        // else changes the queue list or `priv`.
+        // else changes the queue list.
         let busy = unsafe {
             let list = &raw mut (*vdev).vqs;
-            (*list).next != list || !(*vdev).priv_.is_null()
+            (*list).next != list
         };
         if busy {
             return Err(EBUSY);
