@@ -15,7 +15,7 @@ cd /rust44/tests/bpf_ext || exit 1
 LOSETUP=/usr/sbin/losetup
 FIO=/usr/bin/fio
 MKFS=/usr/sbin/mkfs.ext4
-PERF=/usr/bin/perf
+. ./perf.sh
 T=/sys/kernel/tracing
 RUNTIME=${BENCH_RUNTIME:-5}
 ROUNDS=${ROUNDS:-5}
@@ -127,6 +127,7 @@ for m in loop loop_dio; do
 	rmmod $m 2>/dev/null
 done
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf
+perf_mount || exit 1
 mkdir -p "$MNT" /sys/fs/bpf/rust44
 $MKFS -q -E nodiscard /dev/vdb && mount -t ext4 /dev/vdb "$MNT" || { echo "cannot set up ext4 on vdb"; exit 1; }
 $FIO --name=fill --filename="$FILE" --rw=write --bs=1M --size=$SIZE --direct=1 --ioengine=psync \

@@ -28,6 +28,20 @@ LIBBPF_SYS_LIBRARY_PATH="$lib:/usr/lib/x86_64-linux-gnu" RUSTFLAGS="-C target-fe
 	cargo build -q --release --offline --locked --manifest-path "$here/../../tools/rust44-bpf/Cargo.toml" \
 	--target-dir "$cache/rust44-bpf-target" >&2
 cp "$cache/rust44-bpf-target/release/rust44-bpf" "$OUT/rust44-bpf"
+# perf (the host's, Debian's linux-perf) and every library it loads on an ext4 image of their own,
+# some 30 MB that only this suite's boots attach (vm.conf), not in the initramfs every boot unpacks.
+perf_img="$cache/guest-perf/perf.img"
+if [ ! -f "$perf_img" ] || [ /usr/bin/perf -nt "$perf_img" ]; then
+	rm -rf "$cache/guest-perf"
+	mkdir -p "$cache/guest-perf/root/usr/bin"
+	cp -L /usr/bin/perf "$cache/guest-perf/root/usr/bin/perf"
+	for l in $(ldd /usr/bin/perf | grep -o '/[^ ]*'); do
+		mkdir -p "$cache/guest-perf/root$(dirname "$l")"
+		cp -L "$l" "$cache/guest-perf/root$l"
+	done
+	/usr/sbin/mkfs.ext4 -q -L rust44perf -d "$cache/guest-perf/root" "$perf_img.tmp" 64M >&2
+	mv "$perf_img.tmp" "$perf_img"
+fi
 mkdir -p "$OUT/progs"
 for p in "$here"/progs/*.bpf.c; do
 	clang-19 -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -isystem "$hdr/include" -I"$lib/dest/include" \

@@ -9,7 +9,7 @@
 # BPF programs on the events (tp_btf, raw_tp, tracepoint; progs/events.bpf.c) loaded and pinned
 # under /sys/fs/bpf/rust44 by the Rust tool (tools/rust44-bpf), which exits: they go on counting
 # exactly, a second process reads their maps, the pins hold the modules (rmmod refused), unpinning
-# frees everything. perf (Debian's 6.1 perf) lists and counts the events. A kfunc program pinned
+# frees everything. perf (Debian's 6.1 perf, on an image of its own) lists and counts the events. A kfunc program pinned
 # by one process is used by others. Last, the kernel.unprivileged_bpf_disabled 0/2/1 matrix for
 # nobody (1 cannot be undone: it stays the last test of the boot, and the suite boots alone).
 . /rust44/ktap.sh
@@ -19,7 +19,7 @@ T=/sys/kernel/tracing
 DD=/usr/bin/dd
 LOSETUP=/usr/sbin/losetup
 FIO=/usr/bin/fio
-PERF=/usr/bin/perf
+. ./perf.sh
 BPFTOOL=/usr/sbin/bpftool
 PINS=/sys/fs/bpf/rust44
 EV=$PINS/events
@@ -285,6 +285,7 @@ bpf_histogram_agrees_with_fio() {
 
 # perf sees the same events: listed, and counted exactly around known I/O.
 perf_counts_rust44_events() {
+	perf_mount || return 1
 	bad=0
 	list=$($PERF list tracepoint 2>&1)
 	for e in $EVENTS; do
