@@ -8,7 +8,7 @@
 #   BPF histogram       the tp_btf latency histogram of progs/events.bpf.c on loop_dio_complete,
 #                       loaded and pinned by rust44-bpf (its other links unpinned: detached)
 #   tracefs             both events on in tracefs' ring buffer (the same ring 'trace-cmd' uses)
-# Each round runs every configuration once, in an order rotated from round to round, ROUNDS (5)
+# Each round runs every configuration once, in an order rotated from round to round, ROUNDS (7)
 # times; a row is the median IOPS and every run's. Only one of the two drivers can own major 7:
 # each run loads its driver, attaches, measures, detaches and unloads.
 cd /rust44/tests/bpf_ext || exit 1
@@ -18,7 +18,7 @@ MKFS=/usr/sbin/mkfs.ext4
 . ./perf.sh
 T=/sys/kernel/tracing
 RUNTIME=${BENCH_RUNTIME:-5}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 SIZE=256M
 MNT=/mnt/vdb
 FILE=$MNT/bench.img
@@ -84,7 +84,7 @@ measure() {
 		;;
 	perfrecord)
 		# shellcheck disable=SC2086
-		line=$($PERF record -q -o /tmp/perf.data -a -e loop_dio:loop_dio_submit \
+		line=$($PERF record -q --no-buildid -o /tmp/perf.data -a -e loop_dio:loop_dio_submit \
 			-e loop_dio:loop_dio_complete -- $FIO $FIO_ARGS --filename="$DEV" </dev/null 2>/dev/null)
 		extra="$(($(wc -c </tmp/perf.data) / 1024))_KiB"
 		rm -f /tmp/perf.data

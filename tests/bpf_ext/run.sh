@@ -297,7 +297,7 @@ perf_counts_rust44_events() {
 	cat /tmp/perf-stat.out
 	expect_eq "perf stat submits" "$(awk -F, '$3 == "loop_dio:loop_dio_submit" { print $1 }' /tmp/perf-stat.out)" 100 || bad=1
 	expect_eq "perf stat completes" "$(awk -F, '$3 == "loop_dio:loop_dio_complete" { print $1 }' /tmp/perf-stat.out)" 100 || bad=1
-	$PERF record -q -e loop_dio:loop_dio_complete -a -o /tmp/perf.data -- \
+	$PERF record -q --no-buildid -e loop_dio:loop_dio_complete -a -o /tmp/perf.data -- \
 		$FIO --name=r --filename="$LOOPDEV" --direct=1 --ioengine=psync --rw=randread --bs=4k \
 		--size=256m --io_size=1m --output=/tmp/fio-r.out >/dev/null 2>&1 || { cat /tmp/fio-r.out; bad=1; }
 	$PERF script -i /tmp/perf.data >/tmp/perf.script 2>/dev/null || bad=1
