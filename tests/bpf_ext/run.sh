@@ -278,8 +278,9 @@ bpf_histogram_agrees_with_fio() {
 	fio50=$(fio_p50_ns /tmp/fio-h.out)
 	set -- $(sed -n 's/^p50 //p' /tmp/hist)
 	echo "fio p50 $fio50 ns, BPF p50 in [$1, $2) ns"
-	# fio's percentiles are themselves bucketed (a few %): allow the bucket above.
-	[ -n "$fio50" ] && [ "$1" -le "$fio50" ] && [ "$fio50" -lt $(($2 * 4)) ] || bad=1
+	# fio's percentiles are themselves bucketed (a few %): from 5% below the bucket to two buckets
+	# above it (fio's latency adds the syscall and the wake-up).
+	[ -n "$fio50" ] && [ $(($1 * 95 / 100)) -le "$fio50" ] && [ "$fio50" -lt $(($2 * 4)) ] || bad=1
 	return $bad
 }
 
