@@ -508,6 +508,26 @@ kfunc_program_pinned_and_reused() {
 	return $bad
 }
 
+# Keyed by socket cookie: the same pinned program on two sockets gives each its own bucket (each
+# passes its burst), where the fixed-key filter above shared one between them.
+kfunc_keyed_by_socket_cookie() {
+	load_bpf_ext rate=$RATE burst=$BURST || return 1
+	./rust44-bpf pin progs/sockfilter_cookie.bpf.o "$PINS/cookie" >/dev/null || return 1
+	bad=0
+	t0=$(ktap_uptime_ms)
+	a=$(./rust44-bpf sockfilter "$PINS/cookie/progs/sf_cookie" 41020 30) || bad=1
+	b=$(./rust44-bpf sockfilter "$PINS/cookie/progs/sf_cookie" 41021 30) || bad=1
+	ms=$(($(ktap_uptime_ms) - t0))
+	echo "$a / $b in $ms ms"
+	received_ok "${a##* }" $ms || bad=1
+	received_ok "${b##* }" $ms || bad=1
+	expect_eq "calls" "$(bstat calls)" 60 || bad=1
+	expect_eq "keys" "$(bstat keys)" 2 || bad=1
+	./rust44-bpf unpin "$PINS/cookie" >/dev/null || bad=1
+	rmmod_retry bpf_ext || bad=1
+	return $bad
+}
+
 # --- kernel.unprivileged_bpf_disabled, for nobody ---
 
 SYSCTL=/proc/sys/kernel/unprivileged_bpf_disabled
@@ -602,6 +622,7 @@ ktap_test kfunc_limits_udp_on_lo kfunc_limits_udp_on_lo
 ktap_test rmmod_refused_while_a_program_calls_it rmmod_refused_while_a_program_calls_it
 ktap_test kfunc_needs_cap_bpf kfunc_needs_cap_bpf
 ktap_test kfunc_program_pinned_and_reused kfunc_program_pinned_and_reused
+ktap_test kfunc_keyed_by_socket_cookie kfunc_keyed_by_socket_cookie
 ktap_test unprivileged_bpf_disabled_0 unprivileged_bpf_disabled_0
 ktap_test unprivileged_bpf_disabled_2 unprivileged_bpf_disabled_2
 ktap_test unprivileged_bpf_disabled_1 unprivileged_bpf_disabled_1
