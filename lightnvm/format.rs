@@ -50,40 +50,9 @@ const KIND_LOG: u32 = 2;
 const HEADER: usize = 32;
 const CRC_OFFSET: usize = BLOCK - 4;
 
-const fn crc32c_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82f6_3b78
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-}
-
-static CRC32C_TABLE: [u32; 256] = crc32c_table();
-
-/// Continues a CRC-32C (without the final inversion) over `bytes`.
-pub fn crc32c_update(mut crc: u32, bytes: &[u8]) -> u32 {
-    for &b in bytes {
-        crc = CRC32C_TABLE[usize::from((crc as u8) ^ b)] ^ (crc >> 8);
-    }
-    crc
-}
-
-/// The standard CRC-32C of `bytes`.
-pub fn crc32c(bytes: &[u8]) -> u32 {
-    !crc32c_update(!0, bytes)
-}
+#[path = "../common/crc32c.rs"]
+mod crc;
+pub use crc::{crc32c, crc32c_update};
 
 fn get32(b: &[u8], at: usize) -> u32 {
     let mut v = [0u8; 4];

@@ -449,7 +449,14 @@ impl Device {
         self.write_batch(eng, &mut writes);
     }
 
-    fn commit(&self, eng: &mut Engine) -> Result {
+    /// Runs `op` on the loaded FTL with the device and the metadata scratch; `what` names it in
+    /// the log when the device fails it. `EIO` when the FTL is not loaded.
+    fn with_io<T>(
+        &self,
+        eng: &mut Engine,
+        what: &str,
+        op: impl FnOnce(&mut KernelFtl, &mut DevIo<'_>, &mut [u8]) -> Result<T, IoError>,
+    ) -> Result<T> {
         let Engine {
             ftl,
             scratch,
@@ -458,30 +465,22 @@ impl Device {
             ..
         } = eng;
         let f = ftl.as_mut().ok_or(EIO)?;
-        let mut io = self.io(bounce, pool);
-        f.commit(&mut io, scratch).map_err(|IoError(e)| {
-            pr_err!("rust44-ftl: metadata commit failed: {}\n", e);
+        op(f, &mut self.io(bounce, pool), scratch).map_err(|IoError(e)| {
+            pr_err!("rust44-ftl: {} failed: {}\n", what, e);
             Error::from_errno(e)
         })
     }
 
+    fn commit(&self, eng: &mut Engine) -> Result {
+        self.with_io(eng, "metadata commit", |f, io, scratch| {
+            f.commit(io, scratch)
+        })
+    }
+
     fn collect(&self, eng: &mut Engine) -> Result<bool> {
-        let Engine {
-            ftl,
-            scratch,
-            bounce,
-            pool,
-            ..
-        } = eng;
-        let f = ftl.as_mut().ok_or(EIO)?;
-        let mut io = self.io(bounce, pool);
-        match f.collect(&mut io, scratch) {
-            Ok(v) => Ok(v.is_some()),
-            Err(IoError(e)) => {
-                pr_err!("rust44-ftl: garbage collection failed: {}\n", e);
-                Err(Error::from_errno(e))
-            }
-        }
+        self.with_io(eng, "garbage collection", |f, io, scratch| {
+            f.collect(io, scratch).map(|v| v.is_some())
+        })
     }
 
     fn lba_range(&self, bio: &Bio) -> Option<(u32, u32)> {
@@ -1039,18 +1038,9 @@ impl Target for FtlTarget {
                 if verb == b"gc" {
                     d.collect(eng).map(|_| ())
                 } else {
-                    let Engine {
-                        ftl,
-                        scratch,
-                        bounce,
-                        pool,
-                        ..
-                    } = eng;
-                    let mut io = d.io(bounce, pool);
-                    ftl.as_mut()
-                        .ok_or(EIO)?
-                        .checkpoint(&mut io, scratch)
-                        .map_err(|IoError(e)| Error::from_errno(e))
+                    d.with_io(eng, "checkpoint", |f, io, scratch| {
+                        f.checkpoint(io, scratch)
+                    })
                 }
             }
             _ => {
