@@ -936,7 +936,7 @@ impl<'env> IoBatch<'env> {
         let pad = BioPad {
             owner: state.cast(),
             tag,
-            landed: landed.map_or(core::ptr::null(), |l| l as *const _),
+            landed: landed.map_or(core::ptr::null(), core::ptr::from_ref),
         };
         // SAFETY: `bdev` is open and the set initialised. The buffers are borrowed for `'env`
         // (reads' mutably: nothing else touches them), which outlives the bio (`run` waits for
