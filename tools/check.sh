@@ -46,6 +46,7 @@ host_tests() {
 # alone too: its issue asks for 4 CPUs, which make everything else in a debug boot about twice as
 # slow under TCG on two host cores (kernel init, built-in KUnit, the kmemleak scans).
 # hardening (issue 17) joins them: it makes its own backing files (tmpfs) and disks (blk_poll).
+# virtio_gpu3d boots alone: the GPU (egl-headless, ~20 s a boot) and its Mesa disk are its own.
 BOOT_GROUPS=("harness mm_mlock2 blk_poll lightnvm hardening")
 
 # boots SUITE...: one line per boot, the suites it runs, in the order of SUITE... (a group where
