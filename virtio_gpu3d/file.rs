@@ -4,7 +4,9 @@
 
 use kernel::{
     device::DeviceContext,
+    dma_fence::Fence,
     drm::{self, gem::BaseObject, ioctl, Registered},
+    fs::file::{flags, FileDescriptorReservation},
     new_mutex, pci,
     prelude::*,
     sync::{aref::ARef, atomic::Relaxed, Mutex},
@@ -60,7 +62,8 @@ virtgpu_ioctls! {
 
 const INFO: drm::DriverInfo = drm::DriverInfo {
     major: 0,
-    minor: 0,
+    // 0.1: fence fds (Mesa offers EGL_ANDROID_native_fence_sync from it on).
+    minor: 1,
     patchlevel: 0,
     // Mesa picks its virgl driver by this name.
     name: c"virtio_gpu",
@@ -392,10 +395,32 @@ impl FileCtx {
         UserSlice::new(UserPtr::from_addr(addr), args.size as usize)
             .read_all(&mut stream, GFP_KERNEL)?;
 
+        if args.flags & protocol::execbuf::FENCE_FD_IN != 0 {
+            let in_fence = Fence::from_sync_file(args.fence_fd)?;
+            // The device runs this context's commands in order: only another timeline's fence
+            // needs a wait before the submission.
+            if in_fence.context() != dev.timeline.context() {
+                in_fence.wait(true)?;
+            }
+        }
+        // The out-fence's descriptor is reserved before the submission, which cannot be undone.
+        let out_fd = if args.flags & protocol::execbuf::FENCE_FD_OUT != 0 {
+            Some(FileDescriptorReservation::get_unused_fd_flags(
+                flags::O_CLOEXEC,
+            )?)
+        } else {
+            None
+        };
+
         let ctx = file.inner();
         ctx.ensure_created()?;
         let cmd = Command::submit_3d(args.size).with_ctx(ctx.ctx_id);
-        dev.submit_fenced(cmd, stream, &handles)?;
+        let fence = dev.submit_fenced(cmd, stream, &handles)?;
+        if let Some(fd) = out_fd {
+            let sync_file = fence.to_sync_file()?;
+            args.fence_fd = i32::try_from(fd.reserved_fd()).map_err(|_| EMFILE)?;
+            fd.fd_install(sync_file);
+        }
         Ok(0)
     }
 

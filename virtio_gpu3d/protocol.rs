@@ -559,9 +559,10 @@ pub const MAX_BO_HANDLES: u32 = 4096;
 
 /// Checks an `EXECBUFFER` request: the flags this driver supports, and the sizes.
 ///
-/// Fence fds and rings are not supported yet (`EINVAL` for them, as for unknown flags).
+/// Rings need context-init, which this driver does not offer: `EINVAL` for them, as for
+/// unknown flags.
 pub fn check_execbuffer(flags: u32, size: u32, num_bo_handles: u32) -> Result<(), i32> {
-    if flags & !execbuf::ALL != 0 || flags != 0 {
+    if flags & !(execbuf::FENCE_FD_IN | execbuf::FENCE_FD_OUT) != 0 {
         return Err(errno::EINVAL);
     }
     if size == 0 || size > MAX_EXECBUFFER_SIZE || !size.is_multiple_of(4) {

@@ -11,6 +11,7 @@
 use kernel::{
     device::Core,
     devres::Devres,
+    dma_fence::{DriverFence, Fence, Timeline},
     drm, new_condvar, new_mutex, new_spinlock_irq, pci,
     prelude::*,
     sync::{aref::ARef, atomic::Relaxed, Arc, CondVar, Mutex, SpinLockIrq},
@@ -107,6 +108,8 @@ pub(crate) struct Request {
     written: u32,
     /// Where the completed request goes for a caller waiting on it.
     reply: Option<Arc<ReplySlot>>,
+    /// The DMA fence a fenced command signals when the device answers it.
+    fence: Option<DriverFence>,
 }
 
 /// A completed request, for the caller that waits for it.
@@ -123,6 +126,7 @@ impl Request {
                 resp,
                 written: 0,
                 reply: None,
+                fence: None,
             },
             GFP_KERNEL,
         )?)
@@ -258,6 +262,9 @@ impl Handler<Request> for Completions {
         if let Some(fence) = req.cmd.fence() {
             self.events.state.lock().fences.complete(fence);
         }
+        if let Some(fence) = req.fence.take() {
+            fence.signal();
+        }
         if let Some(slot) = req.reply.take() {
             *slot.lock() = Some(req);
         }
@@ -270,16 +277,16 @@ pub(crate) type Queues = Virtqueues<Request, Completions>;
 
 /// Places `req` on queue `index` and kicks the device, waiting for room when the queue is full.
 ///
-/// With `fenced`, the command gets the next fence id, which is returned: fences are issued under
-/// the queue lock, so they reach the device in the order of their ids, which the device
-/// completes them in.
+/// With a `timeline`, the command is fenced: it gets the next fence id and the timeline's next
+/// DMA fence, which are returned. Both are issued under the queue lock, so commands reach the
+/// device in the order of their fences, which the device completes them in.
 pub(crate) fn submit(
     queues: &Queues,
     events: &Events,
     index: usize,
     req: KBox<Request>,
-    fenced: bool,
-) -> Result<u64> {
+    timeline: Option<&Timeline>,
+) -> Result<(u64, Option<ARef<Fence>>)> {
     let queue = queues.queue(index).ok_or(EINVAL)?;
     let mut req = req;
     loop {
@@ -287,22 +294,27 @@ pub(crate) fn submit(
             return Err(ENODEV);
         }
         let mut q = queue.lock();
-        // A fence issued for an attempt that found the queue full is never used: nothing
-        // waits for it, and a later fence's completion covers it.
-        let fence = if fenced {
-            let id = events.issue_fence();
-            req.cmd = req.cmd.with_fence(id);
-            id
-        } else {
-            0
+        // Fences made for an attempt that found the queue full are never used: nothing waits
+        // for them, and a later fence's completion covers them.
+        let (id, fence) = match timeline {
+            Some(timeline) => {
+                let fence = timeline.new_fence(GFP_ATOMIC)?;
+                let out = ARef::from(&*fence);
+                let id = events.issue_fence();
+                req.cmd = req.cmd.with_fence(id);
+                req.fence = Some(fence);
+                (id, Some(out))
+            }
+            None => (0, None),
         };
         match q.add(req, GFP_ATOMIC) {
             Ok(()) => {
                 q.kick();
-                return Ok(fence);
+                return Ok((id, fence));
             }
-            Err((e, back)) if e == ENOSPC => {
+            Err((e, mut back)) if e == ENOSPC => {
                 drop(q);
+                back.fence = None;
                 req = back;
                 events.wait_room()?;
             }
@@ -323,7 +335,7 @@ pub(crate) fn call(
     let mut req = Request::new(cmd, data, resp_len)?;
     let slot = Arc::pin_init(new_spinlock_irq!(None, "virtio_gpu3d_reply"), GFP_KERNEL)?;
     req.reply = Some(slot.clone());
-    submit(queues, events, CONTROL_QUEUE, req, false)?;
+    submit(queues, events, CONTROL_QUEUE, req, None)?;
     events.wait_reply(&slot, timeout_ms)
 }
 
@@ -338,6 +350,8 @@ pub(crate) struct Capset {
 pub(crate) struct Gpu {
     /// The queues, while the device is bound.
     pub(crate) queues: Devres<Queues>,
+    /// The DMA fences of fenced commands (execbuffers, transfers).
+    pub(crate) timeline: Timeline,
     pub(crate) events: Arc<Events>,
     pub(crate) caps: DeviceCaps,
     pub(crate) capsets: KVec<Capset>,
@@ -357,23 +371,30 @@ impl Gpu {
     pub(crate) fn send(&self, cmd: Command, data: KVec<u8>) -> Result {
         let req = Request::new(cmd, data, protocol::HDR_SIZE)?;
         let queues = self.queues.try_access().ok_or(ENODEV)?;
-        submit(&queues, &self.events, CONTROL_QUEUE, req, false).map(|_| ())
+        submit(&queues, &self.events, CONTROL_QUEUE, req, None).map(|_| ())
     }
 
-    /// Sends a fenced `cmd` that uses `bos`, without waiting; returns the fence.
+    /// Sends a fenced `cmd` that uses `bos`, without waiting; returns its DMA fence.
     pub(crate) fn submit_fenced(
         &self,
         cmd: Command,
         data: KVec<u8>,
         bos: &[ARef<gem::Bo>],
-    ) -> Result<u64> {
+    ) -> Result<ARef<Fence>> {
         self.reap();
         let mut held = KVec::with_capacity(bos.len(), GFP_KERNEL)?;
         let req = Request::new(cmd, data, protocol::HDR_SIZE)?;
-        let fence = {
+        let (fence, dma_fence) = {
             let queues = self.queues.try_access().ok_or(ENODEV)?;
-            submit(&queues, &self.events, CONTROL_QUEUE, req, true)?
+            submit(
+                &queues,
+                &self.events,
+                CONTROL_QUEUE,
+                req,
+                Some(&self.timeline),
+            )?
         };
+        let dma_fence = dma_fence.ok_or(EINVAL)?;
         for bo in bos {
             bo.last_fence.store(fence, Relaxed);
             held.push((fence, bo.clone()), GFP_KERNEL)?;
@@ -387,7 +408,7 @@ impl Gpu {
                 return Err(e.into());
             }
         }
-        Ok(fence)
+        Ok(dma_fence)
     }
 
     /// Drops the references of objects whose fences are done (outside the lock: the last
@@ -433,7 +454,7 @@ impl Gpu {
         req.reply = Some(slot.clone());
         {
             let queues = self.queues.try_access().ok_or(ENODEV)?;
-            submit(&queues, &self.events, CONTROL_QUEUE, req, false)?;
+            submit(&queues, &self.events, CONTROL_QUEUE, req, None)?;
         }
         self.events.wait_reply(&slot, 0)
     }
@@ -593,8 +614,10 @@ impl virtio::Driver for VirtioGpu {
 
         let queues = Devres::new(vdev.as_ref(), queues)?;
         let gpu_events = events.clone();
+        let timeline = Timeline::new(c"virtio_gpu3d", c"control")?;
         let gpu = try_pin_init!(Gpu {
             queues,
+            timeline,
             events: gpu_events,
             caps,
             capsets,

@@ -345,9 +345,14 @@ fn execbuffer_checks() {
         "unknown flag"
     );
     assert_eq!(
-        check_execbuffer(execbuf::FENCE_FD_OUT, 64, 0),
+        check_execbuffer(execbuf::RING_IDX, 64, 0),
         Err(errno::EINVAL),
-        "no fence fds yet"
+        "no rings"
+    );
+    assert_eq!(check_execbuffer(execbuf::FENCE_FD_OUT, 64, 0), Ok(()));
+    assert_eq!(
+        check_execbuffer(execbuf::FENCE_FD_IN | execbuf::FENCE_FD_OUT, 64, 0),
+        Ok(())
     );
 }
 
