@@ -279,11 +279,13 @@ impl FileCtx {
             return Err(ENOSPC);
         }
         let bo = Bo::new(dev, size, Default::default(), BoArgs { resource_id })?;
+        // From here the object releases the resource when it goes, even when the wait for the
+        // answer is interrupted (the unref of a resource the host refused only gets an error).
+        bo.on_host.store(true, Relaxed);
         dev.call_nodata(
             Command::resource_create_3d(resource_id, &params),
             KVec::new(),
         )?;
-        bo.on_host.store(true, Relaxed);
         let (entries, n) = gem::backing_entries(&bo, dma_dev(dev))?;
         dev.call_nodata(Command::attach_backing(resource_id, n), entries)?;
         let handle = bo.create_handle(file)?;
