@@ -287,39 +287,62 @@ pub(crate) fn submit(
     req: KBox<Request>,
     timeline: Option<&Timeline>,
 ) -> Result<(u64, Option<ARef<Fence>>)> {
-    let queue = queues.queue(index).ok_or(EINVAL)?;
     let mut req = req;
     loop {
-        if events.state.lock().dead {
-            return Err(ENODEV);
-        }
-        let mut q = queue.lock();
-        // Fences made for an attempt that found the queue full are never used: nothing waits
-        // for them, and a later fence's completion covers them.
-        let (id, fence) = match timeline {
-            Some(timeline) => {
-                let fence = timeline.new_fence(GFP_ATOMIC)?;
-                let out = ARef::from(&*fence);
-                let id = events.issue_fence();
-                req.cmd = req.cmd.with_fence(id);
-                req.fence = Some(fence);
-                (id, Some(out))
-            }
-            None => (0, None),
-        };
-        match q.add(req, GFP_ATOMIC) {
-            Ok(()) => {
-                q.kick();
-                return Ok((id, fence));
-            }
-            Err((e, mut back)) if e == ENOSPC => {
-                drop(q);
-                back.fence = None;
+        match try_submit(queues, events, index, req, timeline)? {
+            Placed::Done(id, fence) => return Ok((id, fence)),
+            Placed::Full(back) => {
                 req = back;
                 events.wait_room()?;
             }
-            Err((e, _)) => return Err(e),
         }
+    }
+}
+
+/// What one attempt at placing a request on a queue gave.
+pub(crate) enum Placed {
+    /// On the queue, with its fence id and DMA fence when fenced.
+    Done(u64, Option<ARef<Fence>>),
+    /// The queue was full: the request back, to wait for room (with no lock or guard held).
+    Full(KBox<Request>),
+}
+
+/// One attempt of [`submit`]: never sleeps.
+pub(crate) fn try_submit(
+    queues: &Queues,
+    events: &Events,
+    index: usize,
+    mut req: KBox<Request>,
+    timeline: Option<&Timeline>,
+) -> Result<Placed> {
+    let queue = queues.queue(index).ok_or(EINVAL)?;
+    if events.state.lock().dead {
+        return Err(ENODEV);
+    }
+    let mut q = queue.lock();
+    // Fences made for an attempt that found the queue full are never used: nothing waits for
+    // them, and a later fence's completion covers them.
+    let (id, fence) = match timeline {
+        Some(timeline) => {
+            let fence = timeline.new_fence(GFP_ATOMIC)?;
+            let out = ARef::from(&*fence);
+            let id = events.issue_fence();
+            req.cmd = req.cmd.with_fence(id);
+            req.fence = Some(fence);
+            (id, Some(out))
+        }
+        None => (0, None),
+    };
+    match q.add(req, GFP_ATOMIC) {
+        Ok(()) => {
+            q.kick();
+            Ok(Placed::Done(id, fence))
+        }
+        Err((e, mut back)) if e == ENOSPC => {
+            back.fence = None;
+            Ok(Placed::Full(back))
+        }
+        Err((e, _)) => Err(e),
     }
 }
 
@@ -366,12 +389,34 @@ pub(crate) struct Gpu {
 }
 
 impl Gpu {
+    /// [`submit`] on the control queue while the device is bound. The queues are reached under
+    /// an RCU guard (`Devres`), which is dropped before waiting for room: no sleep under it.
+    fn submit(
+        &self,
+        req: KBox<Request>,
+        timeline: Option<&Timeline>,
+    ) -> Result<(u64, Option<ARef<Fence>>)> {
+        let mut req = req;
+        loop {
+            let placed = {
+                let queues = self.queues.try_access().ok_or(ENODEV)?;
+                try_submit(&queues, &self.events, CONTROL_QUEUE, req, timeline)?
+            };
+            match placed {
+                Placed::Done(id, fence) => return Ok((id, fence)),
+                Placed::Full(back) => {
+                    req = back;
+                    self.events.wait_room()?;
+                }
+            }
+        }
+    }
+
     /// Sends `cmd` without waiting for an answer (the device still answers; the request is
     /// freed then). Fails with `ENODEV` once the device is unbound.
     pub(crate) fn send(&self, cmd: Command, data: KVec<u8>) -> Result {
         let req = Request::new(cmd, data, protocol::HDR_SIZE)?;
-        let queues = self.queues.try_access().ok_or(ENODEV)?;
-        submit(&queues, &self.events, CONTROL_QUEUE, req, None).map(|_| ())
+        self.submit(req, None).map(|_| ())
     }
 
     /// Sends a fenced `cmd` that uses `bos`, without waiting; returns its DMA fence.
@@ -384,16 +429,7 @@ impl Gpu {
         self.reap();
         let mut held = KVec::with_capacity(bos.len(), GFP_KERNEL)?;
         let req = Request::new(cmd, data, protocol::HDR_SIZE)?;
-        let (fence, dma_fence) = {
-            let queues = self.queues.try_access().ok_or(ENODEV)?;
-            submit(
-                &queues,
-                &self.events,
-                CONTROL_QUEUE,
-                req,
-                Some(&self.timeline),
-            )?
-        };
+        let (fence, dma_fence) = self.submit(req, Some(&self.timeline))?;
         let dma_fence = dma_fence.ok_or(EINVAL)?;
         for bo in bos {
             bo.last_fence.store(fence, Relaxed);
@@ -452,10 +488,7 @@ impl Gpu {
         let mut req = Request::new(cmd, data, resp_len)?;
         let slot = Arc::pin_init(new_spinlock_irq!(None, "virtio_gpu3d_reply"), GFP_KERNEL)?;
         req.reply = Some(slot.clone());
-        {
-            let queues = self.queues.try_access().ok_or(ENODEV)?;
-            submit(&queues, &self.events, CONTROL_QUEUE, req, None)?;
-        }
+        self.submit(req, None)?;
         self.events.wait_reply(&slot, 0)
     }
 
