@@ -26,3 +26,50 @@ __rust_helper void rust_helper_sk_set_timeouts(struct sock *sk, long rcvtimeo, l
 	WRITE_ONCE(sk->sk_sndtimeo, sndtimeo);
 	release_sock(sk);
 }
+
+__rust_helper void rust_helper_sk_callback_write_lock(struct sock *sk)
+{
+	write_lock_bh(&sk->sk_callback_lock);
+}
+
+__rust_helper void rust_helper_sk_callback_write_unlock(struct sock *sk)
+{
+	write_unlock_bh(&sk->sk_callback_lock);
+}
+
+__rust_helper void rust_helper_sk_callback_read_lock(struct sock *sk)
+{
+	read_lock_bh(&sk->sk_callback_lock);
+}
+
+__rust_helper void rust_helper_sk_callback_read_unlock(struct sock *sk)
+{
+	read_unlock_bh(&sk->sk_callback_lock);
+}
+
+/*
+ * The owner's pointer, with SK_USER_DATA_NOCOPY: a connection accepted from a listener does not
+ * inherit it (sk_clone_lock()). Under sk_callback_lock held for writing.
+ */
+__rust_helper void rust_helper_sk_user_data_set_nocopy(struct sock *sk, void *data)
+{
+	__rcu_assign_sk_user_data_with_flags(sk, data, data ? SK_USER_DATA_NOCOPY : 0);
+}
+
+/* The owner's pointer without its flags, or NULL. Under sk_callback_lock. */
+__rust_helper void *rust_helper_sk_user_data_get(struct sock *sk)
+{
+	return (void *)((uintptr_t)rcu_dereference_raw(sk->sk_user_data) & SK_USER_DATA_PTRMASK);
+}
+
+/* What the static sock_def_wakeup() does: the default sk_state_change. */
+__rust_helper void rust_helper_sk_wake_all(struct sock *sk)
+{
+	struct socket_wq *wq;
+
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_all(&wq->wait);
+	rcu_read_unlock();
+}

@@ -146,6 +146,48 @@ impl RegularFile {
         })
     }
 
+    /// The page of the file's page cache that holds bytes `index * PAGE_SIZE..`, read in if it
+    /// was not cached, up to date: to send without copying (`Socket::send_pages`).
+    ///
+    /// Fails with `EOPNOTSUPP` for a file without a page cache to read through (such as a
+    /// DAX file, or one of a pseudo file system): read it with [`RegularFile::read_at`].
+    /// A page past the end of the file reads as zeros or fails (`EIO`, `EFBIG`), depending on the
+    /// file system: check the size.
+    pub fn cached_page(&self, index: u64) -> Result<CachedPage> {
+        let index = usize::try_from(index).map_err(|_| EFBIG)?;
+        let file = self.file.as_ptr();
+        // SAFETY: The file is valid (invariant), so is its mapping, whose operations table is
+        // static.
+        let (mapping, shmem, read_folio) = unsafe {
+            let mapping = (*file).f_mapping;
+            (
+                mapping,
+                bindings::shmem_mapping(mapping),
+                (*(*mapping).a_ops).read_folio.is_some(),
+            )
+        };
+        let folio = if shmem {
+            // SAFETY: `mapping` is a tmpfs mapping alive while the file is.
+            unsafe { bindings::shmem_read_folio(mapping, index) }
+        } else if read_folio {
+            // SAFETY: `mapping` is alive while `file` is; it reads folios itself.
+            unsafe { bindings::read_mapping_folio(mapping, index, file) }
+        } else {
+            return Err(EOPNOTSUPP);
+        };
+        let folio = NonNull::new(from_err_ptr(folio)?).ok_or(EIO)?;
+        // SAFETY: `folio` is a referenced folio of the mapping that holds `index`.
+        let page = unsafe { bindings::folio_file_page(folio.as_ptr(), index) };
+        let Some(page) = NonNull::new(page) else {
+            // SAFETY: we own the reference taken above.
+            unsafe { bindings::folio_put(folio.as_ptr()) };
+            return Err(EIO);
+        };
+        // INVARIANT: the read returned an up-to-date folio with a reference now ours, and its
+        // page for `index`.
+        Ok(CachedPage { folio, page })
+    }
+
     /// Reads into `buf` from byte `pos` (through the page cache): the number of bytes read,
     /// short at the end of the file, 0 past it.
     pub fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<usize> {
@@ -165,5 +207,36 @@ impl RegularFile {
             return Err(Error::from_errno(n as i32));
         }
         Ok(n as usize)
+    }
+}
+
+/// A page of a file's page cache, up to date when it was got, held with a reference on its
+/// folio ([`RegularFile::cached_page`]).
+///
+/// # Invariants
+///
+/// We own a reference on `folio`, which is not a slab page; `page` is one of its pages.
+pub struct CachedPage {
+    folio: NonNull<bindings::folio>,
+    page: NonNull<bindings::page>,
+}
+
+// SAFETY: A folio reference may be dropped from any task.
+unsafe impl Send for CachedPage {}
+
+// SAFETY: The methods taking `&self` only read fixed pointers.
+unsafe impl Sync for CachedPage {}
+
+impl CachedPage {
+    /// The page, valid while `self` is.
+    pub fn as_page_ptr(&self) -> *mut bindings::page {
+        self.page.as_ptr()
+    }
+}
+
+impl Drop for CachedPage {
+    fn drop(&mut self) {
+        // SAFETY: We own the reference (invariant).
+        unsafe { bindings::folio_put(self.folio.as_ptr()) }
     }
 }

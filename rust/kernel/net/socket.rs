@@ -5,11 +5,14 @@
 //! C header: [`include/linux/net.h`](srctree/include/linux/net.h)
 
 use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
     bindings,
-    error::{to_result, Error, Result},
+    error::{code::EBUSY, to_result, Error, Result},
+    fs::rooted::CachedPage,
+    sync::{Arc, ArcBorrow},
     time::{msecs_to_jiffies, Msecs},
 };
-use core::ptr::NonNull;
+use core::{ffi::c_void, ptr::NonNull};
 
 /// An IP address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +157,176 @@ fn count(ret: core::ffi::c_int) -> Result<usize> {
     }
 }
 
+/// At most this many [`PagePart`]s go in one [`Socket::send_pages`] call.
+pub const MAX_PAGE_PARTS: usize = 16;
+
+/// Bytes of a page-cache page to send with [`Socket::send_pages`].
+///
+/// # Invariants
+///
+/// `offset + len` is at most the page size.
+#[derive(Clone, Copy)]
+pub struct PagePart<'a> {
+    page: &'a CachedPage,
+    offset: u32,
+    len: u32,
+}
+
+impl<'a> PagePart<'a> {
+    /// `len` bytes of `page` from `offset`; `EINVAL` when they do not fit in the page.
+    pub fn new(page: &'a CachedPage, offset: usize, len: usize) -> Result<Self> {
+        if offset
+            .checked_add(len)
+            .map_or(true, |end| end > crate::page::PAGE_SIZE)
+        {
+            return Err(crate::error::code::EINVAL);
+        }
+        // INVARIANT: checked just above.
+        Ok(Self {
+            page,
+            offset: offset as u32,
+            len: len as u32,
+        })
+    }
+}
+
+/// What a socket's owner is told of, by [`Socket::set_events`].
+///
+/// The methods run in the network stack's softirq or with the socket locked: in atomic
+/// context, with bottom halves off. They should only note the event and queue work (on the
+/// CPU they run on, to keep a connection where its packets arrive).
+///
+/// Each method gets the target borrowed from the socket's reference, so it can queue a work
+/// item that is the target itself (`Arc::from(this)`).
+pub trait SocketEvents: Send + Sync + Sized {
+    /// Data arrived, the peer closed, or, for a listener, a connection waits to be accepted
+    /// (`sk_data_ready`).
+    fn data_ready(this: ArcBorrow<'_, Self>);
+    /// The connection changed state (`sk_state_change`): connected, closing, reset.
+    fn state_change(this: ArcBorrow<'_, Self>);
+}
+
+type HookFn = unsafe extern "C" fn(*mut bindings::sock);
+
+/// Calls into the [`SocketEvents`] of a concrete type, through a target made raw.
+struct EventsVtable {
+    data_ready: unsafe fn(*const c_void),
+    state_change: unsafe fn(*const c_void),
+    release: unsafe fn(*const c_void),
+}
+
+struct VtableOf<T>(core::marker::PhantomData<T>);
+
+impl<T: SocketEvents + 'static> VtableOf<T> {
+    const VTABLE: EventsVtable = EventsVtable {
+        data_ready: Self::data_ready,
+        state_change: Self::state_change,
+        release: Self::release,
+    };
+
+    /// # Safety
+    ///
+    /// `target` came from `Arc::<T>::into_raw()` and is not released yet.
+    unsafe fn data_ready(target: *const c_void) {
+        // SAFETY: by the function's requirements the `Arc` the pointer came from outlives the
+        // call.
+        T::data_ready(unsafe { ArcBorrow::from_raw(target.cast()) })
+    }
+
+    /// # Safety
+    ///
+    /// As for `data_ready`.
+    unsafe fn state_change(target: *const c_void) {
+        // SAFETY: as in `data_ready`.
+        T::state_change(unsafe { ArcBorrow::from_raw(target.cast()) })
+    }
+
+    /// # Safety
+    ///
+    /// As for `data_ready`; `target` is not used again.
+    unsafe fn release(target: *const c_void) {
+        // SAFETY: by the function's requirements.
+        drop(unsafe { Arc::<T>::from_raw(target.cast()) })
+    }
+}
+
+/// What `sk_user_data` points to while a socket has events set.
+///
+/// The callbacks that read it (`hooks_*`) are in the kernel crate, not in the module whose type
+/// the vtable serves, so a socket that outlives the module only ever calls into the kernel.
+struct Hooks {
+    /// An `Arc<T>` made raw.
+    target: *const c_void,
+    vtable: &'static EventsVtable,
+    /// The socket's callbacks before ours, restored by `clear_events`.
+    data_ready: Option<HookFn>,
+    state_change: Option<HookFn>,
+}
+
+/// The socket's callback before ours, if it is not ours: a socket accepted from a listener with
+/// events starts with our callbacks (and no `sk_user_data`), which then act as the defaults.
+fn previous(cur: Option<HookFn>, own: HookFn) -> Option<HookFn> {
+    cur.filter(|f| !is_same_fn(*f, own))
+}
+
+/// Whether two callbacks are the same function (compared by address: each of ours is defined
+/// once, in the kernel crate).
+fn is_same_fn(a: HookFn, b: HookFn) -> bool {
+    a as usize == b as usize
+}
+
+/// Frees unpublished `hooks` and lets go of its target.
+///
+/// # Safety
+///
+/// `hooks` came from `KBox::into_raw()` in `set_events` and nothing else can reach it.
+unsafe fn drop_hooks(hooks: *mut Hooks) {
+    // SAFETY: by the function's requirements.
+    let hooks = unsafe { KBox::from_raw(hooks) };
+    // SAFETY: `target` is the `Arc` the vtable was made for, released once, here.
+    unsafe { (hooks.vtable.release)(hooks.target) };
+}
+
+/// `sk_data_ready` of a socket with events: the socket's own callback, then the target's.
+unsafe extern "C" fn hooks_data_ready(sk: *mut bindings::sock) {
+    // SAFETY: the network stack calls with a valid `sk`; the read lock keeps `clear_events`
+    // from freeing the hooks while we use them.
+    unsafe {
+        bindings::sk_callback_read_lock(sk);
+        let hooks: *const Hooks = bindings::sk_user_data_get(sk).cast();
+        if hooks.is_null() {
+            // Accepted from a listener with events: behave as a plain socket.
+            bindings::sock_def_readable(sk);
+        } else {
+            match previous((*hooks).data_ready, hooks_data_ready) {
+                Some(f) => f(sk),
+                None => bindings::sock_def_readable(sk),
+            }
+            ((*hooks).vtable.data_ready)((*hooks).target);
+        }
+        bindings::sk_callback_read_unlock(sk);
+    }
+}
+
+/// `sk_state_change` of a socket with events: the socket's own callback, then the target's.
+unsafe extern "C" fn hooks_state_change(sk: *mut bindings::sock) {
+    // SAFETY: as in `hooks_data_ready`.
+    unsafe {
+        bindings::sk_callback_read_lock(sk);
+        let hooks: *const Hooks = bindings::sk_user_data_get(sk).cast();
+        if hooks.is_null() {
+            bindings::sk_wake_all(sk);
+        } else {
+            match previous((*hooks).state_change, hooks_state_change) {
+                Some(f) => f(sk),
+                None => bindings::sk_wake_all(sk),
+            }
+            ((*hooks).vtable.state_change)((*hooks).target);
+        }
+        bindings::sk_callback_read_unlock(sk);
+    }
+}
+
 /// A kernel TCP socket.
 ///
 /// # Invariants
@@ -292,6 +465,149 @@ impl Socket {
         count(unsafe { bindings::kernel_sendmsg(self.as_raw(), &mut msg, &mut vec, 1, buf.len()) })
     }
 
+    /// Sends from `buf` as [`Socket::send`] does, with `MSG_MORE`: more is coming at once, so
+    /// TCP may hold a partial segment back to fill it (a response head before its body).
+    pub fn send_more(&self, buf: &[u8], blocking: Blocking) -> Result<usize> {
+        let flags = match blocking {
+            Blocking::Yes => bindings::MSG_NOSIGNAL | bindings::MSG_MORE,
+            Blocking::No => bindings::MSG_NOSIGNAL | bindings::MSG_MORE | bindings::MSG_DONTWAIT,
+        };
+        let mut vec = bindings::kvec {
+            iov_base: buf.as_ptr().cast_mut().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg = bindings::msghdr {
+            msg_flags: flags,
+            ..Default::default()
+        };
+        // SAFETY: as in `send`.
+        count(unsafe { bindings::kernel_sendmsg(self.as_raw(), &mut msg, &mut vec, 1, buf.len()) })
+    }
+
+    /// Sends page-cache pages without copying them (`MSG_SPLICE_PAGES`): the socket takes its
+    /// own references on the pages it queues, so they may be let go of once this returns. The
+    /// number of bytes sent, short when interrupted, past the send timeout or not blocking.
+    /// With `more`, TCP may hold a partial segment back for what follows (`MSG_MORE`).
+    ///
+    /// A page changed after this returns but before it was transmitted goes out changed, as
+    /// with `sendfile()`. A socket that cannot splice pages copies them.
+    pub fn send_pages(
+        &self,
+        parts: &[PagePart<'_>],
+        blocking: Blocking,
+        more: bool,
+    ) -> Result<usize> {
+        let mut bvecs = [bindings::bio_vec::default(); MAX_PAGE_PARTS];
+        let mut total = 0usize;
+        for (bv, part) in bvecs.iter_mut().zip(parts) {
+            *bv = bindings::bio_vec {
+                bv_page: part.page.as_page_ptr(),
+                bv_len: part.len,
+                bv_offset: part.offset,
+            };
+            total += part.len as usize;
+        }
+        let nr = parts.len().min(MAX_PAGE_PARTS);
+        let mut flags = bindings::MSG_NOSIGNAL | bindings::MSG_SPLICE_PAGES;
+        if blocking == Blocking::No {
+            flags |= bindings::MSG_DONTWAIT;
+        }
+        if more {
+            flags |= bindings::MSG_MORE;
+        }
+        let mut msg = bindings::msghdr {
+            msg_flags: flags,
+            ..Default::default()
+        };
+        // SAFETY: `msg_iter` is a valid place; `bvecs` holds `nr` entries, each within a page
+        // the caller holds a reference on (`PagePart`'s invariant) for the whole call, whose
+        // lengths add up to `total`.
+        unsafe {
+            bindings::iov_iter_bvec(
+                &mut msg.msg_iter,
+                bindings::ITER_SOURCE,
+                bvecs.as_ptr(),
+                nr as _,
+                total,
+            )
+        };
+        // SAFETY: the socket is valid (invariant); `msg` describes pages that stay referenced
+        // for the call; the socket takes references on the pages it keeps.
+        count(unsafe { bindings::sock_sendmsg(self.as_raw(), &mut msg) })
+    }
+
+    /// Tells `events` of the socket's events (`sk_data_ready`, `sk_state_change`), after the
+    /// socket's own handling (waking those waiting on it). `EBUSY` when the socket has events
+    /// set already or other user data.
+    ///
+    /// The socket holds `events` until [`Socket::clear_events`] or until it is dropped: a
+    /// target that owns the socket must clear the events itself to end the cycle. Connections
+    /// a listener accepts do not inherit the events.
+    pub fn set_events<T: SocketEvents + 'static>(&self, events: Arc<T>) -> Result {
+        let hooks = KBox::into_raw(KBox::new(
+            Hooks {
+                target: Arc::into_raw(events).cast(),
+                vtable: &VtableOf::<T>::VTABLE,
+                data_ready: None,
+                state_change: None,
+            },
+            GFP_KERNEL,
+        )?);
+        let sk = self.sk();
+        // SAFETY: `sk` is valid (invariant). Under `sk_callback_lock` (written) no callback
+        // reads `sk_user_data` or the callbacks we swap; `hooks` is ours until published.
+        let taken = unsafe {
+            bindings::sk_callback_write_lock(sk);
+            let taken = !bindings::sk_user_data_get(sk).is_null();
+            if !taken {
+                (*hooks).data_ready = (*sk).sk_data_ready;
+                (*hooks).state_change = (*sk).sk_state_change;
+                // INVARIANT: `sk_user_data` points to our `Hooks` exactly while our callbacks
+                // are set.
+                bindings::sk_user_data_set_nocopy(sk, hooks.cast());
+                (*sk).sk_data_ready = Some(hooks_data_ready);
+                (*sk).sk_state_change = Some(hooks_state_change);
+            }
+            bindings::sk_callback_write_unlock(sk);
+            taken
+        };
+        if taken {
+            // SAFETY: never published: `hooks` is still ours.
+            unsafe { drop_hooks(hooks) };
+            return Err(EBUSY);
+        }
+        Ok(())
+    }
+
+    /// Stops telling the target of [`Socket::set_events`] of events and lets go of it. When this
+    /// returns, no call to the target is running or will start. Does nothing without events.
+    pub fn clear_events(&self) {
+        let sk = self.sk();
+        // SAFETY: `sk` is valid (invariant); `sk_callback_lock` held for writing waits for the
+        // callbacks running, which hold it for reading.
+        let hooks = unsafe {
+            bindings::sk_callback_write_lock(sk);
+            let mut hooks: *mut Hooks = core::ptr::null_mut();
+            if (*sk)
+                .sk_data_ready
+                .is_some_and(|f| is_same_fn(f, hooks_data_ready))
+            {
+                hooks = bindings::sk_user_data_get(sk).cast();
+            }
+            if !hooks.is_null() {
+                (*sk).sk_data_ready = (*hooks).data_ready;
+                (*sk).sk_state_change = (*hooks).state_change;
+                bindings::sk_user_data_set_nocopy(sk, core::ptr::null_mut());
+            }
+            bindings::sk_callback_write_unlock(sk);
+            hooks
+        };
+        if !hooks.is_null() {
+            // SAFETY: unpublished under the lock above: nothing else can reach `hooks`.
+            unsafe { drop_hooks(hooks) };
+        }
+    }
+
     /// Shuts down one or both directions; wakes the tasks waiting on the socket.
     pub fn shutdown(&self, how: Shutdown) -> Result {
         let how = match how {
@@ -352,6 +668,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
+        self.clear_events();
         // SAFETY: by the type invariant the socket is ours and released only here.
         unsafe { bindings::sock_release(self.as_raw()) }
     }
@@ -376,6 +693,45 @@ mod tests {
         assert_eq!(b.bind(&addr), Err(EADDRINUSE));
         assert_eq!(a.accept(Blocking::No).err(), Some(EAGAIN));
         assert_eq!(b.recv(&mut [0u8; 4], Blocking::No), Err(ENOTCONN));
+        Ok(())
+    }
+
+    struct Target {
+        dropped: &'static crate::sync::atomic::Atomic<bool>,
+    }
+
+    impl SocketEvents for Target {
+        fn data_ready(_this: ArcBorrow<'_, Self>) {}
+        fn state_change(_this: ArcBorrow<'_, Self>) {}
+    }
+
+    impl Drop for Target {
+        fn drop(&mut self) {
+            self.dropped.store(true, crate::sync::atomic::Relaxed);
+        }
+    }
+
+    #[test]
+    fn events_are_set_once_and_let_go_of() -> Result {
+        use crate::sync::atomic::{Atomic, Relaxed};
+        static FIRST: Atomic<bool> = Atomic::new(false);
+        static SECOND: Atomic<bool> = Atomic::new(false);
+        let a = Socket::new_tcp(&SocketAddr::any_v4(0))?;
+        a.set_events(Arc::new(Target { dropped: &FIRST }, GFP_KERNEL)?)?;
+        // A second owner is refused, and its target let go of at once.
+        let second = Arc::new(Target { dropped: &SECOND }, GFP_KERNEL)?;
+        assert_eq!(a.set_events(second), Err(EBUSY));
+        assert!(SECOND.load(Relaxed));
+        assert!(!FIRST.load(Relaxed));
+        a.clear_events();
+        assert!(FIRST.load(Relaxed));
+        // Cleared, the socket takes events again; dropping it lets go of them.
+        SECOND.store(false, Relaxed);
+        a.set_events(Arc::new(Target { dropped: &SECOND }, GFP_KERNEL)?)?;
+        a.bind(&SocketAddr::any_v4(0))?;
+        a.listen(8)?;
+        drop(a);
+        assert!(SECOND.load(Relaxed));
         Ok(())
     }
 
