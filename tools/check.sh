@@ -46,8 +46,10 @@ host_tests() {
 # alone too: its issue asks for 4 CPUs, which make everything else in a debug boot about twice as
 # slow under TCG on two host cores (kernel init, built-in KUnit, the kmemleak scans).
 # hardening (issue 17) joins them: it makes its own backing files (tmpfs) and disks (blk_poll).
-# virtio_gpu3d boots alone: the GPU (egl-headless, ~20 s a boot) and its Mesa disk are its own.
-BOOT_GROUPS=("harness mm_mlock2 blk_poll lightnvm hardening")
+# virtio_gpu3d boots alone: the GPU (egl-headless, ~20 s a boot) and its Mesa disk are its own;
+# virtio_gpu3d_no3d's plain virtio-gpu (no GL) costs the group's boot nothing, and no other suite
+# binds it.
+BOOT_GROUPS=("harness mm_mlock2 blk_poll lightnvm hardening virtio_gpu3d_no3d")
 
 # boots SUITE...: one line per boot, the suites it runs, in the order of SUITE... (a group where
 # its first selected member is); suites not in a BOOT_GROUPS entry boot alone.

@@ -41,7 +41,16 @@ TEST_F(no3d, getparam)
 	ASSERT_EQ(0, value);
 }
 
-/* The 3D ioctls: ENOSYS (as the C driver says), EINVAL for 3D parameters of a 2D resource. */
+/*
+ * The 3D ioctls: ENOSYS (as the C driver says); a resource with 3D parameters is refused, with
+ * EINVAL by a driver that makes 2D resources (C), ENOSYS by one that makes none (a render node
+ * without KMS has no use for them: virtio_gpu3d).
+ */
+static int refused_3d(int ret)
+{
+	return ret == -EINVAL || ret == -ENOSYS;
+}
+
 TEST_F(no3d, errors_for_3d)
 {
 	uint32_t caps[16], bo = 0, res = 0;
@@ -53,40 +62,45 @@ TEST_F(no3d, errors_for_3d)
 	cs_sub_ctx(&cs, 1);
 	EXPECT_EQ(-ENOSYS, vgpu_exec(self->fd, &cs, NULL, 0, 0, NULL));
 	/* A 3D target, depth, samples, levels or layers. */
-	EXPECT_EQ(-EINVAL, vgpu_create(self->fd, PIPE_BUFFER, VIRGL_FORMAT_R8_UNORM, 0, 4096, 1, 4096, &bo, &res));
+	EXPECT_TRUE(refused_3d(vgpu_create(self->fd, PIPE_BUFFER, VIRGL_FORMAT_R8_UNORM, 0, 4096, 1, 4096, &bo, &res)));
 	struct drm_virtgpu_resource_create rc = {
 		.target = PIPE_TEXTURE_2D, .format = VIRGL_FORMAT_B8G8R8A8_UNORM, .width = 16, .height = 16,
 		.depth = 2, .array_size = 1, .size = 1024,
 	};
 
-	EXPECT_EQ(-1, ioctl(self->fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, &rc));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_TRUE(refused_3d(ioctl(self->fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, &rc) ? -errno : 0));
 	rc.depth = 1;
 	rc.nr_samples = 4;
-	EXPECT_EQ(-1, ioctl(self->fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, &rc));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_TRUE(refused_3d(ioctl(self->fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, &rc) ? -errno : 0));
 	rc.nr_samples = 0;
 	rc.array_size = 2;
-	EXPECT_EQ(-1, ioctl(self->fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, &rc));
-	EXPECT_EQ(EINVAL, errno);
-	/* A 2D resource: no transfer back from the host. */
-	ASSERT_EQ(0, vgpu_create(self->fd, PIPE_TEXTURE_2D, VIRGL_FORMAT_B8G8R8A8_UNORM, 0, 16, 16, 1024, &bo, &res));
-	EXPECT_EQ(-ENOSYS, vgpu_transfer(self->fd, 0, bo, 16, 16));
+	EXPECT_TRUE(refused_3d(ioctl(self->fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, &rc) ? -errno : 0));
 	struct drm_virtgpu_context_set_param cp = { VIRTGPU_CONTEXT_PARAM_CAPSET_ID, VIRTGPU_DRM_CAPSET_VIRGL };
 	struct drm_virtgpu_context_init ci = { .num_params = 1, .ctx_set_params = (uintptr_t)&cp };
 
 	EXPECT_EQ(-1, ioctl(self->fd, DRM_IOCTL_VIRTGPU_CONTEXT_INIT, &ci));
 	EXPECT_EQ(EINVAL, errno);
-	ASSERT_EQ(0, vgpu_close(self->fd, bo));
+	/* A 2D resource, where the driver makes them: no transfer back from the host. */
+	int ret = vgpu_create(self->fd, PIPE_TEXTURE_2D, VIRGL_FORMAT_B8G8R8A8_UNORM, 0, 16, 16, 1024, &bo, &res);
+
+	ASSERT_TRUE(ret == 0 || ret == -ENOSYS) TH_LOG("2D create: %d", ret);
+	if (ret == 0) {
+		EXPECT_EQ(-ENOSYS, vgpu_transfer(self->fd, 0, bo, 16, 16));
+		ASSERT_EQ(0, vgpu_close(self->fd, bo));
+	}
 }
 
-/* 2D still works: create, map, write, transfer to the host, wait. */
+/* Where the driver makes 2D resources (C): create, map, write, transfer to the host, wait. */
 TEST_F(no3d, resource_2d)
 {
 	struct drm_virtgpu_resource_info info = { 0 };
 	uint32_t bo = 0, res = 0, *p;
 
-	ASSERT_EQ(0, vgpu_create(self->fd, PIPE_TEXTURE_2D, VIRGL_FORMAT_B8G8R8A8_UNORM, 0, 64, 64, 64 * 64 * 4, &bo, &res));
+	int ret = vgpu_create(self->fd, PIPE_TEXTURE_2D, VIRGL_FORMAT_B8G8R8A8_UNORM, 0, 64, 64, 64 * 64 * 4, &bo, &res);
+
+	if (ret == -ENOSYS)
+		SKIP(return, "the driver makes no 2D resources (ENOSYS)");
+	ASSERT_EQ(0, ret);
 	ASSERT_NE(0, res);
 	info.bo_handle = bo;
 	ASSERT_EQ(0, ioctl(self->fd, DRM_IOCTL_VIRTGPU_RESOURCE_INFO, &info));
