@@ -62,6 +62,8 @@ echo
 echo "| measurement | C virtio_gpu | rust44 virtio_gpu3d | rust44/C |"
 echo "| --- | --- | --- | --- |"
 row roundtrip_us "EXECBUFFER+WAIT round trip (us)" lower
+row roundtrip_p10_us "round trip, 10th percentile (us)" lower
+row roundtrip_slow_pct "round trips over 2 ms (%)" lower
 row transfer_mibps "TRANSFER_TO_HOST 4 MiB (MiB/s)" higher
 if [ "$MESA" = 1 ]; then
 	row fps "Mesa scene (frames/s)" higher
