@@ -184,10 +184,11 @@ impl Registry {
         {
             let entry = &self.entries[pos];
             let mut state = entry.lo.state.lock();
-            state.status = state
+            let status = state
                 .status
                 .remove(entry.disk.openers())
                 .map_err(crate::to_error)?;
+            entry.lo.enter(&mut state, status);
         }
         let entry = self.entries.remove(pos).map_err(|_| ENODEV)?;
         // Room was reserved above.

@@ -115,6 +115,10 @@ pub(crate) struct Loop {
     /// Requests submitted inline, and requests handed to the worker.
     pub(crate) inline_ios: Atomic<u64>,
     pub(crate) worker_ios: Atomic<u64>,
+    /// The device is [`Status::Bound`]: `queue_rq` fails requests otherwise, as C's
+    /// `loop_queue_rq()` does (racy by design: a request that raced the change finds the file
+    /// it had, or none).
+    pub(crate) serving: Atomic<bool>,
 }
 
 impl_has_work! {
@@ -153,9 +157,16 @@ impl Loop {
                 refused: Atomic::new(0),
                 inline_ios: Atomic::new(0),
                 worker_ios: Atomic::new(0),
+                serving: Atomic::new(false),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// Moves the device to `status`, telling `queue_rq` whether it serves I/O.
+    pub(crate) fn enter(&self, state: &mut State, status: Status) {
+        state.status = status;
+        self.serving.store(status == Status::Bound, Relaxed);
     }
 
     pub(crate) fn io_snapshot(&self) -> IoConfig {
@@ -306,15 +317,20 @@ impl Loop {
             return Err(EINVAL);
         }
         config.info.validate().map_err(to_error)?;
-        // The block layer's rule, as in C: up to a page, or 64 KiB with large folios
-        // (CONFIG_TRANSPARENT_HUGEPAGE).
-        if config.block_size != 0 {
-            validate_block_size(config.block_size)?;
-        }
-
         let mut flags = config.info.flags;
         if !file.is_writable() || !mode.is_write() {
             flags |= abi::FLAG_READ_ONLY;
+        }
+        // The block layer's rule, as in C: up to a page, or 64 KiB with large folios
+        // (CONFIG_TRANSPARENT_HUGEPAGE). C sets the disk's read-only state before it learns
+        // this (the limits' commit refuses the size), so a refused block size leaves the
+        // unbound disk read-only or writable as asked: BLKROGET, sysfs and writes (EPERM or
+        // ENOSPC) answer as on C's (found by tests/hardening's fuzzer).
+        if config.block_size != 0 {
+            if let Err(e) = validate_block_size(config.block_size) {
+                disk.set_read_only(flags & abi::FLAG_READ_ONLY != 0);
+                return Err(e);
+            }
         }
         let (min_dio, mem_align) = file.direct_io_alignment();
         state.min_dio_size = min_dio.max(rules::SECTOR_SIZE);
@@ -361,7 +377,7 @@ impl Loop {
             _module: module,
         });
         self.publish_io(&state);
-        state.status = Status::Bound;
+        self.enter(&mut state, Status::Bound);
 
         disk.force_media_change();
         disk.set_read_only(flags & abi::FLAG_READ_ONLY != 0);
@@ -441,7 +457,7 @@ impl Loop {
         if !self.partitions_always {
             disk.set_partition_scan(false);
         }
-        self.state.lock().status = Status::Unbound;
+        self.enter(&mut self.state.lock(), Status::Unbound);
         // The file (and the module reference) go last, outside the device's lock.
         drop(binding);
     }
@@ -454,7 +470,9 @@ impl Loop {
             .status
             .clear_fd(state.flags, disk.openers())
             .map_err(to_error)?;
-        state.status = status;
+        // Run down (the caller is the only opener): its descriptor still sends I/O (e.g.
+        // BLKDISCARD), which fails from now on, as on C's.
+        self.enter(&mut state, status);
         state.flags = flags;
         Ok(0)
     }
@@ -593,7 +611,9 @@ impl Loop {
         let _claim = Self::claim_unless_exclusive(bdev, mode)?;
         let state = self.state.lock();
         state.bound()?;
-        let size = u32::try_from(size).map_err(|_| EINVAL)?;
+        // C stores the argument in the queue's unsigned int limit: 2^32 + 512 sets 512, and 2^32
+        // the default. The ioctl's users see C's answers (found by tests/hardening's fuzzer).
+        let size = size as u32;
         let size = rules::block_size_or_default(size, state.direct_io(), state.min_dio_size);
         if disk.logical_block_size() == size {
             return Ok(0);
@@ -787,7 +807,7 @@ impl Loop {
         let need_clear = {
             let mut state = self.state.lock();
             let (status, need_clear) = state.status.last_close(state.flags);
-            state.status = status;
+            self.enter(&mut state, status);
             need_clear
         };
         if need_clear {

@@ -306,6 +306,14 @@ impl Operations for LoopOps {
         Some(kernel::module::this_module::<crate::LocalModule>());
 
     fn queue_rq(lo: ArcBorrow<'_, Loop>, rq: ARef<Request<LoopOps>>, _is_last: bool) -> Result {
+        // As C's: a device run down by LOOP_CLR_FD keeps its file until the last close, but its
+        // remaining opener's I/O (BLKDISCARD, BLKZEROOUT) fails (found by tests/hardening's
+        // fuzzer: loop_dio discarded).
+        if !lo.serving.load(Relaxed) {
+            trace_submit(&rq, false, false);
+            end_request(rq, Err(EIO));
+            return Ok(());
+        }
         let rq = if lo.inline_dio {
             match lo.try_inline(rq) {
                 Ok(()) => return Ok(()),

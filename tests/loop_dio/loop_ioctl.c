@@ -754,6 +754,31 @@ TEST_F(loop, configure_rejects_bad_block_sizes)
 	EXPECT_EQ(2048, dev_ssz(self->fd));
 }
 
+/*
+ * C sets the disk's read-only state before the block layer refuses the block size, so a refused
+ * LOOP_CONFIGURE leaves the unbound disk read-only or writable as it asked: writes then fail
+ * with EPERM or ENOSPC (past the end of an empty disk). loop_dio did not (tests/hardening).
+ */
+TEST_F(loop, configure_refused_block_size_leaves_read_only_as_asked)
+{
+	char buf[512] = { 1 };
+
+	EXPECT_EQ(EINVAL, configure(self, 0, 0, LO_FLAGS_READ_ONLY, 513));
+	EXPECT_EQ(-ENXIO, lo_flags(self->fd));
+	EXPECT_EQ(1, sysfs_ll(self->num, "ro"));
+	EXPECT_EQ(1, dev_ro(self->fd));
+	EXPECT_EQ(-1, pwrite(self->fd, buf, sizeof(buf), 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(EINVAL, configure(self, 0, 0, 0, 3000));
+	EXPECT_EQ(0, sysfs_ll(self->num, "ro"));
+	EXPECT_EQ(0, dev_ro(self->fd));
+	EXPECT_EQ(-1, pwrite(self->fd, buf, sizeof(buf), 0));
+	EXPECT_EQ(ENOSPC, errno);
+	ASSERT_EQ(0, configure(self, 0, 0, 0, 0));
+	EXPECT_EQ(0, dev_ro(self->fd));
+	EXPECT_EQ((ssize_t)sizeof(buf), pwrite(self->fd, buf, sizeof(buf), 0));
+}
+
 TEST_F(loop, configure_rejects_encryption_and_overflow)
 {
 	struct loop_config cfg;
@@ -870,6 +895,33 @@ TEST_F(loop, clr_fd_with_other_openers_is_deferred)
 	free(data);
 	close(other);
 	EXPECT_EQ(LO_FLAGS_AUTOCLEAR, lo_flags(self->fd)) TH_LOG("still open here: still bound");
+	close(self->fd);
+	self->fd = open(self->dev, O_RDWR);
+	ASSERT_LE(0, self->fd);
+	EXPECT_EQ(-ENXIO, lo_flags(self->fd));
+}
+
+/*
+ * The only opener's LOOP_CLR_FD runs the device down: the file stays until the last close, but
+ * I/O the opener still sends through its descriptor fails (C's loop_queue_rq(): EIO), and
+ * nothing reaches the file. loop_dio discarded (tests/hardening).
+ */
+TEST_F(loop, clr_fd_run_down_fails_the_openers_io)
+{
+	uint64_t range[2] = { 256 * KIB, 256 * KIB };
+	char *data;
+
+	ASSERT_EQ(0, io(self->fd, LOOP_SET_FD, self->bfd));
+	if (sysfs_ll(self->num, "queue/discard_max_bytes") <= 0)
+		SKIP(return, "no discard on this backing file system");
+	ASSERT_EQ(0, io(self->fd, LOOP_CLR_FD, 0));
+	EXPECT_EQ(FILE_SIZE, dev_size(self->fd)) TH_LOG("the file stays until the last close");
+	EXPECT_EQ(EIO, iop(self->fd, BLKDISCARD, range));
+	EXPECT_EQ(EIO, iop(self->fd, BLKZEROOUT, range));
+	data = read_at(self->bfd, 0, FILE_SIZE);
+	ASSERT_NE(NULL, data);
+	EXPECT_EQ(-1, mismatch(data, FILE_SIZE, 0, self->seed)) TH_LOG("the file changed");
+	free(data);
 	close(self->fd);
 	self->fd = open(self->dev, O_RDWR);
 	ASSERT_LE(0, self->fd);
@@ -1115,6 +1167,22 @@ TEST_F(loop, set_block_size_rejects_bad_sizes)
 }
 
 /* Block size 0 means the default: 512 without direct I/O. */
+/*
+ * C stores LOOP_SET_BLOCK_SIZE's unsigned long in the queue's unsigned int limit: only the low
+ * 32 bits count (2^32 + 2048 sets 2048, 2^32 the default). loop_dio refused these
+ * (tests/hardening, seeds 362033076 and 1491717590).
+ */
+TEST_F(loop, set_block_size_takes_the_low_32_bits)
+{
+	ASSERT_EQ(0, io(self->fd, LOOP_SET_FD, self->bfd));
+	EXPECT_EQ(0, io(self->fd, LOOP_SET_BLOCK_SIZE, (1UL << 32) | 2048));
+	EXPECT_EQ(2048, dev_ssz(self->fd));
+	EXPECT_EQ(0, io(self->fd, LOOP_SET_BLOCK_SIZE, 1UL << 32));
+	EXPECT_EQ(512, dev_ssz(self->fd));
+	EXPECT_EQ(EINVAL, io(self->fd, LOOP_SET_BLOCK_SIZE, (1UL << 32) | 513));
+	EXPECT_EQ(512, dev_ssz(self->fd));
+}
+
 TEST_F(loop, set_block_size_zero_is_the_default)
 {
 	ASSERT_EQ(0, io(self->fd, LOOP_SET_FD, self->bfd));
