@@ -15,8 +15,8 @@
  *     With 'aligned', offsets are multiples of 4096 and valid block sizes at least 4096:
  *     loop_dio refuses on purpose (EINVAL) the direct I/O C loop drops silently at an offset or
  *     block size direct I/O cannot use (README, loop_dio), and that one documented difference
- *     would make every later call differ; nor a LOOP_SET_BLOCK_SIZE argument past 32 bits,
- *     which C truncates (2^32 + 512 sets 512) and loop_dio refuses.
+ *     would make every later call differ.
+ *     FUZZ_STATE=1 adds every device's read-only flag, size and backing file to each line.
  *   fuzz lockedmem SEED ITERS
  *     /dev/lockedmem: regions opened, sized (boundary sizes), random ioctls, mmap with random
  *     ranges, protections and flags (MAP_FIXED inside a reserved window), munmap, mprotect,
@@ -123,12 +123,6 @@ static long block_size(void)
 
 	if (aligned && (v == 512 || v == 1024 || v == 2048))
 		v = 4096;
-	/*
-	 * C loop's LOOP_SET_BLOCK_SIZE stores its unsigned long argument in an unsigned int
-	 * limit, so 2^32 + 512 sets 512; loop_dio refuses what is no block size (EINVAL).
-	 */
-	if (aligned && v == ((1L << 32) | 512))
-		v = -1;
 	return v;
 }
 
@@ -386,8 +380,38 @@ static int open_file(const char *name, int flags)
 	return open(path, flags);
 }
 
+/*
+ * With FUZZ_STATE set, each trace line ends with every device's read-only state and size as
+ * sysfs shows them (the disk's own flag, not BLKROSET's), so two traces show where the
+ * drivers' states part, not only where a later call's result does.
+ */
+static void trace_state(void)
+{
+	char path[64], val[64];
+
+	TRACE(" |");
+	for (int i = 0; i < NDEV; i++) {
+		const char *attr[] = { "ro", "size", "loop/backing_file" };
+
+		for (int a = 0; a < 3; a++) {
+			FILE *f;
+
+			snprintf(path, sizeof(path), "/sys/block/loop%u/%s", minors[i], attr[a]);
+			f = fopen(path, "r");
+			if (!f || !fgets(val, sizeof(val), f))
+				strcpy(val, "-");
+			if (f)
+				fclose(f);
+			val[strcspn(val, "\n")] = 0;
+			TRACE("%s%s", a ? "/" : " ", val);
+		}
+	}
+}
+
 static int loop_body(void)
 {
+	int show_state = getenv("FUZZ_STATE") != NULL;
+
 	int pipefd[2];
 
 	rng_state = seed;
@@ -442,6 +466,13 @@ static int loop_body(void)
 			dev_ioctl(i);
 		else
 			dev_io(i);
+		if (show_state) {
+			/* Each call ended its line: put the state before that newline. */
+			fflush(trace);
+			if (fseek(trace, -1, SEEK_CUR) == 0)
+				trace_state();
+			TRACE("\n");
+		}
 	}
 	/* Leave nothing bound: close everything, then detach what is left. */
 	for (int i = 0; i < NDEV; i++)

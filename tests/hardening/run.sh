@@ -86,7 +86,7 @@ fuzz_loop_compare() {
 		seeds=$(for s in $(seq 1 "$SEEDS"); do echo $((SEED + s - 1)); done)
 		calls=$LOOP_CALLS
 	else
-		seeds="1 2" calls=1500
+		seeds="1 2 362033076 1491717590" calls=1500
 	fi
 	for seed in $seeds; do
 		for drv in loop loop_dio; do
