@@ -63,12 +63,15 @@ expect_file_eq() {
 	expect_eq "$1" "$(cat "$1" 2>&1)" "$2"
 }
 
-# load_checkout_module NAME: loads rust44's module NAME as built out of tree from this checkout
-# when the guest has it (tools/extmod.sh, which make check runs), else the kernel's own.
+# load_checkout_module NAME [PARAM=VALUE...]: loads rust44's module NAME as built out of tree
+# from this checkout when the guest has it (tools/extmod.sh, which make check runs), else the
+# kernel's own, with the parameters given.
 load_checkout_module() {
-	if [ -f "/rust44/extmod/$1.ko" ]; then
-		insmod "/rust44/extmod/$1.ko"
+	_lcm=$1
+	shift
+	if [ -f "/rust44/extmod/$_lcm.ko" ]; then
+		insmod "/rust44/extmod/$_lcm.ko" "$@"
 	else
-		modprobe "$1"
+		modprobe "$_lcm" "$@"
 	fi
 }
