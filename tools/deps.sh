@@ -20,6 +20,7 @@ want="$KERNEL_PKG_VERSION $BINDGEN_VERSION ${DEB_PACKAGES[*]}"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$SRC" ]; then
 	"$TOP/tools/guest-mesa.sh"
+	"$TOP/tools/guest-web.sh"
 	log "deps: up to date ($(cat "$CACHE/kernel.version"))"
 	exit 0
 fi
@@ -70,6 +71,7 @@ SRC_LIST
 fi
 
 "$TOP/tools/guest-mesa.sh"
+"$TOP/tools/guest-web.sh"
 echo "$want" >"$stamp"
 log "deps: clang $(clang-19 --version | head -n1 | grep -o "version [0-9.]*" | cut -d" " -f2), rustc $(rustc --version | awk '{print $2}'),"\
 " bindgen $(bindgen --version | awk '{print $2}'), qemu $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}'),"\
