@@ -6,11 +6,14 @@
 //!
 //! Instances are made in configfs: `mkdir /sys/kernel/config/tcp_listener/NAME`, set
 //! `address`, `port`, `root` (the document root), `workers` (per CPU), `max_connections`,
-//! `timeout_ms`, then `echo 1 > enable`. Each online CPU gets a listener and `workers` work
-//! items on a per-CPU workqueue, bound to that CPU, which accept and serve one connection at a
-//! time (keep-alive until the client closes, a timeout, or an error). GET and HEAD of regular
-//! files beneath the root (opened with `LOOKUP_BENEATH`: `..` and symlinks out of the root are
-//! refused by path lookup), one `Range`, `If-Modified-Since`. Counters per CPU: `stats`.
+//! `timeout_ms`, then `echo 1 > enable`. Each online CPU gets a listener (and a CPU that comes
+//! online later gets one; one that goes offline takes its listener with it). Nothing waits in
+//! `accept` or `recv`: the sockets' `sk_data_ready` and `sk_state_change` queue work on a
+//! per-CPU workqueue, on the CPU whose softirq received the packets, which accepts or serves
+//! what is there and returns; at most `workers` such work items run at once per CPU. GET and
+//! HEAD of regular files beneath the root (opened with `LOOKUP_BENEATH`: `..` and symlinks out
+//! of the root are refused by path lookup), one `Range`, `If-Modified-Since`; bodies are sent
+//! from the page cache with `MSG_SPLICE_PAGES`, not copied. Counters per CPU: `stats`.
 //!
 //! Files: this one (the module and the server), `configfs.rs` (the configfs interface),
 //! `http.rs` and `params.rs` (kernel-free rules, tested on the host by `host/`).
@@ -22,16 +25,24 @@ pub mod params;
 use core::fmt::Write as _;
 use http::{ByteRange, Parsed, ResponseHead, Status};
 use kernel::{
-    cpu::{self, CpuId},
-    fs::rooted::{RegularFile, RootedDir},
-    net::socket::{Blocking, IpAddr, Shutdown, Socket, SocketAddr},
+    cpu::{
+        self,
+        hotplug::{self, Registration},
+        CpuId,
+    },
+    fs::rooted::{CachedPage, RegularFile, RootedDir},
+    net::socket::{
+        Blocking, IpAddr, PagePart, Shutdown, Socket, SocketAddr, SocketEvents, MAX_PAGE_PARTS,
+    },
+    page::PAGE_SIZE,
     prelude::*,
     str::{CString, Formatter},
     sync::{
         atomic::{Atomic, Relaxed},
-        new_mutex, Arc, Mutex,
+        new_condvar, new_mutex, Arc, ArcBorrow, CondVar, Mutex,
     },
-    workqueue::{OwnedQueue, QueueFlags},
+    time::{msecs_to_jiffies, Instant, Monotonic},
+    workqueue::{impl_has_work, new_work, OwnedQueue, QueueFlags, Work, WorkItem},
 };
 use params::{Addr, Params};
 
@@ -45,14 +56,18 @@ module! {
 
 #[pin_data]
 struct TcpListenerModule {
+    /// Dropped first: removing the instances stops them.
     #[pin]
     subsystem: kernel::configfs::Subsystem<configfs::Root>,
+    /// The hotplug state the instances' listeners come and go with; removed last.
+    cpus: StateInRegistry,
 }
 
 impl kernel::InPlaceModule for TcpListenerModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        init_claims();
+        init_registry();
         try_pin_init!(Self {
+            cpus: StateInRegistry::new()?,
             subsystem <- configfs::subsystem(),
         })
     }
@@ -60,11 +75,11 @@ impl kernel::InPlaceModule for TcpListenerModule {
 
 /// The listen backlog of each listener.
 const BACKLOG: u32 = 128;
-/// Receive buffer: a request head at its limits (request line, header fields, line ends)
-/// always fits, so the parser decides before the buffer is full.
+/// Receive buffer of a connection: a request head at its limits (request line, header fields,
+/// line ends) always fits, so the parser decides before the buffer is full.
 const RECV_BUF: usize = http::MAX_REQUEST_LINE + http::MAX_HEADER_BYTES + 1024;
-/// File bytes are copied through a buffer of this size.
-const FILE_BUF: usize = 64 * 1024;
+/// Bodies of files without a page cache are copied through a buffer of this size.
+const COPY_BUF: usize = 16 * 1024;
 /// How long a connection closed by the server may stay silent before it is dropped.
 const LINGER_MS: u32 = 1000;
 /// How much a connection closed by the server may still send before it is dropped.
@@ -72,7 +87,7 @@ const LINGER_BYTES: usize = 256 * 1024;
 /// Room for a response head.
 const HEAD_BUF: usize = 512;
 
-/// Counters of one CPU's listener.
+/// Counters of one CPU.
 struct CpuStats {
     accepted: Atomic<u64>,
     served: Atomic<u64>,
@@ -82,6 +97,8 @@ struct CpuStats {
     other_cpu: Atomic<u64>,
     /// Connections refused with 503 (over `max_connections`).
     refused: Atomic<u64>,
+    /// Body bytes sent as page-cache pages (`MSG_SPLICE_PAGES`), not copied.
+    spliced: Atomic<u64>,
 }
 
 impl CpuStats {
@@ -93,51 +110,93 @@ impl CpuStats {
             errors: Atomic::new(0),
             other_cpu: Atomic::new(0),
             refused: Atomic::new(0),
+            spliced: Atomic::new(0),
         }
     }
 }
 
-/// One CPU's listener.
-struct Listener {
-    cpu: CpuId,
-    sock: Socket,
-    stats: CpuStats,
+/// What the server's lock protects.
+struct Shared {
+    /// Set by `stop`: nothing is added after it.
+    stopping: bool,
+    listeners: KVec<Arc<Listener>>,
+    conns: KVec<Arc<Conn>>,
 }
 
-/// An enabled instance: its listeners and the connections being served.
+/// An enabled instance.
 #[pin_data]
 pub(crate) struct Server {
     name: CString,
     params: Params,
+    addr: SocketAddr,
     root: RootedDir,
-    listeners: KVec<Listener>,
-    /// The connection each worker serves, so `stop` can shut it down.
+    /// Where the sockets' events run: per CPU, at most `workers` at once on each.
+    queue: OwnedQueue,
+    /// Indexed by CPU number.
+    stats: KVec<CpuStats>,
     #[pin]
-    conns: Mutex<KVec<Option<Arc<Socket>>>>,
-    /// Set by `stop` (under `conns`' lock, before the sockets are shut down).
+    shared: Mutex<Shared>,
+    /// Wakes the reaper (at `stop`).
+    #[pin]
+    reaper_wake: CondVar,
+    /// Mirrors `Shared::stopping` for work that does not take the lock.
     stopping: Atomic<bool>,
-    /// Connections being served.
+    /// Connections being served (not counting those refused).
     active: Atomic<u32>,
+    /// Time base of the connections' last activity.
+    started: Instant<Monotonic>,
 }
 
-/// A running instance: the server and the queue its workers run on.
+/// A running instance: the server and the hotplug registration of its listeners.
 pub(crate) struct Running {
     server: Arc<Server>,
-    /// Dropped after `Server::stop`: draining it waits for the workers.
-    queue: Option<OwnedQueue>,
+    /// Dropped first: each CPU's listener is closed by its `offline`.
+    cpus: Option<Pin<KBox<Registration<CpuWatch>>>>,
     /// Let go last, once the listeners are closed.
     _claim: PortClaim,
 }
 
+/// What the instances share: the claimed ports and the hotplug state.
+struct Registry {
+    claims: KVec<(CString, Params)>,
+    cpus: Option<Arc<hotplug::State<CpuWatch>>>,
+}
+
 kernel::sync::global_lock! {
-    // SAFETY: Initialised by `init_claims` in the module's initialiser, before any instance.
-    unsafe(uninit) static CLAIMS: Mutex<KVec<(CString, Params)>> = KVec::new();
+    // SAFETY: Initialised by `init_registry` in the module's initialiser, before any instance.
+    unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry {
+        claims: KVec::new(),
+        cpus: None,
+    };
 }
 
 /// Sets up the registry of the addresses and ports enabled instances listen on.
-fn init_claims() {
+fn init_registry() {
     // SAFETY: Called once, by the module's initialiser, before any instance can be enabled.
-    unsafe { CLAIMS.init() };
+    unsafe { REGISTRY.init() };
+}
+
+/// Holds the hotplug state in the registry; removes it when the module goes.
+struct StateInRegistry;
+
+impl StateInRegistry {
+    fn new() -> Result<Self> {
+        let state = hotplug::State::new(c"tcp_listener:online").inspect_err(|e| {
+            pr_err!(
+                "cannot set up a CPU hotplug state: error {}\n",
+                e.to_errno()
+            )
+        })?;
+        REGISTRY.lock().cpus = Some(state);
+        Ok(Self)
+    }
+}
+
+impl Drop for StateInRegistry {
+    fn drop(&mut self) {
+        // Every instance, and so every registration, is gone: this is the last reference.
+        drop(REGISTRY.lock().cpus.take());
+    }
 }
 
 /// An enabled instance's hold on its address and port. The listeners join the port's
@@ -151,8 +210,9 @@ struct PortClaim {
 
 impl PortClaim {
     fn take(name: &CStr, params: &Params) -> Result<Self> {
-        let mut claims = CLAIMS.lock();
-        if let Some((other, _)) = claims
+        let mut reg = REGISTRY.lock();
+        if let Some((other, _)) = reg
+            .claims
             .iter()
             .find(|(_, p)| params::listen_overlap(p, params))
         {
@@ -165,16 +225,17 @@ impl PortClaim {
             );
             return Err(EADDRINUSE);
         }
-        claims.push((CString::try_from(name)?, *params), GFP_KERNEL)?;
+        reg.claims
+            .push((CString::try_from(name)?, *params), GFP_KERNEL)?;
         Ok(Self { params: *params })
     }
 }
 
 impl Drop for PortClaim {
     fn drop(&mut self) {
-        let mut claims = CLAIMS.lock();
-        if let Some(i) = claims.iter().position(|(_, p)| *p == self.params) {
-            let _ = claims.remove(i);
+        let mut reg = REGISTRY.lock();
+        if let Some(i) = reg.claims.iter().position(|(_, p)| *p == self.params) {
+            let _ = reg.claims.remove(i);
         }
     }
 }
@@ -190,9 +251,12 @@ impl kernel::fmt::Display for ShowAddr<'_> {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // The listeners go with their CPUs' `offline`.
+        drop(self.cpus.take());
         self.server.stop();
-        // Destroying the queue waits for every worker: shut-down sockets make each return.
-        drop(self.queue.take());
+        // No event reaches the queue any more and nothing is queued from outside it: what is
+        // queued finishes (seeing `stopping`), and nothing is queued after it.
+        self.server.queue.flush();
     }
 }
 
@@ -204,100 +268,173 @@ fn socket_addr(p: &Params) -> SocketAddr {
     SocketAddr { ip, port: p.port }
 }
 
-/// Creates a listener for `cpu`, with `SO_REUSEPORT` and `SO_INCOMING_CPU` set before it
-/// joins the port's reuseport group.
-fn listener_for(name: &CStr, addr: &SocketAddr, cpu: CpuId) -> Result<Listener> {
-    let step = |what: &str, e: Error| {
-        pr_err!(
-            "{}: cpu {}: {} failed: error {}\n",
-            name.to_str().unwrap_or("?"),
-            cpu.as_u32(),
-            what,
-            e.to_errno()
-        );
-        e
-    };
-    let sock = Socket::new_tcp(addr).map_err(|e| step("socket", e))?;
-    sock.set_reuseport();
-    sock.set_incoming_cpu(cpu.as_u32())
-        .map_err(|e| step("SO_INCOMING_CPU", e))?;
-    sock.bind(addr).map_err(|e| step("bind", e))?;
-    sock.listen(BACKLOG).map_err(|e| step("listen", e))?;
-    Ok(Listener {
-        cpu,
-        sock,
-        stats: CpuStats::new(),
-    })
-}
-
-/// Enables an instance: a listener per online CPU and `workers` workers on each.
+/// Enables an instance: a listener on each online CPU (and on each that comes online).
 pub(crate) fn start(name: &CStr, params: Params, root: RootedDir) -> Result<Running> {
     let claim = PortClaim::take(name, &params)?;
-    let addr = socket_addr(&params);
-    let mut listeners = KVec::new();
-    for cpu in cpu::online_cpus() {
-        listeners.push(listener_for(name, &addr, cpu)?, GFP_KERNEL)?;
-    }
-    let nworkers = listeners.len() * params.workers as usize;
-    let mut slots = KVec::with_capacity(nworkers, GFP_KERNEL)?;
-    for _ in 0..nworkers {
-        slots.push(None, GFP_KERNEL)?;
+    let state = REGISTRY.lock().cpus.clone().ok_or(EINVAL)?;
+    let mut stats = KVec::new();
+    for _ in 0..cpu::nr_cpu_ids() {
+        stats.push(CpuStats::new(), GFP_KERNEL)?;
     }
     let server = Arc::pin_init(
         try_pin_init!(Server {
             name: CString::try_from(name)?,
             params,
+            addr: socket_addr(&params),
             root,
-            listeners,
-            conns <- new_mutex!(slots),
+            // The reaper takes one more.
+            queue: OwnedQueue::new(name, QueueFlags::PERCPU, params.workers + 1)?,
+            stats,
+            shared <- new_mutex!(Shared {
+                stopping: false,
+                listeners: KVec::new(),
+                conns: KVec::new(),
+            }),
+            reaper_wake <- new_condvar!(),
             stopping: Atomic::new(false),
             active: Atomic::new(0),
+            started: Instant::now(),
         }),
         GFP_KERNEL,
     )?;
-    let queue = OwnedQueue::new(name, QueueFlags::PERCPU, 0)?;
     // From here on, dropping `running` stops what was started.
-    let running = Running {
-        server,
-        queue: Some(queue),
+    let mut running = Running {
+        server: server.clone(),
+        cpus: None,
         _claim: claim,
     };
-    let queue = running.queue.as_ref().ok_or(EINVAL)?;
-    for (index, listener) in running.server.listeners.iter().enumerate() {
-        for w in 0..params.workers as usize {
-            let server = running.server.clone();
-            let slot = index * params.workers as usize + w;
-            queue
-                .try_spawn_on(listener.cpu, GFP_KERNEL, move || server.worker(index, slot))
-                .map_err(|_| ENOMEM)?;
-        }
-    }
+    let reaper = server.clone();
+    server
+        .queue
+        .try_spawn(GFP_KERNEL, move || reaper.reap())
+        .map_err(|_| ENOMEM)?;
+    running.cpus = Some(KBox::pin_init(
+        Registration::new(state, CpuWatch { server }),
+        GFP_KERNEL,
+    )?);
     Ok(running)
 }
 
-/// Per-worker buffers, allocated once.
-struct Buffers {
-    recv: KVec<u8>,
-    file: KVec<u8>,
-    path: KVec<u8>,
+/// An instance's part in the hotplug state: a listener per online CPU.
+pub(crate) struct CpuWatch {
+    server: Arc<Server>,
 }
 
-impl Buffers {
-    fn new() -> Result<Self> {
-        Ok(Buffers {
-            recv: KVec::from_elem(0, RECV_BUF, GFP_KERNEL)?,
-            file: KVec::from_elem(0, FILE_BUF, GFP_KERNEL)?,
-            path: KVec::from_elem(0, http::MAX_PATH + 1, GFP_KERNEL)?,
-        })
+impl hotplug::Callbacks for CpuWatch {
+    fn online(&self, cpu: CpuId) -> Result {
+        self.server.add_listener(cpu)
+    }
+
+    fn offline(&self, cpu: CpuId) {
+        self.server.remove_listener(cpu);
     }
 }
 
-/// Why a connection ends.
-enum End {
-    /// The client closed its side, went silent past the timeout, or the server stops.
+/// One CPU's listener.
+#[pin_data]
+struct Listener {
+    #[pin]
+    work: Work<Listener>,
+    cpu: CpuId,
+    sock: Socket,
+    server: Arc<Server>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Listener { self.work }
+}
+
+impl WorkItem for Listener {
+    type Pointer = Arc<Listener>;
+
+    fn run(this: Arc<Listener>) {
+        this.server.accept_all(&this);
+    }
+}
+
+impl SocketEvents for Listener {
+    fn data_ready(this: ArcBorrow<'_, Self>) {
+        // Already queued: that run accepts this connection too.
+        let _ = this.server.queue.enqueue_on(this.cpu, Arc::from(this));
+    }
+
+    fn state_change(_this: ArcBorrow<'_, Self>) {}
+}
+
+/// Where a connection is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading and answering requests.
+    Serving,
+    /// Over the connection limit: answer 503 at the first run, then linger.
+    Refusing,
+    /// We answered last and closed our side; the client may still be sending (`linger`).
+    Lingering,
+    /// Closed: the socket goes with the last reference.
+    Done,
+}
+
+/// A connection's buffer and progress, used by its work only (one run at a time).
+struct ConnIo {
+    phase: Phase,
+    buf: KVec<u8>,
+    len: usize,
+    /// Bytes read (and dropped) while lingering.
+    lingered: usize,
+    first: bool,
+    /// Counted in `Server::active` (not refused).
+    counted: bool,
+}
+
+/// An accepted connection.
+#[pin_data]
+struct Conn {
+    #[pin]
+    work: Work<Conn>,
+    /// The CPU of the listener that accepted it.
+    cpu: CpuId,
+    sock: Socket,
+    server: Arc<Server>,
+    #[pin]
+    io: Mutex<ConnIo>,
+    /// Milliseconds since `Server::started` of the last data received or sent.
+    last_active: Atomic<i64>,
+    /// Set by the reaper: the connection was silent too long.
+    expired: Atomic<bool>,
+    /// Whether the connection lingers, for the reaper (which does not take `io`).
+    lingering: Atomic<bool>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Conn { self.work }
+}
+
+impl WorkItem for Conn {
+    type Pointer = Arc<Conn>;
+
+    fn run(this: Arc<Conn>) {
+        this.server.serve(&this);
+    }
+}
+
+impl SocketEvents for Conn {
+    fn data_ready(this: ArcBorrow<'_, Self>) {
+        // On the CPU that received, which `SO_INCOMING_CPU` made the listener's.
+        let _ = this.server.queue.enqueue(Arc::from(this));
+    }
+
+    fn state_change(this: ArcBorrow<'_, Self>) {
+        let _ = this.server.queue.enqueue(Arc::from(this));
+    }
+}
+
+/// Why serving a connection stops for now.
+enum Outcome {
+    /// Nothing more to read: wait for the next event.
+    Wait,
+    /// The client closed, went silent, or the server stops.
     Closed,
-    /// The server answered last (`Connection: close`, an error): the client may still be
-    /// sending.
+    /// We answered last (`Connection: close`, an error): linger.
     Done,
     /// A send or receive failed.
     Failed,
@@ -308,198 +445,336 @@ impl Server {
         self.name.to_str().unwrap_or("?")
     }
 
-    /// Stops accepting and serving: wakes every worker waiting in `accept`, `recv` or `send`.
-    fn stop(&self) {
-        {
-            let conns = self.conns.lock();
-            self.stopping.store(true, Relaxed);
-            for conn in conns.iter().flatten() {
-                // A connection the client already shut down may fail with ENOTCONN: nothing
-                // is left to wake then.
-                let _ = conn.shutdown(Shutdown::Both);
-            }
+    fn stats_of(&self, cpu: CpuId) -> Option<&CpuStats> {
+        self.stats.get(cpu.as_u32() as usize)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.started.elapsed().as_millis()
+    }
+
+    /// Creates, registers and opens the listener of `cpu`: `SO_REUSEPORT` and
+    /// `SO_INCOMING_CPU` are set before it joins the port's reuseport group, its events before
+    /// it listens.
+    fn add_listener(self: &Arc<Self>, cpu: CpuId) -> Result {
+        let step = |what: &str, e: Error| {
+            pr_err!(
+                "{}: cpu {}: {} failed: error {}\n",
+                self.name(),
+                cpu.as_u32(),
+                what,
+                e.to_errno()
+            );
+            e
+        };
+        let sock = Socket::new_tcp(&self.addr).map_err(|e| step("socket", e))?;
+        sock.set_reuseport();
+        sock.set_incoming_cpu(cpu.as_u32())
+            .map_err(|e| step("SO_INCOMING_CPU", e))?;
+        let listener = Arc::pin_init(
+            pin_init!(Listener {
+                work <- new_work!("tcp_listener::Listener::work"),
+                cpu,
+                sock,
+                server: self.clone(),
+            }),
+            GFP_KERNEL,
+        )?;
+        let mut shared = self.shared.lock();
+        if shared.stopping {
+            return Err(ESHUTDOWN);
         }
-        for l in self.listeners.iter() {
-            // A listener that is shut down fails its waiting and future accepts.
-            if let Err(e) = l.sock.shutdown(Shutdown::Both) {
-                pr_err!(
-                    "{}: cpu {}: cannot shut the listener down: error {}\n",
-                    self.name(),
-                    l.cpu.as_u32(),
-                    e.to_errno()
-                );
+        shared.listeners.push(listener.clone(), GFP_KERNEL)?;
+        let opened = listener
+            .sock
+            .set_events(listener.clone())
+            .map_err(|e| step("events", e))
+            .and_then(|()| listener.sock.bind(&self.addr).map_err(|e| step("bind", e)))
+            .and_then(|()| listener.sock.listen(BACKLOG).map_err(|e| step("listen", e)));
+        if let Err(e) = opened {
+            shared.listeners.pop();
+            drop(shared);
+            listener.sock.clear_events();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Closes the listener of `cpu`. Its connections stay (their work moves with the CPU's).
+    fn remove_listener(&self, cpu: CpuId) {
+        let listener = {
+            let mut shared = self.shared.lock();
+            match shared.listeners.iter().position(|l| l.cpu == cpu) {
+                Some(i) => shared.listeners.remove(i).ok(),
+                None => None,
             }
+        };
+        if let Some(l) = listener {
+            close_listener(&l);
         }
     }
 
-    /// A worker on listener `index`'s CPU: accepts and serves connections until stopped.
-    fn worker(&self, index: usize, slot: usize) {
-        let Some(l) = self.listeners.get(index) else {
+    /// Stops accepting and serving: closes the listeners and ends every connection; the
+    /// queue's work finishes soon after.
+    fn stop(&self) {
+        let (listeners, conns) = {
+            let mut shared = self.shared.lock();
+            shared.stopping = true;
+            self.stopping.store(true, Relaxed);
+            (
+                core::mem::take(&mut shared.listeners),
+                core::mem::take(&mut shared.conns),
+            )
+        };
+        self.reaper_wake.notify_all();
+        for l in listeners.iter() {
+            close_listener(l);
+        }
+        for c in conns.iter() {
+            c.sock.clear_events();
+            // Wakes a send in progress; a connection the client shut down already may fail
+            // with ENOTCONN: nothing is waiting then.
+            let _ = c.sock.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Accepts what waits on listener `l`, registers each connection and queues its first run.
+    fn accept_all(&self, l: &Arc<Listener>) {
+        let Some(stats) = self.stats_of(l.cpu) else {
             return;
         };
-        let mut bufs = match Buffers::new() {
-            Ok(b) => b,
-            Err(_) => {
-                pr_err!(
-                    "{}: cpu {}: no memory for a worker's buffers\n",
-                    self.name(),
-                    l.cpu.as_u32()
-                );
-                l.stats.errors.fetch_add(1, Relaxed);
-                return;
-            }
-        };
         loop {
-            let conn = match l.sock.accept(Blocking::Yes) {
+            let sock = match l.sock.accept(Blocking::No) {
                 Ok(c) => c,
+                // Nothing left, or the listener was shut down.
+                Err(e) if e == EAGAIN || e == EINVAL => return,
                 Err(_) if self.stopping.load(Relaxed) => return,
-                Err(e) if e == EINVAL => return,
                 Err(_) => {
                     // ECONNABORTED and the like: the next connection may do better.
-                    l.stats.errors.fetch_add(1, Relaxed);
+                    stats.errors.fetch_add(1, Relaxed);
                     continue;
                 }
             };
-            l.stats.accepted.fetch_add(1, Relaxed);
+            stats.accepted.fetch_add(1, Relaxed);
             if CpuId::current() != l.cpu {
-                l.stats.other_cpu.fetch_add(1, Relaxed);
+                stats.other_cpu.fetch_add(1, Relaxed);
             }
-            let Ok(conn) = Arc::new(conn, GFP_KERNEL) else {
-                l.stats.errors.fetch_add(1, Relaxed);
-                continue;
-            };
-            if !self.register(slot, Some(conn.clone())) {
-                return;
+            if self.add_conn(l, sock).is_err() {
+                stats.errors.fetch_add(1, Relaxed);
             }
-            self.serve_connection(l, &conn, &mut bufs);
-            self.register(slot, None);
-            // Dropping the last reference closes the connection.
         }
     }
 
-    /// Puts `conn` into the worker's slot; `false` when stopping (the connection is dropped).
-    fn register(&self, slot: usize, conn: Option<Arc<Socket>>) -> bool {
-        let mut conns = self.conns.lock();
-        if conn.is_some() && self.stopping.load(Relaxed) {
-            return false;
-        }
-        if let Some(s) = conns.get_mut(slot) {
-            *s = conn;
-        }
-        true
-    }
-
-    fn serve_connection(&self, l: &Listener, conn: &Socket, bufs: &mut Buffers) {
+    fn add_conn(&self, l: &Arc<Listener>, sock: Socket) -> Result {
         let timeout = Some(self.params.timeout_ms);
-        conn.set_timeouts(timeout, timeout);
-        conn.set_nodelay();
-        let active = self.active.fetch_add(1, Relaxed);
-        if active >= self.params.max_connections {
-            l.stats.refused.fetch_add(1, Relaxed);
-            if self
-                .send_error(l, conn, Status::ServiceUnavailable, false)
-                .is_ok()
-            {
-                self.linger(conn, bufs);
-            }
+        // Bounds a send to a client that does not read.
+        sock.set_timeouts(timeout, timeout);
+        sock.set_nodelay();
+        let phase = if self.active.fetch_add(1, Relaxed) >= self.params.max_connections {
             self.active.fetch_sub(1, Relaxed);
-            return;
-        }
-        match self.serve_requests(l, conn, bufs) {
-            End::Closed => {}
-            End::Done => self.linger(conn, bufs),
-            End::Failed => {
-                l.stats.errors.fetch_add(1, Relaxed);
+            Phase::Refusing
+        } else {
+            Phase::Serving
+        };
+        let conn = Arc::pin_init(
+            try_pin_init!(Conn {
+                work <- new_work!("tcp_listener::Conn::work"),
+                cpu: l.cpu,
+                sock,
+                server: l.server.clone(),
+                io <- new_mutex!(ConnIo {
+                    phase,
+                    buf: KVec::from_elem(0u8, RECV_BUF, GFP_KERNEL)?,
+                    len: 0,
+                    lingered: 0,
+                    first: true,
+                    counted: phase == Phase::Serving,
+                }),
+                last_active: Atomic::new(self.now_ms()),
+                expired: Atomic::new(false),
+                lingering: Atomic::new(false),
+            }),
+            GFP_KERNEL,
+        );
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                if phase == Phase::Serving {
+                    self.active.fetch_sub(1, Relaxed);
+                }
+                return Err(e);
             }
+        };
+        let mut shared = self.shared.lock();
+        let added = if shared.stopping {
+            Err(ESHUTDOWN)
+        } else {
+            shared
+                .conns
+                .push(conn.clone(), GFP_KERNEL)
+                .map_err(Error::from)
+        };
+        let added = added.and_then(|()| {
+            conn.sock.set_events(conn.clone()).inspect_err(|_| {
+                shared.conns.pop();
+            })
+        });
+        if let Err(e) = added {
+            drop(shared);
+            self.finish(&conn);
+            return Err(e);
         }
-        self.active.fetch_sub(1, Relaxed);
+        // Under the lock, so `stop` (which takes it) follows: what it flushes includes this.
+        // Queued even without data yet: what arrived before the events were set is read now.
+        let _ = self.queue.enqueue_on(l.cpu, conn.clone());
+        Ok(())
     }
 
-    /// Closes our side and reads what the client still sends (for at most `LINGER_MS` of
-    /// silence and `LINGER_BYTES`), so that closing with unread data does not reset the
-    /// connection before the client has read our last response.
-    fn linger(&self, conn: &Socket, bufs: &mut Buffers) {
-        if conn.shutdown(Shutdown::Write).is_err() {
+    /// Ends a connection: unregisters it and lets go of its events; the socket closes with
+    /// the last reference.
+    fn finish(&self, conn: &Arc<Conn>) {
+        {
+            let mut shared = self.shared.lock();
+            if let Some(i) = shared.conns.iter().position(|c| Arc::ptr_eq(c, conn)) {
+                let _ = shared.conns.remove(i);
+            }
+        }
+        conn.sock.clear_events();
+    }
+
+    /// A connection's work: serves what arrived and returns.
+    fn serve(&self, conn: &Arc<Conn>) {
+        let mut io = conn.io.lock();
+        if io.phase == Phase::Done {
             return;
         }
-        let quiet = Some(self.params.timeout_ms.min(LINGER_MS));
-        conn.set_timeouts(quiet, quiet);
-        let mut total = 0;
-        while total < LINGER_BYTES && !self.stopping.load(Relaxed) {
-            match conn.recv(&mut bufs.recv, Blocking::Yes) {
-                Ok(n) if n > 0 => total += n,
-                _ => return,
+        let stats = self.stats_of(conn.cpu);
+        let outcome = if self.stopping.load(Relaxed) || conn.expired.load(Relaxed) {
+            Outcome::Closed
+        } else {
+            match io.phase {
+                Phase::Refusing => {
+                    if let Some(s) = stats {
+                        s.refused.fetch_add(1, Relaxed);
+                    }
+                    match self.send_error(conn, Status::ServiceUnavailable, false) {
+                        Ok(()) => Outcome::Done,
+                        Err(_) => Outcome::Failed,
+                    }
+                }
+                Phase::Serving => self.serve_requests(conn, &mut io),
+                _ => Outcome::Done,
             }
+        };
+        let outcome = match outcome {
+            Outcome::Done => {
+                if io.phase != Phase::Lingering {
+                    io.phase = Phase::Lingering;
+                    io.lingered = 0;
+                    conn.lingering.store(true, Relaxed);
+                    conn.last_active.store(self.now_ms(), Relaxed);
+                    if conn.sock.shutdown(Shutdown::Write).is_err() {
+                        return self.close(conn, &mut io, Outcome::Closed);
+                    }
+                }
+                linger(conn, &mut io)
+            }
+            o => o,
+        };
+        match outcome {
+            Outcome::Wait => {}
+            o => self.close(conn, &mut io, o),
         }
     }
 
-    /// Serves requests on one connection until it ends.
-    fn serve_requests(&self, l: &Listener, conn: &Socket, bufs: &mut Buffers) -> End {
-        let mut len = 0;
-        let mut first = true;
+    fn close(&self, conn: &Arc<Conn>, io: &mut ConnIo, how: Outcome) {
+        if matches!(how, Outcome::Failed) {
+            if let Some(s) = self.stats_of(conn.cpu) {
+                s.errors.fetch_add(1, Relaxed);
+            }
+        }
+        io.phase = Phase::Done;
+        if core::mem::take(&mut io.counted) {
+            self.active.fetch_sub(1, Relaxed);
+        }
+        self.finish(conn);
+    }
+
+    /// Serves the requests received so far on a connection.
+    fn serve_requests(&self, conn: &Conn, io: &mut ConnIo) -> Outcome {
         loop {
-            let head = match http::parse_request(&bufs.recv[..len]) {
+            let head = match http::parse_request(&io.buf[..io.len]) {
                 Ok(Parsed::Complete(req)) => {
-                    let keep = match self.respond(l, conn, &req, &mut bufs.file, &mut bufs.path) {
+                    let keep = match self.respond(conn, &req) {
                         Ok(keep) => keep,
-                        Err(_) => return End::Failed,
+                        Err(_) => return Outcome::Failed,
                     };
+                    conn.last_active.store(self.now_ms(), Relaxed);
                     if !keep {
-                        return End::Done;
+                        return Outcome::Done;
                     }
                     req.head_len
                 }
-                Ok(Parsed::Incomplete) if len < bufs.recv.len() => {
-                    match conn.recv(&mut bufs.recv[len..], Blocking::Yes) {
-                        // The client closed; or the timeout passed, or `stop` shut us down.
-                        Ok(0) => return End::Closed,
-                        Err(e) if e == EAGAIN || self.stopping.load(Relaxed) => return End::Closed,
-                        Err(_) => return End::Failed,
+                Ok(Parsed::Incomplete) if io.len < RECV_BUF => {
+                    let len = io.len;
+                    match conn.sock.recv(&mut io.buf[len..], Blocking::No) {
+                        Ok(0) => return Outcome::Closed,
+                        Err(e) if e == EAGAIN => return Outcome::Wait,
+                        Err(_) => return Outcome::Failed,
                         Ok(n) => {
-                            if first {
-                                first = false;
+                            if io.first {
+                                io.first = false;
                                 // The CPU whose softirq received the request.
-                                if conn.incoming_cpu() != Some(l.cpu.as_u32()) {
-                                    l.stats.other_cpu.fetch_add(1, Relaxed);
+                                if conn.sock.incoming_cpu() != Some(conn.cpu.as_u32()) {
+                                    if let Some(s) = self.stats_of(conn.cpu) {
+                                        s.other_cpu.fetch_add(1, Relaxed);
+                                    }
                                 }
                             }
-                            len += n;
+                            conn.last_active.store(self.now_ms(), Relaxed);
+                            io.len += n;
                         }
                     }
                     continue;
                 }
                 // Cannot happen with RECV_BUF above the parser's limits; answer as they would.
                 Ok(Parsed::Incomplete) => {
-                    let _ = self.send_error(l, conn, Status::HeaderFieldsTooLarge, false);
-                    return End::Done;
+                    return match self.send_error(conn, Status::HeaderFieldsTooLarge, false) {
+                        Ok(()) => Outcome::Done,
+                        Err(_) => Outcome::Failed,
+                    };
                 }
                 Err(status) => {
-                    return match self.send_error(l, conn, status, false) {
-                        Ok(()) => End::Done,
-                        Err(_) => End::Failed,
+                    return match self.send_error(conn, status, false) {
+                        Ok(()) => Outcome::Done,
+                        Err(_) => Outcome::Failed,
                     };
                 }
             };
             // A pipelined request may follow the one just served.
-            bufs.recv.copy_within(head..len, 0);
-            len -= head;
+            let len = io.len;
+            io.buf.copy_within(head..len, 0);
+            io.len -= head;
         }
     }
 
     /// Answers one request; `Ok(keep_alive)`.
-    fn respond(
-        &self,
-        l: &Listener,
-        conn: &Socket,
-        req: &http::Request<'_>,
-        fbuf: &mut [u8],
-        pbuf: &mut [u8],
-    ) -> Result<bool> {
+    fn respond(&self, conn: &Conn, req: &http::Request<'_>) -> Result<bool> {
         let keep = req.keep_alive;
-        let plen = match http::normalize_path(req.target, &mut pbuf[..http::MAX_PATH]) {
+        let mut pbuf = [0u8; 256];
+        let mut long: KVec<u8>;
+        // The normalized path is never longer than the target.
+        let pbuf: &mut [u8] = if req.target.len() + 2 < pbuf.len() {
+            &mut pbuf
+        } else {
+            long = KVec::from_elem(0u8, http::MAX_PATH + 1, GFP_KERNEL)?;
+            &mut long
+        };
+        let max = pbuf.len() - 1;
+        let plen = match http::normalize_path(req.target, &mut pbuf[..max]) {
             Ok(n) => n,
             Err(status) => {
-                self.send_error(l, conn, status, keep)?;
+                self.send_error(conn, status, keep)?;
                 return Ok(keep);
             }
         };
@@ -511,22 +786,15 @@ impl Server {
         let file = match file {
             Ok(f) => f,
             Err(e) => {
-                self.send_error(l, conn, status_of_open_error(e), keep)?;
+                self.send_error(conn, status_of_open_error(e), keep)?;
                 return Ok(keep);
             }
         };
-        self.send_file(l, conn, req, &file, fbuf)?;
+        self.send_file(conn, req, &file)?;
         Ok(keep)
     }
 
-    fn send_file(
-        &self,
-        l: &Listener,
-        conn: &Socket,
-        req: &http::Request<'_>,
-        file: &RegularFile,
-        fbuf: &mut [u8],
-    ) -> Result {
+    fn send_file(&self, conn: &Conn, req: &http::Request<'_>, file: &RegularFile) -> Result {
         let st = file.stat()?;
         let mtime = u64::try_from(st.mtime).unwrap_or(0);
         let (status, range) = http::decide(req, st.size, mtime);
@@ -539,20 +807,32 @@ impl Server {
         };
         let mut hbuf = [0u8; HEAD_BUF];
         let hlen = http::write_response_head(&head, &mut hbuf).ok_or(EINVAL)?;
-        send_all(conn, &hbuf[..hlen])?;
-        let mut sent = hlen as u64;
         let body = matches!(status, Status::Ok | Status::PartialContent)
-            && req.method == http::Method::Get;
+            && req.method == http::Method::Get
+            && range.len > 0;
+        send_all(&conn.sock, &hbuf[..hlen], body)?;
+        let mut sent = hlen as u64;
+        let mut spliced = 0;
         if body {
-            sent += copy_range(conn, file, range, fbuf)?;
+            match send_pages(&conn.sock, file, range) {
+                Err(e) if e == EOPNOTSUPP => sent += copy_range(&conn.sock, file, range)?,
+                Err(e) => return Err(e),
+                Ok(n) => {
+                    sent += n;
+                    spliced = n;
+                }
+            }
         }
-        l.stats.served.fetch_add(1, Relaxed);
-        l.stats.bytes.fetch_add(sent, Relaxed);
+        if let Some(s) = self.stats_of(conn.cpu) {
+            s.served.fetch_add(1, Relaxed);
+            s.bytes.fetch_add(sent, Relaxed);
+            s.spliced.fetch_add(spliced, Relaxed);
+        }
         Ok(())
     }
 
     /// Sends an error response (no body).
-    fn send_error(&self, l: &Listener, conn: &Socket, status: Status, keep: bool) -> Result {
+    fn send_error(&self, conn: &Conn, status: Status, keep: bool) -> Result {
         let head = ResponseHead {
             status,
             range: ByteRange { start: 0, len: 0 },
@@ -562,17 +842,55 @@ impl Server {
         };
         let mut hbuf = [0u8; HEAD_BUF];
         let hlen = http::write_response_head(&head, &mut hbuf).ok_or(EINVAL)?;
-        send_all(conn, &hbuf[..hlen])?;
-        l.stats.served.fetch_add(1, Relaxed);
-        l.stats.bytes.fetch_add(hlen as u64, Relaxed);
+        send_all(&conn.sock, &hbuf[..hlen], false)?;
+        if let Some(s) = self.stats_of(conn.cpu) {
+            s.served.fetch_add(1, Relaxed);
+            s.bytes.fetch_add(hlen as u64, Relaxed);
+        }
         Ok(())
     }
 
-    /// Writes the instance's counters: a line per CPU, then the totals.
+    /// Ends connections silent for longer than the timeout (lingering ones: `LINGER_MS`);
+    /// runs on the queue until `stop`.
+    fn reap(&self) {
+        let timeout = i64::from(self.params.timeout_ms);
+        let linger = timeout.min(i64::from(LINGER_MS));
+        // A connection ends between its timeout and a quarter of it later.
+        let period = msecs_to_jiffies((self.params.timeout_ms / 4).clamp(10, 1000));
+        let mut shared = self.shared.lock();
+        while !shared.stopping {
+            let _ = self
+                .reaper_wake
+                .wait_interruptible_timeout(&mut shared, period);
+            if shared.stopping {
+                break;
+            }
+            let now = self.now_ms();
+            for c in shared.conns.iter() {
+                let idle = now - c.last_active.load(Relaxed);
+                let limit = if c.lingering.load(Relaxed) {
+                    linger
+                } else {
+                    timeout
+                };
+                if idle >= limit && !c.expired.load(Relaxed) {
+                    c.expired.store(true, Relaxed);
+                    let _ = self.queue.enqueue(c.clone());
+                }
+            }
+        }
+    }
+
+    /// Writes the instance's counters: a line per CPU with a listener, then the totals (of
+    /// every CPU).
     pub(crate) fn write_stats(&self, w: &mut Formatter<'_>) -> Result {
-        let mut total = [0u64; 6];
-        for l in self.listeners.iter() {
-            let s = &l.stats;
+        let mut cpus = KVec::new();
+        for l in self.shared.lock().listeners.iter() {
+            cpus.push(l.cpu, GFP_KERNEL)?;
+        }
+        cpus.sort_unstable_by_key(|c| c.as_u32());
+        let mut total = [0u64; 7];
+        for (i, s) in self.stats.iter().enumerate() {
             let v = [
                 s.accepted.load(Relaxed),
                 s.served.load(Relaxed),
@@ -580,11 +898,14 @@ impl Server {
                 s.errors.load(Relaxed),
                 s.other_cpu.load(Relaxed),
                 s.refused.load(Relaxed),
+                s.spliced.load(Relaxed),
             ];
             for (t, x) in total.iter_mut().zip(v) {
                 *t += x;
             }
-            write_counters(w, Some(l.cpu.as_u32()), &v)?;
+            if cpus.iter().any(|c| c.as_u32() as usize == i) {
+                write_counters(w, Some(i as u32), &v)?;
+            }
         }
         write_counters(w, None, &total)?;
         writeln!(w, "active {}", self.active.load(Relaxed))?;
@@ -592,15 +913,43 @@ impl Server {
     }
 }
 
-fn write_counters(w: &mut Formatter<'_>, cpu: Option<u32>, v: &[u64; 6]) -> Result {
+/// Closes a listener: no more events, no more accepts.
+fn close_listener(l: &Listener) {
+    l.sock.clear_events();
+    // A listener that is shut down fails its future accepts; dropping the last reference
+    // closes it (and resets the connections it had not handed out).
+    if let Err(e) = l.sock.shutdown(Shutdown::Both) {
+        pr_err!(
+            "{}: cpu {}: cannot shut the listener down: error {}\n",
+            l.server.name(),
+            l.cpu.as_u32(),
+            e.to_errno()
+        );
+    }
+}
+
+/// Reads and drops what a connection closed by the server still sends, so that closing with
+/// unread data does not reset it before the client has read our last response.
+fn linger(conn: &Conn, io: &mut ConnIo) -> Outcome {
+    while io.lingered < LINGER_BYTES {
+        match conn.sock.recv(&mut io.buf[..], Blocking::No) {
+            Ok(n) if n > 0 => io.lingered += n,
+            Err(e) if e == EAGAIN => return Outcome::Wait,
+            _ => return Outcome::Closed,
+        }
+    }
+    Outcome::Closed
+}
+
+fn write_counters(w: &mut Formatter<'_>, cpu: Option<u32>, v: &[u64; 7]) -> Result {
     match cpu {
         Some(c) => write!(w, "cpu{c}")?,
         None => write!(w, "total")?,
     }
     writeln!(
         w,
-        " accepted {} served {} bytes {} errors {} other_cpu {} refused {}",
-        v[0], v[1], v[2], v[3], v[4], v[5]
+        " accepted {} served {} bytes {} errors {} other_cpu {} refused {} spliced {}",
+        v[0], v[1], v[2], v[3], v[4], v[5], v[6]
     )?;
     Ok(())
 }
@@ -617,10 +966,15 @@ fn status_of_open_error(e: Error) -> Status {
     }
 }
 
-/// Sends all of `buf` (the send timeout bounds a client that does not read).
-fn send_all(conn: &Socket, mut buf: &[u8]) -> Result {
+/// Sends all of `buf` (the send timeout bounds a client that does not read); with `more`, a
+/// body follows.
+fn send_all(sock: &Socket, mut buf: &[u8], more: bool) -> Result {
     while !buf.is_empty() {
-        let n = conn.send(buf, Blocking::Yes)?;
+        let n = if more {
+            sock.send_more(buf, Blocking::Yes)?
+        } else {
+            sock.send(buf, Blocking::Yes)?
+        };
         if n == 0 {
             return Err(EPIPE);
         }
@@ -629,20 +983,53 @@ fn send_all(conn: &Socket, mut buf: &[u8]) -> Result {
     Ok(())
 }
 
-/// Sends `range` of `file` through `fbuf`; the bytes sent. A file that shrank fails (`EIO`):
-/// the head already promised the length, so the connection must end.
-fn copy_range(conn: &Socket, file: &RegularFile, range: ByteRange, fbuf: &mut [u8]) -> Result<u64> {
+/// Sends `range` of `file` as page-cache pages (`MSG_SPLICE_PAGES`), `MAX_PAGE_PARTS` pages a
+/// call. `EOPNOTSUPP` before anything is sent when the file has no page cache.
+fn send_pages(sock: &Socket, file: &RegularFile, range: ByteRange) -> Result<u64> {
+    let end = range.start + range.len;
+    let mut pos = range.start;
+    let page_size = PAGE_SIZE as u64;
+    while pos < end {
+        let mut pages: [Option<CachedPage>; MAX_PAGE_PARTS] = Default::default();
+        let mut n = 0;
+        let mut at = pos;
+        while n < MAX_PAGE_PARTS && at < end {
+            pages[n] = Some(file.cached_page(at / page_size)?);
+            at = (at / page_size + 1) * page_size;
+            n += 1;
+        }
+        let mut parts: KVec<PagePart<'_>> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut at = pos;
+        for page in pages.iter().take(n).flatten() {
+            let offset = (at % page_size) as usize;
+            let len = (end - at).min(page_size - offset as u64) as usize;
+            parts.push(PagePart::new(page, offset, len)?, GFP_KERNEL)?;
+            at += len as u64;
+        }
+        let sent = sock.send_pages(&parts, Blocking::Yes, at < end)?;
+        if sent == 0 {
+            return Err(EPIPE);
+        }
+        pos += sent as u64;
+    }
+    Ok(range.len)
+}
+
+/// Sends `range` of `file` read through a buffer. A file that shrank fails (`EIO`): the head
+/// already promised the length, so the connection must end.
+fn copy_range(sock: &Socket, file: &RegularFile, range: ByteRange) -> Result<u64> {
+    let mut buf = KVec::from_elem(0u8, COPY_BUF, GFP_KERNEL)?;
     let mut pos = range.start;
     let end = range.start + range.len;
     while pos < end {
         let want = usize::try_from(end - pos)
             .unwrap_or(usize::MAX)
-            .min(fbuf.len());
-        let n = file.read_at(&mut fbuf[..want], pos)?;
+            .min(buf.len());
+        let n = file.read_at(&mut buf[..want], pos)?;
         if n == 0 {
             return Err(EIO);
         }
-        send_all(conn, &fbuf[..n])?;
+        send_all(sock, &buf[..n], pos + (n as u64) < end)?;
         pos += n as u64;
     }
     Ok(range.len)

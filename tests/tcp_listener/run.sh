@@ -1,7 +1,11 @@
 # tcp_listener: the in-kernel HTTP server on per-CPU SO_REUSEPORT listeners, made in configfs.
-# A small raw client (httpc.c) fetches files, heads, ranges, conditional GETs and errors; then
-# traversal and malformed requests, limits, keep-alive, clients pinned to each CPU (accepted on
-# that CPU: 0 mismatches), the connection limit, the timeout, and stops with connections open.
+# First the tree's own SO_INCOMING_CPU and SO_REUSEPORT selftests (the kernel behaviour the server
+# relies on, in this boot). A small raw client (httpc.c) fetches files, heads, ranges, conditional
+# GETs and errors; then traversal and malformed requests, limits, keep-alive, bodies sent from the
+# page cache, IPv6, clients pinned to each CPU (accepted on that CPU: 0 mismatches), CPU hotplug
+# (a listener goes and comes with its CPU), a SYN flood (synflood.c) with syncookies, many
+# clients at once, the connection limit, the timeout, and stops with connections open and under
+# load.
 . /rust44/ktap.sh
 cd /rust44/tests/tcp_listener || exit 1
 
@@ -289,7 +293,168 @@ stop_with_connections() {
 	[ ! -d $CFS ] || { echo "$CFS is still there"; return 1; }
 }
 
+# The tree's selftests, unmodified (built by build.sh): what SO_INCOMING_CPU and SO_REUSEPORT
+# promise in this kernel, before the server is held to it.
+upstream_baseline() {
+	ip link set lo up || return 1
+	range=$(cat /proc/sys/net/ipv4/ip_local_port_range)
+	tw=$(cat /proc/sys/net/ipv4/tcp_tw_reuse)
+	for t in so_incoming_cpu reuseport_bpf_cpu reuseport_dualstack; do
+		out=$(./$t 2>&1) || { echo "$out" | tail -n 20; echo "$t failed"; return 1; }
+		echo "$t: $(echo "$out" | grep -E '^# (PASSED|Totals)|SUCCESS' | tr '\n' ' ')"
+	done
+	echo "$range" >/proc/sys/net/ipv4/ip_local_port_range
+	echo "$tw" >/proc/sys/net/ipv4/tcp_tw_reuse
+}
+
+# Bodies go out as page-cache pages (MSG_SPLICE_PAGES): every body byte counts as spliced, and
+# what arrives is the file (a range too, from an offset inside a page).
+spliced_bodies() {
+	before=$(stat_field total spliced)
+	printf 'GET /big HTTP/1.0
+
+' | $HTTPC -b 127.0.0.1 $PORT >/tmp/big.got || return 1
+	cmp /tmp/big.got $DOC/big || return 1
+	printf 'GET /big HTTP/1.0
+Range: bytes=4000-200000
+
+' | $HTTPC -b 127.0.0.1 $PORT >/tmp/range.got || return 1
+	dd if=$DOC/big bs=1 skip=4000 count=196001 2>/dev/null >/tmp/range.want
+	cmp /tmp/range.got /tmp/range.want || return 1
+	expect_eq "spliced bytes" "$(($(stat_field total spliced) - before))" $((307200 + 196001))
+}
+
+# An instance on ::1 serves as the IPv4 one does.
+ipv6() {
+	V=$CFS/v6
+	mkdir $V && echo ::1 >$V/address && echo 8086 >$V/port && echo $DOC >$V/root && echo 1 >$V/enable || return 1
+	expect_eq "body over IPv6" "$(printf 'GET /sub/hello.txt HTTP/1.0
+
+' | $HTTPC -b ::1 8086)" hello || return 1
+	printf 'GET /big HTTP/1.0
+
+' | $HTTPC -b ::1 8086 >/tmp/big6.got || return 1
+	cmp /tmp/big6.got $DOC/big || return 1
+	if printf 'GET / HTTP/1.0
+
+' | $HTTPC 127.0.0.1 8086 >/dev/null 2>&1; then
+		echo "the ::1 instance answered on 127.0.0.1"
+		return 1
+	fi
+	echo 0 >$V/enable && rmdir $V
+}
+
+# A CPU taken offline takes its listener (its stats line goes) while a connection it accepted
+# is served on; brought back, it gets a listener again and serves its own clients.
+hotplug() {
+	cpus=$(grep -c ^processor /proc/cpuinfo)
+	last=$((cpus - 1))
+	online=/sys/devices/system/cpu/cpu$last/online
+	[ -w $online ] || { echo "cpu$last cannot go offline"; return 1; }
+	hotplug_steps
+	rc=$?
+	# The CPU comes back whatever failed: the tests after this one pin clients to it.
+	[ "$(cat $online)" = 1 ] || echo 1 >$online
+	return $rc
+}
+
+hotplug_steps() {
+	# Accepted on the last CPU; it asks for its file after that CPU is gone.
+	printf 'GET /sub/hello.txt HTTP/1.0
+
+' | taskset -c $last $HTTPC -b -s 1500 127.0.0.1 $PORT >/tmp/hp.got &
+	client=$!
+	sleep 0.5
+	echo 0 >$online || return 1
+	expect_eq "cpu lines with cpu$last offline" "$(grep -c '^cpu' $A/stats)" $last || return 1
+	if grep -q "^cpu$last " $A/stats; then echo "cpu$last still has a listener"; return 1; fi
+	wait $client || { echo "the connection of the offline CPU was not served"; return 1; }
+	expect_eq "body after its CPU went" "$(cat /tmp/hp.got)" hello || return 1
+	other=$(stat_field total other_cpu)
+	cpu=0
+	while [ $cpu -lt $last ]; do
+		printf 'GET /sub/hello.txt HTTP/1.0
+
+' | taskset -c $cpu $HTTPC -n 5 127.0.0.1 $PORT >/dev/null || return 1
+		cpu=$((cpu + 1))
+	done
+	expect_eq "served elsewhere while cpu$last is offline" "$(($(stat_field total other_cpu) - other))" 0 || return 1
+	echo 1 >$online || return 1
+	expect_eq "cpu lines with cpu$last back" "$(grep -c '^cpu' $A/stats)" $cpus || return 1
+	before=$(stat_field cpu$last accepted)
+	other=$(stat_field total other_cpu)
+	printf 'GET /sub/hello.txt HTTP/1.0
+
+' | taskset -c $last $HTTPC -n 10 127.0.0.1 $PORT >/dev/null || return 1
+	expect_eq "accepted on cpu$last once back" "$(($(stat_field cpu$last accepted) - before))" 10 || return 1
+	expect_eq "on another CPU" "$(($(stat_field total other_cpu) - other))" 0
+}
+
+# Spoofed SYNs (from 10.99/16, never answered) flood the port from CPU 1, whose listener they
+# reach: syncookies take over once its SYN queue is full, and clients on that CPU are served
+# all along. The SYN-ACKs to 10.99/16 go out through lo to be dropped (a route makes the
+# listener queue the requests; with none it drops the SYNs at once).
+syn_flood() {
+	[ -e /proc/sys/net/ipv4/tcp_syncookies ] || { echo "no syncookies in this kernel (CONFIG_SYN_COOKIES)"; return 4; }
+	echo 1 >/proc/sys/net/ipv4/tcp_syncookies || return 1
+	ip route add 10.99.0.0/16 dev lo 2>/dev/null
+	ip route show | grep -q '^10.99.0.0/16' || { echo "no route for the flood's sources"; return 1; }
+	cookies() { awk '/^TcpExt:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "SyncookiesSent") c = i; n = 1 } else print $c }' /proc/net/netstat; }
+	before=$(cookies)
+	taskset -c 1 ./synflood 127.0.0.1 $PORT 4 >/tmp/flood.out &
+	flood=$!
+	sleep 1
+	printf 'GET /sub/hello.txt HTTP/1.0
+
+' | taskset -c 1 $HTTPC -n 20 127.0.0.1 $PORT >/tmp/flood.got ||
+		{ echo "a client was not served during the flood"; kill $flood; return 1; }
+	expect_eq "served during the flood" "$(tail -c 6 /tmp/flood.got)" hello || { kill $flood; return 1; }
+	wait $flood || return 1
+	echo "sent $(cat /tmp/flood.out) SYNs; syncookies sent: $(($(cookies) - before))"
+	[ "$(cookies)" -gt "$before" ] || { echo "the flood never filled the SYN queue (no syncookies)"; return 1; }
+	expect_status "after the flood" 200 get /sub/hello.txt
+}
+
+# 48 clients at once, each making 5 connections for the 300 KiB file: all served, none left.
+many_clients() {
+	before=$(stat_field total accepted)
+	pids=""
+	for i in $(seq 48); do
+		printf 'GET /big HTTP/1.0
+
+' | taskset -c $((i % 4)) $HTTPC -b -n 5 127.0.0.1 $PORT >/tmp/mc.$i &
+		pids="$pids $!"
+	done
+	for p in $pids; do wait "$p" || { echo "client $p failed"; return 1; }; done
+	for i in $(seq 48); do cmp -s /tmp/mc.$i $DOC/big || { echo "client $i got a wrong body"; return 1; }; done
+	rm -f /tmp/mc.*
+	expect_eq "accepted" "$(($(stat_field total accepted) - before))" 240 || return 1
+	sleep 0.2
+	expect_eq "active after" "$(awk '$1 == "active" { print $2 }' $A/stats)" 0
+}
+
+# Disabling while 16 clients fetch in a loop: the stop finishes at once, every client ends,
+# and the instance starts again and serves.
+stop_under_load() {
+	pids=""
+	for i in $(seq 16); do
+		printf 'GET /big HTTP/1.0
+
+' | taskset -c $((i % 4)) $HTTPC -n 1000 127.0.0.1 $PORT >/dev/null 2>&1 &
+		pids="$pids $!"
+	done
+	sleep 1
+	start=$(ktap_uptime_ms)
+	echo 0 >$A/enable || return 1
+	took=$(($(ktap_uptime_ms) - start))
+	for p in $pids; do wait "$p"; done
+	[ $took -lt 5000 ] || { echo "disable under load took $took ms"; return 1; }
+	echo 1 >$A/enable || return 1
+	expect_status "after the stop under load" 200 get /sub/hello.txt
+}
+
 ktap_begin
+ktap_test upstream_baseline upstream_baseline
 ktap_test setup setup
 ktap_test configfs_errors configfs_errors
 ktap_test enable enable
@@ -301,7 +466,13 @@ ktap_test errors errors
 ktap_test traversal traversal
 ktap_test limits limits
 ktap_test keep_alive keep_alive
+ktap_test spliced_bodies spliced_bodies
+ktap_test ipv6 ipv6
 ktap_test per_cpu per_cpu
+ktap_test hotplug hotplug
+ktap_test syn_flood syn_flood
+ktap_test many_clients many_clients
+ktap_test stop_under_load stop_under_load
 ktap_test second_instance second_instance
 ktap_test same_port_refused same_port_refused
 ktap_test enable_cycle enable_cycle
