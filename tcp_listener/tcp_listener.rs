@@ -280,7 +280,7 @@ pub(crate) fn start(name: &CStr, params: Params, root: RootedDir) -> Result<Runn
         try_pin_init!(Server {
             name: CString::try_from(name)?,
             params,
-            addr: socket_addr(&params),
+            addr: socket_addr(params),
             root,
             // The reaper takes one more.
             queue: OwnedQueue::new(name, QueueFlags::PERCPU, params.workers + 1)?,
