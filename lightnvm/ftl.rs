@@ -778,6 +778,16 @@ where
         self.zones[zone].valid = self.zones[zone].valid.saturating_sub(1);
     }
 
+    /// Points logical block `lba` at physical block `pba` (written and complete): the block
+    /// it pointed at before stops being valid, and the change is logged.
+    fn remap(&mut self, lba: u32, pba: u32) {
+        let old = self.map[lba as usize].swap(pba, SeqCst);
+        self.unmap_old(old);
+        self.rmap[pba as usize] = lba;
+        self.zones[(pba / self.zone_blocks) as usize].valid += 1;
+        self.log(lba, pba);
+    }
+
     /// Records that `n` logical blocks from `lba` were written (and the write completed) at the
     /// physical blocks from `pba`, which [`Ftl::place`] gave out. The caller checked
     /// [`Ftl::log_room`] for `n` first; logical blocks past the end are ignored.
@@ -787,11 +797,7 @@ where
             if l >= self.lbas {
                 break;
             }
-            let old = self.map[l as usize].swap(p, SeqCst);
-            self.unmap_old(old);
-            self.rmap[p as usize] = l;
-            self.zones[(p / self.zone_blocks) as usize].valid += 1;
-            self.log(l, p);
+            self.remap(l, p);
         }
         self.stats.host_blocks += u64::from(n);
         self.stats.device_blocks += u64::from(n);
@@ -1004,19 +1010,17 @@ where
             at += len;
         }
         let mut landed = [0u32; GC_CHUNKS];
-        let sent = io.append_staged(zone, &chunks[..nchunks], &mut landed[..nchunks]);
+        if let Err(e) = io.append_staged(zone, &chunks[..nchunks], &mut landed[..nchunks]) {
+            self.write_failed(to);
+            return Err(e);
+        }
         let chunks = &chunks[..nchunks];
         let landed = &landed[..nchunks];
         let inside = |i: usize| landed[i] >= to && landed[i] - to <= n - chunks[i].1;
         let apart = |i: usize, j: usize| {
             landed[i] + chunks[i].1 <= landed[j] || landed[j] + chunks[j].1 <= landed[i]
         };
-        let sane = (0..nchunks).all(|i| inside(i) && (0..i).all(|j| apart(i, j)));
-        if let Err(e) = sent {
-            self.write_failed(to);
-            return Err(e);
-        }
-        if !sane {
+        if !(0..nchunks).all(|i| inside(i) && (0..i).all(|j| apart(i, j))) {
             self.write_failed(to);
             return Err(IoError(-5));
         }
@@ -1026,15 +1030,10 @@ where
                     continue;
                 };
                 let lba = self.rmap[old as usize];
-                if lba == UNMAPPED {
-                    continue;
+                if lba != UNMAPPED {
+                    // The map points at `old` (the reverse map says so): `remap` unmaps it.
+                    self.remap(lba, dest + k);
                 }
-                let new = dest + k;
-                self.map[lba as usize].store(new, SeqCst);
-                self.unmap_old(old);
-                self.rmap[new as usize] = lba;
-                self.zones[(new / self.zone_blocks) as usize].valid += 1;
-                self.log(lba, new);
             }
         }
         Ok(())
