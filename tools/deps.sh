@@ -19,8 +19,7 @@ stamp="$CACHE/deps.stamp"
 want="$KERNEL_PKG_VERSION $BINDGEN_VERSION ${DEB_PACKAGES[*]}"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$SRC" ]; then
-	"$TOP/tools/guest-mesa.sh"
-	"$TOP/tools/guest-web.sh"
+	"$TOP/tools/guest-image.sh" mesa web
 	log "deps: up to date ($(cat "$CACHE/kernel.version"))"
 	exit 0
 fi
@@ -70,8 +69,7 @@ SRC_LIST
 	make -s -C "$SRC" kernelversion >"$CACHE/kernel.version"
 fi
 
-"$TOP/tools/guest-mesa.sh"
-"$TOP/tools/guest-web.sh"
+"$TOP/tools/guest-image.sh" mesa web
 echo "$want" >"$stamp"
 log "deps: clang $(clang-19 --version | head -n1 | grep -o "version [0-9.]*" | cut -d" " -f2), rustc $(rustc --version | awk '{print $2}'),"\
 " bindgen $(bindgen --version | awk '{print $2}'), qemu $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}'),"\

@@ -3,7 +3,7 @@
 # boot by Debian's wrk (4 threads, 32 connections) running in the same guest: new connections
 # per second (Connection: close, so every request is a connection: the listener's path),
 # requests per second with keep-alive for a 1 KiB and a 1 MiB file, and wrk's p99 latency.
-# nginx and wrk come from the suite's own image (tools/guest-web.sh); the guest chroots into it.
+# nginx and wrk come from the suite's own image (tools/guest-image.sh web); the guest chroots into it.
 # Each row runs both servers back to back, which one goes first alternating, ROUNDS (3) times;
 # the table shows medians and their ratio (tcp_listener / nginx), and every run.
 cd /rust44/tests/tcp_listener || exit 1
@@ -32,7 +32,7 @@ setup() {
 	for b in /sys/block/vd*; do
 		[ "$(cat "$b/serial" 2>/dev/null)" = rust44web ] && dev=/dev/$(basename "$b")
 	done
-	[ -n "$dev" ] || { echo "no nginx/wrk image (tools/guest-web.sh, make deps)"; return 1; }
+	[ -n "$dev" ] || { echo "no nginx/wrk image (tools/guest-image.sh web, make deps)"; return 1; }
 	mkdir -p $WEB && mount -o ro "$dev" $WEB || return 1
 	mount -t tmpfs tmpfs $WEB/tmp && mount -t tmpfs tmpfs $WEB/run && mount -t tmpfs tmpfs $WEB/var/lib/nginx &&
 		mount -t tmpfs tmpfs $WEB/var/log/nginx || return 1

@@ -67,7 +67,7 @@ unbind_driver() {
 	[ $i = 0 ] || echo "rmmod took $i retries"
 }
 
-# The Mesa image (tools/guest-mesa.sh) at /mesa, with the pseudo file systems and this suite's
+# The Mesa image (tools/guest-image.sh mesa) at /mesa, with the pseudo file systems and this suite's
 # directory (/rust44) bound into it for the chroot.
 mesa_mount() {
 	for b in /sys/block/vd*; do

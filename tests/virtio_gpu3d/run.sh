@@ -96,7 +96,7 @@ driver_suite() {
 		ktap_test "${tag}_mesa_parallel" mesa_parallel
 		ktap_test "${tag}_mesa_killed_mid_render" mesa_killed "$tag"
 	else
-		ktap_test "${tag}_mesa" sh -c 'echo "no Mesa image (make deps makes it: tools/guest-mesa.sh)"; exit 1'
+		ktap_test "${tag}_mesa" sh -c 'echo "no Mesa image (make deps makes it: tools/guest-image.sh mesa)"; exit 1'
 	fi
 	ktap_test "${tag}_unbinds" unbind_driver "$mod" "$drv"
 }
