@@ -14,6 +14,7 @@
 # during the run. ROUNDS (3) rounds; a row is the run with the median IOPS, "runs" lists every run.
 # Prints Markdown tables on stdout.
 . /rust44/ktap.sh
+. /rust44/bench.sh
 cd /rust44/tests/lightnvm || exit 1
 . ./lib.sh
 
@@ -152,17 +153,7 @@ measure() {
 	teardown
 }
 
-median() {
-	local runs n row failed all
-	runs=$(awk -v d="$1" -v j="$2" '$1 == d && $2 == j && $3 == "ok"' "$OUT")
-	[ -n "$runs" ] || return
-	n=$(echo "$runs" | wc -l)
-	row=$(echo "$runs" | sort -n -k4,4 | sed -n "$(((n + 1) / 2))p")
-	failed=$(awk -v d="$1" -v j="$2" '$1 == d && $2 == j && $3 == "failed"' "$OUT" | wc -l)
-	all=$(echo "$runs" | awk '{ print $4 " (WA " $6 ")" }' | paste -sd, | sed 's/,/, /g')
-	[ "$failed" -gt 0 ] && all="$all ($failed failed)"
-	echo "$row|$all"
-}
+median() { BENCH_NOTE="WA 6" bench_median "$OUT" "$1" "$2"; }
 
 : >"$OUT"
 status=0

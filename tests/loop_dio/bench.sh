@@ -8,6 +8,7 @@
 # is noisy.
 # Prints Markdown tables on stdout; a driver whose module is not built gets a row saying so.
 cd /rust44/tests/loop_dio || exit 1
+. /rust44/bench.sh
 LOSETUP=/usr/sbin/losetup
 FIO=/usr/bin/fio
 MKFS=/usr/sbin/mkfs.ext4
@@ -139,16 +140,7 @@ if [ "${VDB_ROWS:-1}" = 1 ]; then
 
 	# median DRIVER DIO JOB: the fields of the run with the median IOPS (the lower middle one of an
 	# even count), then every run's IOPS in the order run, comma-separated; nothing without runs.
-	median() {
-		runs=$(awk -v d="$1" -v o="$2" -v j="$3" '$1 == d && $2 == o && $3 == j && $4 == "ok"' "$OUT")
-		[ -n "$runs" ] || return
-		n=$(echo "$runs" | wc -l)
-		row=$(echo "$runs" | sort -n -k5,5 | sed -n "$(((n + 1) / 2))p")
-		failed=$(awk -v d="$1" -v o="$2" -v j="$3" '$1 == d && $2 == o && $3 == j && $4 == "failed"' "$OUT" | wc -l)
-		all=$(echo "$runs" | awk '{ print $5 }' | paste -sd, | sed 's/,/, /g')
-		[ "$failed" -gt 0 ] && all="$all ($failed failed)"
-		echo "$row|$all"
-	}
+	median() { bench_median "$OUT" "$1" "$2" "$3"; }
 
 	echo "Backing file: $SIZE on ext4 on virtio-blk (vdb). fio: io_uring, O_DIRECT on the loop device,"
 	echo "${RUNTIME} s per run (after 1 s ramp), caches dropped before each run. Each row runs on both"
@@ -280,12 +272,9 @@ if [ "${NVME_ROWS:-1}" = 1 ]; then
 		umount "$NMNT"
 		# nmed CONFIG HIPRI JOB: "iops ctxt runs" of the median run.
 		nmed() {
-			runs=$(awk -v c="$1" -v h="$2" -v j="$3" '$1 == c && $2 == h && $3 == j && $4 == "ok"' "$NOUT")
-			[ -n "$runs" ] || return
-			n=$(echo "$runs" | wc -l)
-			row=$(echo "$runs" | sort -n -k5,5 | sed -n "$(((n + 1) / 2))p")
-			all=$(echo "$runs" | awk '{ print $5 }' | paste -sd, | sed 's/,/, /g')
-			echo "$row" | awk -v all="$all" '{ printf "%s|%s|%s\n", $5, $6, all }'
+			m=$(bench_median "$NOUT" "$1" "$2" "$3")
+			[ -n "$m" ] || return
+			echo "${m%%|*}" | awk -v all="${m#*|}" '{ printf "%s|%s|%s\n", $5, $6, all }'
 		}
 		nlabel() {
 			case "$1" in

@@ -12,6 +12,7 @@ cd /rust44/tests/raid5_journal || exit 1
 DATA_MB=256
 ALL_SLOTS="0 1 2 3 4"
 . ./lib.sh
+. /rust44/bench.sh
 IMPLS=${RAID5_IMPLS:-md rust44}
 RUNTIME=${BENCH_RUNTIME:-5}
 ROUNDS=${ROUNDS:-3}
@@ -125,17 +126,7 @@ done
 
 # median IMPL JOB: the fields of the run with the median value (the lower middle one of an even
 # count) | every run's value in the order run.
-median() {
-	local runs n row failed all
-	runs=$(awk -v d="$1" -v j="$2" '$1 == d && $2 == j && $3 == "ok"' "$OUT")
-	[ -n "$runs" ] || return
-	n=$(echo "$runs" | wc -l)
-	row=$(echo "$runs" | sort -n -k4,4 | sed -n "$(((n + 1) / 2))p")
-	failed=$(awk -v d="$1" -v j="$2" '$1 == d && $2 == j && $3 == "failed"' "$OUT" | wc -l)
-	all=$(echo "$runs" | awk '{ print $4 }' | paste -sd, | sed 's/,/, /g')
-	[ "$failed" -gt 0 ] && all="$all ($failed failed)"
-	echo "$row|$all"
-}
+median() { bench_median "$OUT" "$1" "$2"; }
 
 echo "Members: 4 dm-linear slices of ${DATA_MB} MiB (vda, vdb, NVMe, vda) and a spare on vdb; chunk 64 KiB,"
 echo "left-symmetric; md: mdadm --assume-clean, metadata 1.2, no bitmap, no journal. fio: libaio,"

@@ -9,6 +9,7 @@ cd /rust44/tests/raid5_journal || exit 1
 DATA_MB=256
 ALL_SLOTS="0 1 2 3 j"
 . ./lib.sh
+. /rust44/bench.sh
 # 256 MiB slots leave no room on the NVMe namespace: the journal goes on vdb, after member 1.
 JOURNAL_AT="/dev/vdb $STRIDE"
 RUNTIME=${BENCH_RUNTIME:-5}
@@ -102,13 +103,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 # median CONF JOB: the run with the median IOPS | every run's IOPS.
-median() {
-	local runs n
-	runs=$(awk -v c="$1" -v j="$2" '$1 == c && $2 == j && $3 == "ok"' "$OUT")
-	[ -n "$runs" ] || return
-	n=$(echo "$runs" | wc -l)
-	echo "$(echo "$runs" | sort -n -k4,4 | sed -n "$(((n + 1) / 2))p")|$(echo "$runs" | awk '{ print $4 }' | paste -sd, | sed 's/,/, /g')"
-}
+median() { bench_median "$OUT" "$1" "$2"; }
 
 echo "Journal: md raid5 (mdadm --write-journal; write-back: journal_mode) and rust44-raid5 ('journal"
 echo "<dev> writethrough|writeback'), the journal on a ${DATA_MB} MiB slice of vdb (after member 1),"
