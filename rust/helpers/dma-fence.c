@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/dma-fence.h>
-#include <linux/dma-resv.h>
 
 __rust_helper struct dma_fence *rust_helper_dma_fence_get(struct dma_fence *fence)
 {
@@ -21,10 +20,4 @@ __rust_helper bool rust_helper_dma_fence_is_signaled(struct dma_fence *fence)
 __rust_helper void rust_helper_dma_fence_set_error(struct dma_fence *fence, int error)
 {
 	dma_fence_set_error(fence, error);
-}
-
-__rust_helper int rust_helper_dma_resv_lock_interruptible(struct dma_resv *obj,
-							struct ww_acquire_ctx *ctx)
-{
-	return dma_resv_lock_interruptible(obj, ctx);
 }

@@ -78,14 +78,16 @@ impl Resv {
         self.0.get()
     }
 
-    /// Adds `fence` to the object, for `usage`. Takes the object's lock (interruptibly: `EINTR`
-    /// when a signal comes first) for this one object only, so the caller must not hold the lock
-    /// of another reservation object. A later fence of the same context replaces an earlier one.
+    /// Adds `fence` to the object, for `usage`. Takes the object's lock for this one object only,
+    /// so the caller must not hold the lock of another reservation object. The wait for the lock
+    /// is not interruptible: a job's fence is added once the job is submitted, which cannot be
+    /// undone (holders keep the lock briefly). A later fence of the same context replaces an
+    /// earlier one. `ENOMEM` when there is no room for the fence.
     pub fn add_fence(&self, fence: &Fence, usage: Usage) -> Result {
         let obj = self.as_raw();
-        // SAFETY: The object is valid (type invariants); no acquire context: only this object is
-        // locked.
-        to_result(unsafe { bindings::dma_resv_lock_interruptible(obj, ptr::null_mut()) })?;
+        // SAFETY: The object is valid (type invariants). Without an acquire context the lock
+        // cannot fail with `EDEADLK`: it returns 0.
+        to_result(unsafe { bindings::dma_resv_lock(obj, ptr::null_mut()) })?;
         // SAFETY: The object is locked, as both calls require; `dma_resv_add_fence()` takes its
         // own reference to the fence, in the slot reserved just before.
         let ret = unsafe {
