@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/nsproxy.h>
 #include <net/sock.h>
 #include <net/sock_reuseport.h>
+#include <net/tcp.h>
 
 /*
  * As setsockopt(SO_INCOMING_CPU): the socket's reuseport group, if it is in one, counts the
@@ -72,4 +74,47 @@ __rust_helper void rust_helper_sk_wake_all(struct sock *sk)
 	if (skwq_has_sleeper(wq))
 		wake_up_interruptible_all(&wq->wait);
 	rcu_read_unlock();
+}
+
+/* As __sk_stream_is_writeable(sk, 1), what sk_stream_write_space() wakes writers on. */
+__rust_helper bool rust_helper_sk_stream_writeable(const struct sock *sk)
+{
+	return __sk_stream_is_writeable(sk, 1);
+}
+
+/*
+ * As getsockopt(SO_KEEPALIVE), getsockopt(TCP_KEEPIDLE), getsockopt(TCP_KEEPINTVL) and
+ * getsockopt(TCP_KEEPCNT) of a TCP socket, in seconds.
+ */
+__rust_helper bool rust_helper_tcp_sk_keepalive(struct sock *sk, u32 *idle, u32 *intvl, u32 *cnt)
+{
+	const struct tcp_sock *tp = tcp_sk(sk);
+
+	*idle = keepalive_time_when(tp) / HZ;
+	*intvl = keepalive_intvl_when(tp) / HZ;
+	*cnt = keepalive_probes(tp);
+	return sock_flag(sk, SOCK_KEEPOPEN);
+}
+
+__rust_helper struct net *rust_helper_sock_net(const struct sock *sk)
+{
+	return sock_net(sk);
+}
+
+__rust_helper struct net *rust_helper_get_net(struct net *net)
+{
+	return get_net(net);
+}
+
+__rust_helper void rust_helper_put_net(struct net *net)
+{
+	put_net(net);
+}
+
+/* The calling task's network namespace, referenced, or NULL once the task has none (exiting). */
+__rust_helper struct net *rust_helper_current_net_get(void)
+{
+	struct nsproxy *nsproxy = current->nsproxy;
+
+	return nsproxy ? get_net(nsproxy->net_ns) : NULL;
 }

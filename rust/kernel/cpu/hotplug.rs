@@ -86,6 +86,9 @@ impl<T: Callbacks> State<T> {
         unsafe { &*crate::container_of!(Opaque::cast_from(node).cast_mut(), Registration<T>, node) }
     }
 
+    /// # Safety
+    ///
+    /// The hotplug core calls it with an online CPU's number and an instance's `node`.
     unsafe extern "C" fn online_callback(cpu: u32, node: *mut bindings::hlist_node) -> c_int {
         // SAFETY: the hotplug core calls with a CPU number below `nr_cpu_ids`.
         let cpu = unsafe { CpuId::from_u32_unchecked(cpu) };
@@ -97,6 +100,9 @@ impl<T: Callbacks> State<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// As for `online_callback`.
     unsafe extern "C" fn offline_callback(cpu: u32, node: *mut bindings::hlist_node) -> c_int {
         // SAFETY: as in `online_callback`.
         let cpu = unsafe { CpuId::from_u32_unchecked(cpu) };

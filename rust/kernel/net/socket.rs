@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Kernel sockets: TCP over IPv4 and IPv6 in the initial network namespace.
+//! Kernel sockets: TCP over IPv4 and IPv6, in a network namespace.
 //!
 //! C header: [`include/linux/net.h`](srctree/include/linux/net.h)
 
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings,
-    error::{code::EBUSY, to_result, Error, Result},
+    error::{
+        code::{EBUSY, EINVAL},
+        to_result, Error, Result,
+    },
     fs::rooted::CachedPage,
+    net::namespace::Namespace,
     sync::{Arc, ArcBorrow},
     time::{msecs_to_jiffies, Msecs},
 };
@@ -177,7 +181,7 @@ impl<'a> PagePart<'a> {
     pub fn new(page: &'a CachedPage, offset: usize, len: usize) -> Result<Self> {
         if offset
             .checked_add(len)
-            .map_or(true, |end| end > crate::page::PAGE_SIZE)
+            .is_none_or(|end| end > crate::page::PAGE_SIZE)
         {
             return Err(crate::error::code::EINVAL);
         }
@@ -204,6 +208,10 @@ pub trait SocketEvents: Send + Sync + Sized {
     fn data_ready(this: ArcBorrow<'_, Self>);
     /// The connection changed state (`sk_state_change`): connected, closing, reset.
     fn state_change(this: ArcBorrow<'_, Self>);
+    /// A send that could not queue everything (`EAGAIN`, or short when not blocking) may go
+    /// on: the socket can take a good share of its send buffer again (`sk_write_space`, told
+    /// only once the socket is writeable).
+    fn write_space(_this: ArcBorrow<'_, Self>) {}
 }
 
 type HookFn = unsafe extern "C" fn(*mut bindings::sock);
@@ -212,6 +220,7 @@ type HookFn = unsafe extern "C" fn(*mut bindings::sock);
 struct EventsVtable {
     data_ready: unsafe fn(*const c_void),
     state_change: unsafe fn(*const c_void),
+    write_space: unsafe fn(*const c_void),
     release: unsafe fn(*const c_void),
 }
 
@@ -221,6 +230,7 @@ impl<T: SocketEvents + 'static> VtableOf<T> {
     const VTABLE: EventsVtable = EventsVtable {
         data_ready: Self::data_ready,
         state_change: Self::state_change,
+        write_space: Self::write_space,
         release: Self::release,
     };
 
@@ -243,6 +253,14 @@ impl<T: SocketEvents + 'static> VtableOf<T> {
 
     /// # Safety
     ///
+    /// As for `data_ready`.
+    unsafe fn write_space(target: *const c_void) {
+        // SAFETY: as in `data_ready`.
+        T::write_space(unsafe { ArcBorrow::from_raw(target.cast()) })
+    }
+
+    /// # Safety
+    ///
     /// As for `data_ready`; `target` is not used again.
     unsafe fn release(target: *const c_void) {
         // SAFETY: by the function's requirements.
@@ -261,6 +279,7 @@ struct Hooks {
     /// The socket's callbacks before ours, restored by `clear_events`.
     data_ready: Option<HookFn>,
     state_change: Option<HookFn>,
+    write_space: Option<HookFn>,
 }
 
 /// The socket's callback before ours, if it is not ours: a socket accepted from a listener with
@@ -287,44 +306,117 @@ unsafe fn drop_hooks(hooks: *mut Hooks) {
     unsafe { (hooks.vtable.release)(hooks.target) };
 }
 
-/// `sk_data_ready` of a socket with events: the socket's own callback, then the target's.
-unsafe extern "C" fn hooks_data_ready(sk: *mut bindings::sock) {
-    // SAFETY: the network stack calls with a valid `sk`; the read lock keeps `clear_events`
-    // from freeing the hooks while we use them.
+/// A socket callback that [`Socket::set_events`] stands in for.
+#[derive(Clone, Copy)]
+enum Event {
+    DataReady,
+    StateChange,
+    WriteSpace,
+}
+
+impl Event {
+    /// Ours.
+    fn hook(self) -> HookFn {
+        match self {
+            Event::DataReady => hooks_data_ready,
+            Event::StateChange => hooks_state_change,
+            Event::WriteSpace => hooks_write_space,
+        }
+    }
+
+    /// What a TCP socket does by default: wake those waiting on it.
+    fn fallback(self) -> HookFn {
+        match self {
+            Event::DataReady => bindings::sock_def_readable,
+            Event::StateChange => bindings::sk_wake_all,
+            Event::WriteSpace => bindings::sk_stream_write_space,
+        }
+    }
+
+    /// The socket's own callback, before ours.
+    fn previous(self, hooks: &Hooks) -> Option<HookFn> {
+        let cur = match self {
+            Event::DataReady => hooks.data_ready,
+            Event::StateChange => hooks.state_change,
+            Event::WriteSpace => hooks.write_space,
+        };
+        previous(cur, self.hook())
+    }
+}
+
+/// Runs the socket's own callback for `event`, then tells the target, if the socket has one
+/// (a connection accepted from a listener with events starts with our callbacks and none).
+///
+/// # Safety
+///
+/// `sk` is a socket the network stack calls a callback of.
+unsafe fn run_hooks(sk: *mut bindings::sock, event: Event) {
+    // SAFETY: `sk` is valid (the function's requirements); the read lock keeps
+    // `clear_events` from freeing the hooks while we use them.
     unsafe {
         bindings::sk_callback_read_lock(sk);
         let hooks: *const Hooks = bindings::sk_user_data_get(sk).cast();
-        if hooks.is_null() {
-            // Accepted from a listener with events: behave as a plain socket.
-            bindings::sock_def_readable(sk);
-        } else {
-            match previous((*hooks).data_ready, hooks_data_ready) {
-                Some(f) => f(sk),
-                None => bindings::sock_def_readable(sk),
+        if let Some(hooks) = hooks.as_ref() {
+            event.previous(hooks).unwrap_or(event.fallback())(sk);
+            let tell = match event {
+                Event::DataReady => Some(hooks.vtable.data_ready),
+                Event::StateChange => Some(hooks.vtable.state_change),
+                // As `sk_stream_write_space()` decides: once a good share is free.
+                Event::WriteSpace => {
+                    Some(hooks.vtable.write_space).filter(|_| bindings::sk_stream_writeable(sk))
+                }
+            };
+            if let Some(tell) = tell {
+                tell(hooks.target);
             }
-            ((*hooks).vtable.data_ready)((*hooks).target);
+        } else {
+            event.fallback()(sk);
         }
         bindings::sk_callback_read_unlock(sk);
     }
 }
 
+/// `sk_data_ready` of a socket with events: the socket's own callback, then the target's.
+///
+/// # Safety
+///
+/// The network stack calls it with a valid `sk`.
+unsafe extern "C" fn hooks_data_ready(sk: *mut bindings::sock) {
+    // SAFETY: the network stack calls with a valid `sk`.
+    unsafe { run_hooks(sk, Event::DataReady) }
+}
+
 /// `sk_state_change` of a socket with events: the socket's own callback, then the target's.
+///
+/// # Safety
+///
+/// The network stack calls it with a valid `sk`.
 unsafe extern "C" fn hooks_state_change(sk: *mut bindings::sock) {
-    // SAFETY: as in `hooks_data_ready`.
-    unsafe {
-        bindings::sk_callback_read_lock(sk);
-        let hooks: *const Hooks = bindings::sk_user_data_get(sk).cast();
-        if hooks.is_null() {
-            bindings::sk_wake_all(sk);
-        } else {
-            match previous((*hooks).state_change, hooks_state_change) {
-                Some(f) => f(sk),
-                None => bindings::sk_wake_all(sk),
-            }
-            ((*hooks).vtable.state_change)((*hooks).target);
-        }
-        bindings::sk_callback_read_unlock(sk);
-    }
+    // SAFETY: the network stack calls with a valid `sk`.
+    unsafe { run_hooks(sk, Event::StateChange) }
+}
+
+/// `sk_write_space` of a socket with events: the socket's own callback, then the target's
+/// once the socket is writeable.
+///
+/// # Safety
+///
+/// The network stack calls it with a valid `sk`.
+unsafe extern "C" fn hooks_write_space(sk: *mut bindings::sock) {
+    // SAFETY: the network stack calls with a valid `sk`.
+    unsafe { run_hooks(sk, Event::WriteSpace) }
+}
+
+/// TCP keep-alive of a connection: probes once it has been idle for `idle_secs`, every
+/// `interval_secs`, and it is reset after `count` unanswered ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Seconds without traffic before the first probe (`TCP_KEEPIDLE`, 1 to 32767).
+    pub idle_secs: u32,
+    /// Seconds between probes (`TCP_KEEPINTVL`, 1 to 32767).
+    pub interval_secs: u32,
+    /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`, 1 to 127).
+    pub count: u32,
 }
 
 /// A kernel TCP socket.
@@ -348,11 +440,22 @@ unsafe impl Sync for Socket {}
 impl Socket {
     /// Creates a TCP socket of `addr`'s family in the initial network namespace.
     pub fn new_tcp(family_of: &SocketAddr) -> Result<Self> {
+        Self::new_tcp_in(Namespace::init(), family_of)
+    }
+
+    /// Creates a TCP socket of `addr`'s family in the network namespace `net`.
+    ///
+    /// Outside the initial namespace the socket, and each connection it accepts, holds a
+    /// reference on `net` as a user's socket does (a kernel socket normally holds none): a
+    /// connection closed by its owner may live on in the stack (its last segments, its timers)
+    /// and must not outlive the namespace it uses.
+    pub fn new_tcp_in(net: &Namespace, family_of: &SocketAddr) -> Result<Self> {
         let mut sock = core::ptr::null_mut();
-        // SAFETY: `init_net` lives forever; `sock` is a valid place for the result.
+        // SAFETY: `net` is alive for the call (a shared reference); `sock` is a valid place for
+        // the result.
         to_result(unsafe {
             bindings::sock_create_kern(
-                &raw mut bindings::init_net,
+                net.as_raw(),
                 family_of.family() as i32,
                 bindings::sock_type_SOCK_STREAM as i32,
                 bindings::IPPROTO_TCP as i32,
@@ -361,7 +464,21 @@ impl Socket {
         })?;
         let ptr = NonNull::new(sock).ok_or(crate::error::code::ENOMEM)?;
         // INVARIANT: `sock_create_kern()` succeeded: the socket and its `sk` are ours.
-        Ok(Self { ptr })
+        let sock = Self { ptr };
+        if !net.is_init() {
+            // SAFETY: `sk` is valid (invariant), a kernel socket not yet used; children cloned
+            // from it copy `sk_net_refcnt` and take their own reference.
+            unsafe { bindings::sk_net_refcnt_upgrade(sock.sk()) };
+        }
+        Ok(sock)
+    }
+
+    /// The network namespace the socket lives in.
+    pub fn namespace(&self) -> &Namespace {
+        // SAFETY: `sk` is valid (invariant); its namespace outlives it: `init_net`, the one
+        // the socket holds a reference on (`new_tcp_in`), or an accepted connection's, which
+        // holds one when its listener did.
+        unsafe { Namespace::from_raw(bindings::sock_net(self.sk())) }
     }
 
     fn as_raw(&self) -> *mut bindings::socket {
@@ -448,10 +565,20 @@ impl Socket {
     /// Sends from `buf`: the number of bytes sent (a partial send when interrupted or not
     /// blocking). No `SIGPIPE` is raised.
     pub fn send(&self, buf: &[u8], blocking: Blocking) -> Result<usize> {
-        let flags = match blocking {
-            Blocking::Yes => bindings::MSG_NOSIGNAL,
-            Blocking::No => bindings::MSG_NOSIGNAL | bindings::MSG_DONTWAIT,
-        };
+        self.send_flags(buf, blocking, 0)
+    }
+
+    /// Sends from `buf` as [`Socket::send`] does, with `MSG_MORE`: more is coming at once, so
+    /// TCP may hold a partial segment back to fill it (a response head before its body).
+    pub fn send_more(&self, buf: &[u8], blocking: Blocking) -> Result<usize> {
+        self.send_flags(buf, blocking, bindings::MSG_MORE)
+    }
+
+    fn send_flags(&self, buf: &[u8], blocking: Blocking, flags: u32) -> Result<usize> {
+        let mut flags = flags | bindings::MSG_NOSIGNAL;
+        if blocking == Blocking::No {
+            flags |= bindings::MSG_DONTWAIT;
+        }
         let mut vec = bindings::kvec {
             iov_base: buf.as_ptr().cast_mut().cast(),
             iov_len: buf.len(),
@@ -462,25 +589,6 @@ impl Socket {
         };
         // SAFETY: the socket is valid (invariant); `vec` describes `buf`, which the kernel only
         // reads (a source iterator).
-        count(unsafe { bindings::kernel_sendmsg(self.as_raw(), &mut msg, &mut vec, 1, buf.len()) })
-    }
-
-    /// Sends from `buf` as [`Socket::send`] does, with `MSG_MORE`: more is coming at once, so
-    /// TCP may hold a partial segment back to fill it (a response head before its body).
-    pub fn send_more(&self, buf: &[u8], blocking: Blocking) -> Result<usize> {
-        let flags = match blocking {
-            Blocking::Yes => bindings::MSG_NOSIGNAL | bindings::MSG_MORE,
-            Blocking::No => bindings::MSG_NOSIGNAL | bindings::MSG_MORE | bindings::MSG_DONTWAIT,
-        };
-        let mut vec = bindings::kvec {
-            iov_base: buf.as_ptr().cast_mut().cast(),
-            iov_len: buf.len(),
-        };
-        let mut msg = bindings::msghdr {
-            msg_flags: flags,
-            ..Default::default()
-        };
-        // SAFETY: as in `send`.
         count(unsafe { bindings::kernel_sendmsg(self.as_raw(), &mut msg, &mut vec, 1, buf.len()) })
     }
 
@@ -527,7 +635,7 @@ impl Socket {
                 &mut msg.msg_iter,
                 bindings::ITER_SOURCE,
                 bvecs.as_ptr(),
-                nr as _,
+                nr as crate::ffi::c_ulong,
                 total,
             )
         };
@@ -550,6 +658,7 @@ impl Socket {
                 vtable: &VtableOf::<T>::VTABLE,
                 data_ready: None,
                 state_change: None,
+                write_space: None,
             },
             GFP_KERNEL,
         )?);
@@ -562,11 +671,13 @@ impl Socket {
             if !taken {
                 (*hooks).data_ready = (*sk).sk_data_ready;
                 (*hooks).state_change = (*sk).sk_state_change;
+                (*hooks).write_space = (*sk).sk_write_space;
                 // INVARIANT: `sk_user_data` points to our `Hooks` exactly while our callbacks
                 // are set.
                 bindings::sk_user_data_set_nocopy(sk, hooks.cast());
                 (*sk).sk_data_ready = Some(hooks_data_ready);
                 (*sk).sk_state_change = Some(hooks_state_change);
+                (*sk).sk_write_space = Some(hooks_write_space);
             }
             bindings::sk_callback_write_unlock(sk);
             taken
@@ -597,6 +708,7 @@ impl Socket {
             if !hooks.is_null() {
                 (*sk).sk_data_ready = (*hooks).data_ready;
                 (*sk).sk_state_change = (*hooks).state_change;
+                (*sk).sk_write_space = (*hooks).write_space;
                 bindings::sk_user_data_set_nocopy(sk, core::ptr::null_mut());
             }
             bindings::sk_callback_write_unlock(sk);
@@ -664,6 +776,50 @@ impl Socket {
         // SAFETY: `sk` is valid (invariant) and a TCP socket; the call takes the socket lock.
         unsafe { bindings::tcp_sock_set_nodelay(self.sk()) }
     }
+
+    /// `SO_KEEPALIVE` with `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and `TCP_KEEPCNT`: probe a silent
+    /// peer and reset the connection when it stays silent. `EINVAL` (and nothing changed) for
+    /// a value out of its range. Connections accepted later from a listener inherit it.
+    pub fn set_keepalive(&self, ka: &KeepAlive) -> Result {
+        let val = |v: u32, max: u32| match i32::try_from(v) {
+            Ok(v) if (1..=max as i32).contains(&v) => Ok(v),
+            _ => Err(EINVAL),
+        };
+        // `MAX_TCP_KEEPIDLE`, `MAX_TCP_KEEPINTVL`, `MAX_TCP_KEEPCNT` of `include/net/tcp.h`.
+        let idle = val(ka.idle_secs, 32767)?;
+        let interval = val(ka.interval_secs, 32767)?;
+        let count = val(ka.count, 127)?;
+        let sk = self.sk();
+        // SAFETY: `sk` is valid (invariant) and a TCP socket; each call takes the socket lock
+        // and checks its value as the socket option does.
+        unsafe {
+            to_result(bindings::tcp_sock_set_keepidle(sk, idle))?;
+            to_result(bindings::tcp_sock_set_keepintvl(sk, interval))?;
+            to_result(bindings::tcp_sock_set_keepcnt(sk, count))?;
+            bindings::sock_set_keepalive(sk);
+        }
+        Ok(())
+    }
+
+    /// The keep-alive in effect, as `getsockopt()` shows it (the namespace's sysctls for what
+    /// was not set), or `None` without `SO_KEEPALIVE`.
+    pub fn keepalive(&self) -> Option<KeepAlive> {
+        let mut ka = KeepAlive {
+            idle_secs: 0,
+            interval_secs: 0,
+            count: 0,
+        };
+        // SAFETY: `sk` is valid (invariant) and a TCP socket; the places are valid.
+        let on = unsafe {
+            bindings::tcp_sk_keepalive(
+                self.sk(),
+                &mut ka.idle_secs,
+                &mut ka.interval_secs,
+                &mut ka.count,
+            )
+        };
+        on.then_some(ka)
+    }
 }
 
 impl Drop for Socket {
@@ -678,6 +834,161 @@ impl Drop for Socket {
 mod tests {
     use super::*;
     use crate::error::code::{EADDRINUSE, EAGAIN, ENOTCONN};
+    use crate::sync::atomic::{Atomic, Relaxed};
+    #[cfg(CONFIG_NET_NS)]
+    use crate::{alloc::KVec, sync::aref::ARef};
+
+    /// A network namespace of its own, with `lo` up.
+    #[cfg(CONFIG_NET_NS)]
+    fn new_namespace() -> Result<ARef<Namespace>> {
+        // SAFETY: `init_user_ns` and `init_net` live forever; a new namespace comes back
+        // referenced once, or an error pointer.
+        let net = crate::error::from_err_ptr(unsafe {
+            bindings::copy_net_ns(
+                u64::from(bindings::CLONE_NEWNET),
+                &raw mut bindings::init_user_ns,
+                &raw mut bindings::init_net,
+            )
+        })?;
+        let net = NonNull::new(net.cast::<Namespace>()).ok_or(EINVAL)?;
+        // SAFETY: the new namespace's one reference is handed to the `ARef`.
+        let net = unsafe { ARef::from_raw(net) };
+        // SAFETY: a namespace is set up with its loopback device; its flags change under RTNL.
+        to_result(unsafe {
+            let lo = (*net.as_raw()).loopback_dev;
+            bindings::rtnl_lock();
+            let ret = bindings::dev_change_flags(
+                lo,
+                bindings::netif_get_flags(lo) | bindings::net_device_flags_IFF_UP,
+                core::ptr::null_mut(),
+            );
+            bindings::rtnl_unlock();
+            ret
+        })?;
+        Ok(net)
+    }
+
+    #[cfg(CONFIG_NET_NS)]
+    #[test]
+    fn a_namespace_has_ports_of_its_own() -> Result {
+        let net = new_namespace()?;
+        let a = Socket::new_tcp(&SocketAddr::any_v4(0))?;
+        a.bind(&SocketAddr::any_v4(0))?;
+        a.listen(8)?;
+        let addr = a.local_addr()?;
+        assert!(a.namespace().is_init());
+        let b = Socket::new_tcp_in(&net, &addr)?;
+        assert!(*b.namespace() == *net);
+        assert!(!b.namespace().is_init());
+        // The port taken in the initial namespace is free in the new one, once.
+        b.bind(&addr)?;
+        b.listen(8)?;
+        let c = Socket::new_tcp_in(&net, &addr)?;
+        assert_eq!(c.bind(&addr), Err(EADDRINUSE));
+        Ok(())
+    }
+
+    #[test]
+    fn keepalive_is_set_within_its_ranges() -> Result {
+        let a = Socket::new_tcp(&SocketAddr::any_v4(0))?;
+        assert_eq!(a.keepalive(), None);
+        let ka = KeepAlive {
+            idle_secs: 30,
+            interval_secs: 5,
+            count: 4,
+        };
+        for bad in [
+            KeepAlive { idle_secs: 0, ..ka },
+            KeepAlive {
+                idle_secs: 32768,
+                ..ka
+            },
+            KeepAlive {
+                interval_secs: 0,
+                ..ka
+            },
+            KeepAlive { count: 128, ..ka },
+        ] {
+            assert_eq!(a.set_keepalive(&bad), Err(EINVAL));
+        }
+        assert_eq!(a.keepalive(), None);
+        a.set_keepalive(&ka)?;
+        assert_eq!(a.keepalive(), Some(ka));
+        Ok(())
+    }
+
+    #[cfg(CONFIG_NET_NS)]
+    struct Space {
+        told: Atomic<u32>,
+    }
+
+    #[cfg(CONFIG_NET_NS)]
+    impl SocketEvents for Space {
+        fn data_ready(_this: ArcBorrow<'_, Self>) {}
+        fn state_change(_this: ArcBorrow<'_, Self>) {}
+        fn write_space(this: ArcBorrow<'_, Self>) {
+            this.told.fetch_add(1, Relaxed);
+        }
+    }
+
+    // A connection over the loopback of a namespace of its own (the initial one's `lo` may be
+    // down still): the server fills what the client does not read, then is told when the
+    // client has read it.
+    #[cfg(CONFIG_NET_NS)]
+    #[test]
+    fn a_full_send_buffer_tells_when_it_drains() -> Result {
+        let net = new_namespace()?;
+        let lo = SocketAddr {
+            ip: IpAddr::V4([127, 0, 0, 1]),
+            port: 0,
+        };
+        let listener = Socket::new_tcp_in(&net, &lo)?;
+        listener.bind(&lo)?;
+        listener.listen(1)?;
+        let addr = listener.local_addr()?;
+        let client = Socket::new_tcp_in(&net, &addr)?;
+        client.set_timeouts(Some(2000), Some(2000));
+        client.connect(&addr)?;
+        let server = listener.accept(Blocking::Yes)?;
+        let space = Arc::new(
+            Space {
+                told: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        server.set_events(space.clone())?;
+        let chunk = KVec::from_elem(0x5au8, 64 * 1024, GFP_KERNEL)?;
+        let mut sent = 0;
+        loop {
+            match server.send(&chunk, Blocking::No) {
+                Ok(n) => sent += n,
+                Err(e) if e == EAGAIN => break,
+                Err(e) => return Err(e),
+            }
+            // Buffers are a few MiB at most: a send that never fills them is a failure.
+            assert!(sent < 64 << 20);
+        }
+        assert!(sent > 0);
+        assert_eq!(space.told.load(Relaxed), 0);
+        let mut buf = KVec::from_elem(0u8, 64 * 1024, GFP_KERNEL)?;
+        let mut got = 0;
+        while got < sent {
+            let n = client.recv(&mut buf, Blocking::Yes)?;
+            assert!(n > 0);
+            got += n;
+        }
+        assert_eq!(got, sent);
+        for _ in 0..100 {
+            if space.told.load(Relaxed) > 0 {
+                break;
+            }
+            crate::time::delay::fsleep(crate::time::Delta::from_millis(10));
+        }
+        assert!(space.told.load(Relaxed) > 0);
+        // And the socket takes more again.
+        assert!(server.send(&chunk, Blocking::No)? > 0);
+        Ok(())
+    }
 
     // KUnit runs before userspace brings up `lo`: these tests bind to any address and make no
     // connection.
@@ -697,7 +1008,7 @@ mod tests {
     }
 
     struct Target {
-        dropped: &'static crate::sync::atomic::Atomic<bool>,
+        dropped: &'static Atomic<bool>,
     }
 
     impl SocketEvents for Target {
@@ -707,13 +1018,12 @@ mod tests {
 
     impl Drop for Target {
         fn drop(&mut self) {
-            self.dropped.store(true, crate::sync::atomic::Relaxed);
+            self.dropped.store(true, Relaxed);
         }
     }
 
     #[test]
     fn events_are_set_once_and_let_go_of() -> Result {
-        use crate::sync::atomic::{Atomic, Relaxed};
         static FIRST: Atomic<bool> = Atomic::new(false);
         static SECOND: Atomic<bool> = Atomic::new(false);
         let a = Socket::new_tcp(&SocketAddr::any_v4(0))?;
