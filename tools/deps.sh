@@ -9,7 +9,7 @@ BINDGEN_VERSION=${BINDGEN_VERSION:-0.73.2}
 
 DEB_PACKAGES=(clang-19 lld-19 llvm-19 libclang-19-dev qemu-system-x86 bc flex bison libelf-dev libssl-dev
 	cpio busybox-static ccache dwarves xz-utils zstd make gcc libc6-dev rsync kmod
-	fio util-linux mount e2fsprogs linux-perf bpftool
+	fio util-linux mount e2fsprogs linux-perf bpftool iproute2
 	qemu-system-gui libvirglrenderer1 libegl-dev libgles-dev)
 
 mkdir -p "$CACHE"
@@ -19,7 +19,7 @@ stamp="$CACHE/deps.stamp"
 want="$KERNEL_PKG_VERSION $BINDGEN_VERSION ${DEB_PACKAGES[*]}"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$SRC" ]; then
-	"$TOP/tools/guest-image.sh" mesa web
+	"$TOP/tools/guest-image.sh" mesa web bpftrace
 	log "deps: up to date ($(cat "$CACHE/kernel.version"))"
 	exit 0
 fi
@@ -69,7 +69,7 @@ SRC_LIST
 	make -s -C "$SRC" kernelversion >"$CACHE/kernel.version"
 fi
 
-"$TOP/tools/guest-image.sh" mesa web
+"$TOP/tools/guest-image.sh" mesa web bpftrace
 echo "$want" >"$stamp"
 log "deps: clang $(clang-19 --version | head -n1 | grep -o "version [0-9.]*" | cut -d" " -f2), rustc $(rustc --version | awk '{print $2}'),"\
 " bindgen $(bindgen --version | awk '{print $2}'), qemu $(qemu-system-x86_64 --version | head -n1 | awk '{print $4}'),"\

@@ -6,6 +6,8 @@
 #           with virtio_gpu_dri.so and the LLVM it needs, libglvnd, libgbm, libdrm) and eglinfo, for
 #           tests/virtio_gpu3d (~250 MB)
 #     web   $CACHE/guest-web/web.img: nginx (nginx-light) and wrk, for tests/tcp_listener/bench.sh
+#     bpftrace  $CACHE/guest-bpftrace/bpftrace.img: bpftrace 0.17 (with the libbcc, libbpf, LLVM 14
+#           and clang libraries it was built for), for tests/bpf_ext (~280 MB)
 # Each holds the packages' whole dependency closure with the libc they were built for: apt resolves
 # it through private lists against an empty dpkg status, so the host's apt and dpkg setup stay as
 # they are. Idempotent: nothing is fetched or built again while the package list and image are there.
@@ -24,6 +26,11 @@ spec() {
 		packages=(nginx-light wrk)
 		proof=usr/sbin/nginx
 		stamp_extra=" (with passwd)"
+		;;
+	bpftrace)
+		packages=(bpftrace)
+		proof=usr/bin/bpftrace
+		stamp_extra=""
 		;;
 	*) die "guest-image: no image called '$1'" ;;
 	esac
@@ -88,7 +95,7 @@ LIST
 	log "guest-image $name: $img, $(du -sm "$img" | cut -f1) MB, $(wc -l <"$dir/packages") packages"
 }
 
-[ $# -gt 0 ] || die "usage: $0 NAME... (mesa, web)"
+[ $# -gt 0 ] || die "usage: $0 NAME... (mesa, web, bpftrace)"
 for name in "$@"; do
 	build_image "$name"
 done
