@@ -10,8 +10,12 @@
 #   tracefs             both events on in tracefs' ring buffer (the same ring 'trace-cmd' uses)
 # Each round runs every configuration once, in an order rotated from round to round, ROUNDS (7)
 # times; a row is the median IOPS and every run's. Only one of the two drivers can own major 7:
-# each run loads its driver, attaches, measures, detaches and unloads.
+# each run loads its driver, attaches, measures, detaches and unloads. The issue's question, is
+# loop_dio with its events off as fast relative to C as before it had events, is answered by the
+# ratio of the two within each round (they run next to each other): its median and spread.
+# BENCH_CONFIGS (e.g. "c off") and ROUNDS change what runs (tools/vm.sh cmd).
 cd /rust44/tests/bpf_ext || exit 1
+. /rust44/bench.sh
 LOSETUP=/usr/sbin/losetup
 FIO=/usr/bin/fio
 MKFS=/usr/sbin/mkfs.ext4
@@ -24,7 +28,7 @@ MNT=/mnt/vdb
 FILE=$MNT/bench.img
 PIN=/sys/fs/bpf/rust44/bench
 OUT=/tmp/bpf-bench.runs
-CONFIGS="c off perfstat perfrecord bpf tracefs"
+CONFIGS=${BENCH_CONFIGS:-c off perfstat perfrecord bpf tracefs}
 
 label() {
 	case "$1" in
@@ -53,13 +57,14 @@ unload() {
 FIO_ARGS="--name=bench --direct=1 --ioengine=io_uring --rw=randread --bs=4k --iodepth=32 \
 --size=$SIZE --time_based --runtime=$RUNTIME --ramp_time=1 --randrepeat=0 --norandommap --minimal"
 
-# measure CONFIG ROUND: one run; appends "config round iops extra" to $OUT.
+# measure CONFIG ROUND: one run; appends "config ok iops round extra" (or "config failed what
+# round") to $OUT.
 measure() {
 	drv=loop_dio
 	[ "$1" = c ] && drv=loop
-	load_module $drv || { echo "$1 $2 failed load" >>"$OUT"; return; }
+	load_module $drv || { echo "$1 failed load $2" >>"$OUT"; return; }
 	if [ "$1" = bpf ]; then
-		./rust44-bpf pin progs/events.bpf.o "$PIN" >/dev/null || { echo "$1 $2 failed pin" >>"$OUT"; }
+		./rust44-bpf pin progs/events.bpf.o "$PIN" >/dev/null || { echo "$1 failed pin $2" >>"$OUT"; }
 		for l in "$PIN"/links/*; do
 			[ "${l##*/}" = dio_complete ] || rm "$l"
 		done
@@ -71,7 +76,7 @@ measure() {
 		echo 1 >"$T/events/loop_dio/enable"
 		echo 1 >"$T/tracing_on"
 	fi
-	DEV=$($LOSETUP -f --show --direct-io=on "$FILE") || { echo "$1 $2 failed losetup" >>"$OUT"; return; }
+	DEV=$($LOSETUP -f --show --direct-io=on "$FILE") || { echo "$1 failed losetup $2" >>"$OUT"; return; }
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
 	extra=-
@@ -102,20 +107,18 @@ measure() {
 	fi
 	$LOSETUP -d "$DEV"
 	[ "$1" = bpf ] && ./rust44-bpf unpin "$PIN" >/dev/null
-	unload $drv || echo "$1 $2 failed rmmod" >>"$OUT"
+	unload $drv || echo "$1 failed rmmod $2" >>"$OUT"
 	iops=$(echo "$line" | awk -F';' '{ printf "%.0f", $8 }')
-	[ -n "$iops" ] && [ "$iops" -gt 0 ] || { echo "$1 $2 failed fio" >>"$OUT"; return; }
-	echo "$1 $2 $iops $extra" >>"$OUT"
+	[ -n "$iops" ] && [ "$iops" -gt 0 ] || { echo "$1 failed fio $2" >>"$OUT"; return; }
+	echo "$1 ok $iops $2 $extra" >>"$OUT"
 }
 
-# median CONFIG: "iops|all runs' iops|the median run's extra".
+# median CONFIG: "iops|all runs' iops|the median run's extra" (bench_median, /rust44/bench.sh).
 median() {
-	runs=$(awk -v c="$1" '$1 == c && $3 ~ /^[0-9]+$/' "$OUT")
-	[ -n "$runs" ] || return
-	n=$(echo "$runs" | wc -l)
-	row=$(echo "$runs" | sort -n -k3,3 | sed -n "$(((n + 1) / 2))p")
-	all=$(echo "$runs" | awk '{ print $3 }' | paste -sd, | sed 's/,/, /g')
-	echo "$(echo "$row" | awk '{ print $3 }')|$all|$(echo "$row" | awk '{ print $4 }' | tr _ ' ')"
+	m=$(bench_median "$OUT" "$1")
+	[ -n "$m" ] || return
+	row=${m%%|*}
+	echo "$(echo "$row" | awk '{ print $3 }')|${m#*|}|$(echo "$row" | awk '{ print $5 }' | tr _ ' ')"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "") printf "%.3fx", a / b; else print "n/a" }'; }
@@ -157,7 +160,7 @@ status=0
 for cfg in $CONFIGS; do
 	m=$(median "$cfg")
 	if [ -z "$m" ]; then
-		echo "| $(label "$cfg") | every run failed | | | | $(awk -v c="$cfg" '$1 == c { print $4, $5 }' "$OUT" | paste -sd, -) |"
+		echo "| $(label "$cfg") | every run failed | | | | $(awk -v c="$cfg" '$1 == c { print $3, $4 }' "$OUT" | paste -sd, -) |"
 		status=1
 		continue
 	fi
@@ -165,6 +168,16 @@ for cfg in $CONFIGS; do
 	rest=${m#*|}
 	echo "| $(label "$cfg") | $iops | $(ratio "$iops" "${off%%|*}") | $(ratio "$iops" "${c%%|*}") | ${rest#*|} | ${rest%|*} |"
 done
+# Events off against C within each round where both ran: the issue's 1% question.
+pairs=$(awk '$2 == "ok" && ($1 == "c" || $1 == "off") { v[$1, $4] = $3; r[$4] = 1 }
+	END { for (k in r) if (v["c", k] > 0 && v["off", k] > 0) printf "%.4f\n", v["off", k] / v["c", k] }' "$OUT" | sort -n)
+if [ -n "$pairs" ]; then
+	n=$(echo "$pairs" | wc -l)
+	echo
+	echo "loop_dio with its events off / C, within each of the $n rounds: median $(echo "$pairs" | sed -n "$(((n + 1) / 2))p")," \
+		"quartiles $(echo "$pairs" | sed -n "$(((n + 3) / 4))p")-$(echo "$pairs" | sed -n "$(((3 * n + 3) / 4))p")," \
+		"range $(echo "$pairs" | head -n1)-$(echo "$pairs" | tail -n1) (all, sorted: $(echo "$pairs" | paste -sd" " -))."
+fi
 failed=$(grep -c ' failed' "$OUT")
 [ "$failed" -gt 0 ] && { echo; echo "$failed runs failed:"; grep ' failed' "$OUT"; status=1; }
 exit $status

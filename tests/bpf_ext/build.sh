@@ -42,6 +42,14 @@ if [ ! -f "$perf_img" ] || [ /usr/bin/perf -nt "$perf_img" ]; then
 	/usr/sbin/mkfs.ext4 -q -L rust44perf -d "$cache/guest-perf/root" "$perf_img.tmp" 64M >&2
 	mv "$perf_img.tmp" "$perf_img"
 fi
+# iproute2's ip for the veth test (busybox's ip has neither netns nor veth), as ip2 beside the
+# suite's programs so that busybox's stays every other suite's ip; its libraries at host paths.
+cp -L /bin/ip "$OUT/ip2"
+for l in $(ldd /bin/ip | grep -o '/[^ ]*'); do
+	[ -e "$ROOT$l" ] && continue
+	mkdir -p "$ROOT$(dirname "$l")"
+	cp -L "$l" "$ROOT$l"
+done
 mkdir -p "$OUT/progs"
 for p in "$here"/progs/*.bpf.c; do
 	clang-19 -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -isystem "$hdr/include" -I"$lib/dest/include" \

@@ -22,15 +22,23 @@
  *                                          perf SYS:EVENT  perf_event_open counting that trace
  *                                                          event for this task, kernel included
  *   bpfrl root tpbtf MOD:EVENT           the same tp_btf load as root
+ *   bpfrl jumps KO                       KO's jump table: "KEY nop|jmp|?" per static branch,
+ *                                        its key's symbol and the instruction at the branch
+ *   bpfrl udp PORT COUNT DST SRC NETNS   as udp, to DST:PORT from SRC, sent from the network
+ *                                        namespace NETNS (a path, e.g. /run/netns/X) and
+ *                                        received in this one
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
 #include <grp.h>
 #include <linux/perf_event.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,20 +59,20 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, args);
 }
 
-static int udp_socket(int port)
+/* A UDP socket bound to @addr:@port (@addr in network order; not bound for INADDR_ANY:0). */
+static int udp_socket_at(in_addr_t addr, int port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr };
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), big = 4 << 20;
 
 	if (fd < 0) {
 		perror("socket");
 		return -1;
 	}
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* Room for every datagram: only the limiter may drop. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)))
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-	if (port && bind(fd, (struct sockaddr *)&a, sizeof(a))) {
+	if ((port || addr != htonl(INADDR_ANY)) && bind(fd, (struct sockaddr *)&a, sizeof(a))) {
 		perror("bind");
 		close(fd);
 		return -1;
@@ -72,17 +80,24 @@ static int udp_socket(int port)
 	return fd;
 }
 
-/* Sends @count datagrams to 127.0.0.1:@port, where @rx is bound; returns how many arrived. */
-static int send_and_count(int rx, int port, int count)
+static int udp_socket(int port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int tx = udp_socket(0), received = 0, i;
+	return udp_socket_at(htonl(INADDR_LOOPBACK), port);
+}
+
+/*
+ * Sends @count datagrams from @tx to @dst:@port, where @rx is bound; returns how many arrived.
+ * Closes @tx.
+ */
+static int send_from_and_count(int tx, int rx, in_addr_t dst, int port, int count)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = dst };
+	int received = 0, i;
 	char buf[64] = "rust44";
 	struct pollfd p = { .fd = rx, .events = POLLIN };
 
 	if (tx < 0)
 		return -1;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (i = 0; i < count; i++) {
 		if (sendto(tx, buf, 16, 0, (struct sockaddr *)&a, sizeof(a)) != 16) {
 			perror("sendto");
@@ -97,6 +112,12 @@ static int send_and_count(int rx, int port, int count)
 		received++;
 	close(tx);
 	return received;
+}
+
+/* Sends @count datagrams to 127.0.0.1:@port, where @rx is bound; returns how many arrived. */
+static int send_and_count(int rx, int port, int count)
+{
+	return send_from_and_count(udp_socket_at(htonl(INADDR_ANY), 0), rx, htonl(INADDR_LOOPBACK), port, count);
 }
 
 static struct bpf_object *open_obj(const char *path)
@@ -153,6 +174,117 @@ static int cmd_udp(int port, int count)
 		return 1;
 	printf("sent %d received %d\n", count, got);
 	return 0;
+}
+
+/*
+ * Receives on @dst:@port here and sends from @src in the network namespace @netns: the datagrams
+ * cross whatever links the two namespaces (a veth pair).
+ */
+static int cmd_udp_netns(int port, int count, const char *dst, const char *src, const char *netns)
+{
+	in_addr_t d = inet_addr(dst), s = inet_addr(src);
+	int rx, tx, nsfd, got;
+
+	if (d == INADDR_NONE || s == INADDR_NONE) {
+		fprintf(stderr, "bad address %s or %s\n", dst, src);
+		return 1;
+	}
+	rx = udp_socket_at(d, port);
+	if (rx < 0)
+		return 1;
+	nsfd = open(netns, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0 || setns(nsfd, CLONE_NEWNET)) {
+		fprintf(stderr, "entering %s: %s\n", netns, strerror(errno));
+		return 1;
+	}
+	close(nsfd);
+	/* Sockets keep the namespace they were made in: rx stays in the first. */
+	tx = udp_socket_at(s, 0);
+	got = send_from_and_count(tx, rx, d, port, count);
+	close(rx);
+	if (got < 0)
+		return 1;
+	printf("sent %d received %d\n", count, got);
+	return 0;
+}
+
+/* What the code at a jump table entry is: the 2- or 5-byte nop or jmp x86 uses, or "?". */
+static const char *insn_kind(Elf *elf, GElf_Sym *sym, GElf_Sxword addend)
+{
+	Elf_Scn *scn = elf_getscn(elf, sym->st_shndx);
+	Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
+	size_t at = sym->st_value + addend;
+	const unsigned char *b;
+
+	if (!d || !d->d_buf || at + 2 > d->d_size)
+		return "?";
+	b = (const unsigned char *)d->d_buf + at;
+	if ((b[0] == 0x0f && b[1] == 0x1f) || (b[0] == 0x66 && b[1] == 0x90))
+		return "nop";
+	if (b[0] == 0xeb || b[0] == 0xe9)
+		return "jmp";
+	return "?";
+}
+
+/*
+ * @path's jump table (.rela__jump_table of a .ko): every static branch in the module's code is
+ * an entry (struct jump_entry: s32 code, s32 target, long key, each relocated); prints each
+ * entry's key symbol (for a tracepoint __tracepoint_<event>) and the instruction at its code,
+ * "nop" while the key is off as the kernel expects it at load. Exit 3 when there is no entry.
+ */
+static int cmd_jumps(const char *path)
+{
+	int fd = open(path, O_RDONLY), found = 0;
+	Elf_Scn *scn = NULL, *symscn;
+	size_t shstrndx;
+	Elf *elf;
+
+	if (fd < 0 || elf_version(EV_CURRENT) == EV_NONE) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx)) {
+		fprintf(stderr, "%s: not ELF: %s\n", path, elf_errmsg(-1));
+		return 1;
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh, symsh;
+		Elf_Data *rel, *syms;
+		size_t i, n;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA ||
+		    strcmp(elf_strptr(elf, shstrndx, sh.sh_name), ".rela__jump_table"))
+			continue;
+		symscn = elf_getscn(elf, sh.sh_link);
+		rel = elf_getdata(scn, NULL);
+		syms = symscn ? elf_getdata(symscn, NULL) : NULL;
+		if (!rel || !syms || !gelf_getshdr(symscn, &symsh))
+			break;
+		n = sh.sh_size / sh.sh_entsize;
+		/* Each entry's code relocation (offset 0 in its 16 bytes), then its key's (8). */
+		for (i = 0; i < n; i++) {
+			GElf_Rela code, key;
+			GElf_Sym csym, ksym;
+			const char *name;
+			size_t j;
+
+			if (!gelf_getrela(rel, i, &code) || code.r_offset % 16 != 0 ||
+			    !gelf_getsym(syms, GELF_R_SYM(code.r_info), &csym))
+				continue;
+			for (j = 0; j < n; j++)
+				if (gelf_getrela(rel, j, &key) && key.r_offset == code.r_offset + 8)
+					break;
+			if (j == n || !gelf_getsym(syms, GELF_R_SYM(key.r_info), &ksym))
+				continue;
+			name = elf_strptr(elf, symsh.sh_link, ksym.st_name);
+			printf("%s %s\n", name && *name ? name : "?", insn_kind(elf, &csym, code.r_addend));
+			found++;
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return found ? 0 : 3;
 }
 
 static int drop_to_nobody(void)
@@ -361,6 +493,10 @@ int main(int argc, char **argv)
 		return cmd_attach(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "udp"))
 		return cmd_udp(atoi(argv[2]), atoi(argv[3]));
+	if (argc == 7 && !strcmp(argv[1], "udp"))
+		return cmd_udp_netns(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5], argv[6]);
+	if (argc == 3 && !strcmp(argv[1], "jumps"))
+		return cmd_jumps(argv[2]);
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "sockfilter"))
 		return cmd_sockfilter(argv[2], atoi(argv[3]), atoi(argv[4]),
 				      argc == 6 && !strcmp(argv[5], "nobody"));
