@@ -58,7 +58,7 @@ build_initramfs() {
 	if ldd "$root/bin/busybox" >/dev/null 2>&1; then die "/bin/busybox is not static: install busybox-static"; fi
 	cp "$TOP/tests/lib/init.sh" "$root/init"
 	chmod +x "$root/init"
-	cp "$TOP/tests/lib/ktap.sh" "$TOP/tests/lib/bench.sh" "$root/rust44/"
+	cp "$TOP/tests/lib/ktap.sh" "$TOP/tests/lib/bench.sh" "$TOP/tests/lib/leaks.sh" "$root/rust44/"
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 	cp -a "$BUILD/staging/lib/modules/$KVER" "$root/lib/modules/"

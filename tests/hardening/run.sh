@@ -12,6 +12,7 @@
 # The seed is random unless HARD_SEED (RUST44_HARD_SEED) is set, and printed: every failure
 # names it, and HARD_SEED=that replays the same calls.
 . /rust44/ktap.sh
+. /rust44/leaks.sh
 cd /rust44/tests/hardening || exit 1
 
 LOSETUP=/usr/sbin/losetup
@@ -241,7 +242,6 @@ stress_blk_poll_power() {
 FAILSLAB=$DEBUGFS/failslab
 FPA=$DEBUGFS/fail_page_alloc
 FMR=$DEBUGFS/fail_make_request
-KMEMLEAK=$DEBUGFS/kmemleak
 
 have_fault_injection() {
 	[ -w /proc/self/fail-nth ] && [ -d "$FAILSLAB" ] && [ -d "$FPA" ] && [ -d "$FMR" ] && [ -w "$KMEMLEAK" ]
@@ -275,16 +275,6 @@ kworkers() {
 		kworker*) echo "$1" >"$p/make-it-fail" 2>/dev/null ;;
 		esac
 	done
-}
-
-# leak_scan OUT: kmemleak's unreferenced objects now (two scans: an object is reported once its
-# contents stayed the same over a scan).
-leak_scan() {
-	echo scan >"$KMEMLEAK" && echo scan >"$KMEMLEAK" || return 1
-	{
-		echo "kmemleak list"
-		grep -o '^unreferenced object 0x[0-9a-f]*' "$KMEMLEAK" | sort
-	} >"$1"
 }
 
 # Allocations failing in turn (fail-nth) in LOOP_CTL_ADD, LOOP_CONFIGURE, direct and buffered
@@ -406,18 +396,6 @@ faults_leak_before() {
 	fi
 }
 
-# The known C blk-mq leak (tests/blk_poll/run.sh says how it was found): when fail-nth fails
-# blk_mq_register_hctx()'s kobject_add of a software queue's cpuN under a poll hardware queue
-# ("kobject_add_internal failed for cpu0 ... parent: 1"), hardware queue 0 keeps a reference
-# and leaks. loop_dio's devices have a poll queue, so LOOP_CTL_ADD's sweep meets it too. Known
-# by the first frames of each object's backtrace: C blk-mq code, the driver only further down.
-HCTX_LEAK_ALLOC="blk_mq_alloc_and_init_hctx,__blk_mq_realloc_hw_ctxs,blk_mq_init_allocated_queue,__blk_mq_alloc_disk"
-HCTX_LEAK="__kmalloc_cache_node_noprof,$HCTX_LEAK_ALLOC
-__kmalloc_node_noprof,$HCTX_LEAK_ALLOC
-__kvmalloc_node_noprof,sbitmap_init_node,$HCTX_LEAK_ALLOC
-__kmalloc_node_track_caller_noprof,kvasprintf,kobject_set_name_vargs,kobject_add,blk_mq_register_hctx,blk_mq_sysfs_register,blk_register_queue,__add_disk,add_disk_fwnode"
-HCTX_LEAK_REASON="C blk-mq leaks hctx 0 when a cpuN kobject_add under a poll hctx fails (blk_mq_register_hctx; C null_blk too)"
-
 # leak_check: the objects kmemleak finds unreferenced now and not in /tmp/leaks-before must all
 # be of the known C blk-mq leak, which is then declared to the kernel log for tapsum
 # (rust44: known-leak:); any other is printed with its backtrace and fails. Run while the
@@ -426,51 +404,7 @@ leak_check() {
 	sleep 6
 	leak_scan /tmp/leaks-after || return 1
 	grep -vxF -f /tmp/leaks-before /tmp/leaks-after >/tmp/leaks-new
-	# shellcheck disable=SC2086
-	out=$(awk -v new=/tmp/leaks-new -v known_list="$(echo $HCTX_LEAK)" -v reason="$HCTX_LEAK_REASON" '
-		BEGIN {
-			while ((getline l < new) > 0) { split(l, w, " "); if (w[3] != "") want[w[3]] = 1 }
-			nknown = split(known_list, sigs, " ")
-		}
-		# The backtrace starts with the signature and goes on in a driver: a module frame, a
-		# Rust one, or the bare address of a module unloaded since.
-		function is(sig,  after) {
-			if (index(frames ",", sig ",") != 1) return 0
-			after = substr(frames, length(sig) + 2)
-			sub(/,.*/, "", after)
-			return after ~ /\]$/ || after ~ /^_R/ || after ~ /^0xffffffff/
-		}
-		function flush(  i) {
-			if (block == "") return
-			for (i = 1; i <= nknown; i++)
-				if (is(sigs[i])) { found[i]++; known++; block = ""; return }
-			ours++
-			printf "%s", block
-			block = ""
-		}
-		/^unreferenced object / { flush(); keep = ($3 in want); frames = ""; bt = 0 }
-		!keep { next }
-		{ block = block $0 "\n" }
-		/^  backtrace/ { bt = 1; next }
-		bt && /^    / {
-			f = $1
-			sub(/\+0x.*/, "", f)
-			if (NF > 1) f = f $2
-			frames = frames (frames == "" ? "" : ",") f
-		}
-		END {
-			flush()
-			printf "kmemleak: %d new objects of the known C blk-mq hctx leak, %d others\n", known, ours
-			if (ours > 0) exit 1
-			for (i = 1; i <= nknown; i++)
-				if (found[i]) print "known-leak: " sigs[i] " " reason
-		}' "$KMEMLEAK")
-	leak_rc=$?
-	printf '%s\n' "$out" | grep -v '^known-leak: '
-	printf '%s\n' "$out" | grep '^known-leak: ' | while read -r line; do
-		echo "rust44: $line" >/dev/kmsg
-	done
-	return $leak_rc
+	leak_report /tmp/leaks-new
 }
 
 # Nothing the fault tests made is left unreferenced (kmemleak reports objects older than 5 s)
