@@ -215,15 +215,20 @@ boot() {
 	truncate -s "${ZNS_SIZE_MB}M" "$disks/nvme-zns.img"
 
 	[ "$MODE" = shell ] && console=(-serial mon:stdio)
-	local accel_args=(-accel tcg -cpu max)
-	[ "$ACCEL" = kvm ] && accel_args=(-accel kvm -cpu host)
+	local accel_args=(-accel tcg -cpu max) accel_kargs=" tsc=unstable"
+	[ "$ACCEL" = kvm ] && accel_args=(-accel kvm -cpu host) accel_kargs=""
+	# tsc=unstable under TCG: the kernel then never switches sched_clock to stable nor the
+	# clocksource to the TSC once every CPU runs. Both are static keys on paths all CPUs run all
+	# the time, and with JUMP_LABEL QEMU 7.2's multi-threaded TCG sometimes let a CPU execute
+	# text_poke_bp's int3 after the patch was done ("Oops: int3" in sched_clock_cpu and in
+	# ktime_get_ts64 during boot, 2 boots in ~30). The TSC is no reliable clock under TCG anyway.
 	# no5lvl: under TCG '-cpu max' offers 5-level paging, with which the KASAN kernel once reported
 	# a wild access in a timer interrupt during start_kernel (identify_boot_cpu), before any
 	# module exists; 4-level paging booted clean every time.
 	local qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -smp "$smp" -m "$memory"
 		-display none -vga none -no-reboot
 		-kernel "$BZIMAGE" -initrd "$cpio"
-		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M no5lvl nvme.poll_queues=$polls $kunit_args$kargs"
+		-append "console=ttyS0 panic=-1 oops=panic loglevel=4 log_buf_len=4M no5lvl nvme.poll_queues=$polls $kunit_args$kargs$accel_kargs"
 		"${console[@]}" -serial "file:$out/results" -serial "file:$out/dmesg" "${trial_serial[@]}"
 		-drive "file=$disks/vda.img,if=none,id=vda,format=raw,cache=unsafe" -device virtio-blk-pci,drive=vda
 		-drive "file=$disks/vdb.img,if=none,id=vdb,format=raw,cache=unsafe$vdb_opts" -device virtio-blk-pci,drive=vdb
