@@ -194,7 +194,17 @@ impl<B: Buffer> Virtqueue<B> {
         Ok(())
     }
 
-    /// Tells the device about the chains added since the last kick.
+    /// Whether the device wants to be told about the chains added since the last kick; if so,
+    /// tell it with [`Virtqueues::notify`], best once the queue's lock is dropped: the
+    /// notification may exit to the hypervisor, and meanwhile the queue's interrupt, on another
+    /// CPU, would spin on the lock (C drivers do the same).
+    pub fn kick_prepare(&mut self) -> bool {
+        // SAFETY: By the type invariant `self.vq` is valid; `&mut self` serialises the call.
+        unsafe { bindings::virtqueue_kick_prepare(self.vq.as_ptr()) }
+    }
+
+    /// Tells the device about the chains added since the last kick, under the queue's lock
+    /// ([`Virtqueue::kick_prepare`] and [`Virtqueues::notify`] do it in two steps).
     ///
     /// Returns `false` if the device is broken (the notification failed).
     pub fn kick(&mut self) -> bool {
@@ -276,7 +286,22 @@ struct Shared<B: Buffer, H: Handler<B>> {
 pub struct Virtqueues<B: Buffer, H: Handler<B>> {
     vdev: ARef<Device>,
     shared: Pin<KBox<Shared<B, H>>>,
+    notifiers: KVec<Notifier>,
 }
+
+/// A queue's notification, sent without the queue's lock ([`Virtqueues::notify`]).
+///
+/// # Invariants
+///
+/// The pointer is a valid virtqueue until the [`Virtqueues`] holding this is dropped.
+struct Notifier(NonNull<bindings::virtqueue>);
+
+// SAFETY: `virtqueue_notify()` may be called from any thread, at the same time as any other
+// operation on the queue: the virtio core asks for no serialisation of it.
+unsafe impl Send for Notifier {}
+
+// SAFETY: As above.
+unsafe impl Sync for Notifier {}
 
 impl<B: Buffer, H: Handler<B>> Virtqueues<B, H> {
     /// Finds the device's queues, one per name, in index order; every queue's used chains go to
@@ -318,6 +343,7 @@ impl<B: Buffer, H: Handler<B>> Virtqueues<B, H> {
         }
         let mut raw = KVec::from_elem(ptr::null_mut::<bindings::virtqueue>(), count, GFP_KERNEL)?;
         let mut queues = KVec::with_capacity(count, GFP_KERNEL)?;
+        let mut notifiers = KVec::with_capacity(count, GFP_KERNEL)?;
 
         // SAFETY: `vdev` is valid and in probe; `raw` and `infos` have `nvqs` entries.
         to_result(unsafe {
@@ -346,6 +372,8 @@ impl<B: Buffer, H: Handler<B>> Virtqueues<B, H> {
                 GFP_KERNEL,
             )?;
             queues.push(queue, GFP_KERNEL)?;
+            // INVARIANT: As for the queue: valid until the `Virtqueues` is dropped.
+            notifiers.push(Notifier(vq), GFP_KERNEL)?;
         }
         let shared = KBox::pin(Shared { handler, queues }, GFP_KERNEL)?;
         core::mem::forget(deleter);
@@ -360,7 +388,20 @@ impl<B: Buffer, H: Handler<B>> Virtqueues<B, H> {
         Ok(Self {
             vdev: dev.into(),
             shared,
+            notifiers,
         })
+    }
+
+    /// Notifies the device of new chains on queue `index`, after [`Virtqueue::kick_prepare`]
+    /// said it wants that; needs no lock. Returns `false` if there is no such queue or the
+    /// device is broken (the notification failed).
+    pub fn notify(&self, index: usize) -> bool {
+        let Some(notifier) = self.notifiers.get(index) else {
+            return false;
+        };
+        // SAFETY: The pointer is valid while `self` is (type invariant of `Notifier`); the call
+        // needs no serialisation.
+        unsafe { bindings::virtqueue_notify(notifier.0.as_ptr()) }
     }
 
     /// The queue of index `index`, to be locked for [`Virtqueue::add`] and [`Virtqueue::kick`].
