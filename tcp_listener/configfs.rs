@@ -13,10 +13,11 @@ use kernel::{
     configfs::{self, AttributeOperations},
     configfs_attrs,
     fs::rooted::RootedDir,
+    net::namespace::Namespace,
     page::PAGE_SIZE,
     prelude::*,
     str::{CStr, CString, Formatter},
-    sync::{new_mutex, Mutex},
+    sync::{aref::ARef, new_mutex, Mutex},
 };
 
 /// The configfs root, `/sys/kernel/config/tcp_listener`.
@@ -53,10 +54,13 @@ impl configfs::GroupOperations for Root {
                 stats: 7,
             ],
         };
+        // The instance listens in its creator's network namespace.
+        let net = Namespace::current().ok_or(ESRCH)?;
         Ok(configfs::Group::new(
             name.try_into()?,
             item_type,
             try_pin_init!(Instance {
+                net,
                 inner <- new_mutex!(Inner {
                     name: name.try_into()?,
                     params: Params::default(),
@@ -71,6 +75,8 @@ impl configfs::GroupOperations for Root {
 /// An instance directory, `/sys/kernel/config/tcp_listener/NAME`.
 #[pin_data]
 pub(crate) struct Instance {
+    /// The network namespace of the task that made the instance.
+    net: ARef<Namespace>,
     #[pin]
     inner: Mutex<Inner>,
 }
@@ -180,7 +186,7 @@ impl AttributeOperations<0> for Instance {
                         e.to_errno()
                     )
                 })?;
-                let running = crate::start(&inner.name, inner.params, root)?;
+                let running = crate::start(&inner.name, &this.net, inner.params, root)?;
                 inner.running = Some(running);
             }
             (false, true) => {

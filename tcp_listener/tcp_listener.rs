@@ -6,11 +6,14 @@
 //!
 //! Instances are made in configfs: `mkdir /sys/kernel/config/tcp_listener/NAME`, set
 //! `address`, `port`, `root` (the document root), `workers` (per CPU), `max_connections`,
-//! `timeout_ms`, then `echo 1 > enable`. Each online CPU gets a listener (and a CPU that comes
-//! online later gets one; one that goes offline takes its listener with it). Nothing waits in
-//! `accept` or `recv`: the sockets' `sk_data_ready` and `sk_state_change` queue work on a
-//! per-CPU workqueue, on the CPU whose softirq received the packets, which accepts or serves
-//! what is there and returns; at most `workers` such work items run at once per CPU. GET and
+//! `timeout_ms`, then `echo 1 > enable`. The instance lives in the network namespace of the
+//! task that made its directory. Each online CPU gets a listener (and a CPU that comes online
+//! later gets one; one that goes offline takes its listener with it). Nothing waits in
+//! `accept`, `recv` or `send`: the sockets' `sk_data_ready`, `sk_state_change` and
+//! `sk_write_space` queue work on a per-CPU workqueue, on the CPU whose softirq received the
+//! packets, which accepts or serves what is there and returns (a listener's work serves the
+//! first request of each connection it accepts, when it is there already); at most `workers`
+//! such work items run at once per CPU. GET and
 //! HEAD of regular files beneath the root (opened with `LOOKUP_BENEATH`: `..` and symlinks out
 //! of the root are refused by path lookup), one `Range`, `If-Modified-Since`; bodies are sent
 //! from the page cache with `MSG_SPLICE_PAGES`, not copied. Counters per CPU: `stats`.
@@ -31,13 +34,18 @@ use kernel::{
         CpuId,
     },
     fs::rooted::{CachedPage, RegularFile, RootedDir},
-    net::socket::{
-        Blocking, IpAddr, PagePart, Shutdown, Socket, SocketAddr, SocketEvents, MAX_PAGE_PARTS,
+    net::{
+        namespace::Namespace,
+        socket::{
+            Blocking, IpAddr, KeepAlive, PagePart, Shutdown, Socket, SocketAddr, SocketEvents,
+            MAX_PAGE_PARTS,
+        },
     },
     page::PAGE_SIZE,
     prelude::*,
     str::{CString, Formatter},
     sync::{
+        aref::ARef,
         atomic::{Atomic, Relaxed},
         new_condvar, new_mutex, Arc, ArcBorrow, CondVar, Mutex,
     },
@@ -75,9 +83,19 @@ impl kernel::InPlaceModule for TcpListenerModule {
 
 /// The listen backlog of each listener.
 const BACKLOG: u32 = 128;
-/// Receive buffer of a connection: a request head at its limits (request line, header fields,
-/// line ends) always fits, so the parser decides before the buffer is full.
+/// Receive buffer of a connection at most: a request head at its limits (request line, header
+/// fields, line ends) always fits, so the parser decides before the buffer is full.
 const RECV_BUF: usize = http::MAX_REQUEST_LINE + http::MAX_HEADER_BYTES + 1024;
+/// Receive buffer of a new connection, grown to `RECV_BUF` for a request head that needs it.
+const RECV_START: usize = 2048;
+/// TCP keep-alive of the connections (set on the listeners, which the connections inherit
+/// from): a peer gone without a word is found within `idle + interval * count` seconds, even
+/// with a long `timeout_ms`.
+const KEEPALIVE: KeepAlive = KeepAlive {
+    idle_secs: 60,
+    interval_secs: 10,
+    count: 6,
+};
 /// Bodies of files without a page cache are copied through a buffer of this size.
 const COPY_BUF: usize = 16 * 1024;
 /// How long a connection closed by the server may stay silent before it is dropped.
@@ -99,6 +117,8 @@ struct CpuStats {
     refused: Atomic<u64>,
     /// Body bytes sent as page-cache pages (`MSG_SPLICE_PAGES`), not copied.
     spliced: Atomic<u64>,
+    /// Sends that found the socket full and waited for its `sk_write_space`.
+    waits: Atomic<u64>,
 }
 
 impl CpuStats {
@@ -111,6 +131,7 @@ impl CpuStats {
             other_cpu: Atomic::new(0),
             refused: Atomic::new(0),
             spliced: Atomic::new(0),
+            waits: Atomic::new(0),
         }
     }
 }
@@ -127,6 +148,8 @@ struct Shared {
 #[pin_data]
 pub(crate) struct Server {
     name: CString,
+    /// Where the listeners are (each holds a reference of its own).
+    net: ARef<Namespace>,
     params: Params,
     addr: SocketAddr,
     root: RootedDir,
@@ -158,7 +181,8 @@ pub(crate) struct Running {
 
 /// What the instances share: the claimed ports and the hotplug state.
 struct Registry {
-    claims: KVec<(CString, Params)>,
+    /// Per namespace: the instance's name and parameters.
+    claims: KVec<(CString, Claimed)>,
     cpus: Option<Arc<hotplug::State<CpuWatch>>>,
 }
 
@@ -203,19 +227,33 @@ impl Drop for StateInRegistry {
 /// `SO_REUSEPORT` group, which would let a second instance on the same address and port take
 /// a share of the first one's connections; a claim refuses it instead.
 ///
-/// Claims never overlap, so a claim's parameters name its entry in the registry.
+/// Claims never overlap, so a claim's namespace and parameters name its entry in the
+/// registry.
 struct PortClaim {
+    claimed: Claimed,
+}
+
+/// An address and port claimed in a network namespace.
+#[derive(Clone, Copy, PartialEq)]
+struct Claimed {
+    /// Compared only, never followed: the instance holds a reference while it is claimed.
+    net: *const Namespace,
     params: Params,
 }
 
+// SAFETY: `net` is only compared.
+unsafe impl Send for Claimed {}
+
 impl PortClaim {
-    fn take(name: &CStr, params: &Params) -> Result<Self> {
+    fn take(name: &CStr, net: &Namespace, params: &Params) -> Result<Self> {
+        let claimed = Claimed {
+            net: core::ptr::from_ref(net),
+            params: *params,
+        };
         let mut reg = REGISTRY.lock();
-        if let Some((other, _)) = reg
-            .claims
-            .iter()
-            .find(|(_, p)| params::listen_overlap(p, params))
-        {
+        if let Some((other, _)) = reg.claims.iter().find(|(_, c)| {
+            core::ptr::eq(c.net, claimed.net) && params::listen_overlap(&c.params, params)
+        }) {
             pr_err!(
                 "{}: enable: {} port {} is served by instance {} already\n",
                 name.to_str().unwrap_or("?"),
@@ -226,15 +264,15 @@ impl PortClaim {
             return Err(EADDRINUSE);
         }
         reg.claims
-            .push((CString::try_from(name)?, *params), GFP_KERNEL)?;
-        Ok(Self { params: *params })
+            .push((CString::try_from(name)?, claimed), GFP_KERNEL)?;
+        Ok(Self { claimed })
     }
 }
 
 impl Drop for PortClaim {
     fn drop(&mut self) {
         let mut reg = REGISTRY.lock();
-        if let Some(i) = reg.claims.iter().position(|(_, p)| *p == self.params) {
+        if let Some(i) = reg.claims.iter().position(|(_, c)| *c == self.claimed) {
             let _ = reg.claims.remove(i);
         }
     }
@@ -268,9 +306,15 @@ fn socket_addr(p: &Params) -> SocketAddr {
     SocketAddr { ip, port: p.port }
 }
 
-/// Enables an instance: a listener on each online CPU (and on each that comes online).
-pub(crate) fn start(name: &CStr, params: Params, root: RootedDir) -> Result<Running> {
-    let claim = PortClaim::take(name, &params)?;
+/// Enables an instance: a listener in `net` on each online CPU (and on each that comes
+/// online).
+pub(crate) fn start(
+    name: &CStr,
+    net: &Namespace,
+    params: Params,
+    root: RootedDir,
+) -> Result<Running> {
+    let claim = PortClaim::take(name, net, &params)?;
     let state = REGISTRY.lock().cpus.clone().ok_or(EINVAL)?;
     let mut stats = KVec::new();
     for _ in 0..cpu::nr_cpu_ids() {
@@ -279,6 +323,7 @@ pub(crate) fn start(name: &CStr, params: Params, root: RootedDir) -> Result<Runn
     let server = Arc::pin_init(
         try_pin_init!(Server {
             name: CString::try_from(name)?,
+            net: net.into(),
             params,
             addr: socket_addr(params),
             root,
@@ -366,7 +411,7 @@ impl SocketEvents for Listener {
 enum Phase {
     /// Reading and answering requests.
     Serving,
-    /// Over the connection limit: answer 503 at the first run, then linger.
+    /// Over the connection limit: answer 503 at the first run, then close.
     Refusing,
     /// We answered last and closed our side; the client may still be sending (`linger`).
     Lingering,
@@ -374,11 +419,40 @@ enum Phase {
     Done,
 }
 
+/// What is left to send of a response.
+struct Pending {
+    head: [u8; HEAD_BUF],
+    head_len: usize,
+    head_sent: usize,
+    body: Option<Body>,
+    /// The connection stays open for the next request once this is sent.
+    keep_alive: bool,
+}
+
+/// The part of a file a response still has to send.
+struct Body {
+    file: RegularFile,
+    pos: u64,
+    end: u64,
+    /// The file has no page cache: read it through a buffer.
+    copy: bool,
+}
+
+/// How far a response got.
+enum Progress {
+    /// All of it is queued in the socket.
+    Sent,
+    /// The socket is full: its `sk_write_space` queues the connection's work again.
+    Blocked,
+}
+
 /// A connection's buffer and progress, used by its work only (one run at a time).
 struct ConnIo {
     phase: Phase,
     buf: KVec<u8>,
     len: usize,
+    /// The response being sent, if the socket could not take all of it yet.
+    pending: Option<Pending>,
     /// Bytes read (and dropped) while lingering.
     lingered: usize,
     first: bool,
@@ -426,18 +500,29 @@ impl SocketEvents for Conn {
     fn state_change(this: ArcBorrow<'_, Self>) {
         let _ = this.server.queue.enqueue(Arc::from(this));
     }
+
+    fn write_space(this: ArcBorrow<'_, Self>) {
+        let _ = this.server.queue.enqueue(Arc::from(this));
+    }
 }
 
 /// Why serving a connection stops for now.
 enum Outcome {
-    /// Nothing more to read: wait for the next event.
+    /// Nothing more to read, or the socket is full: wait for the next event.
     Wait,
     /// The client closed, went silent, or the server stops.
     Closed,
-    /// We answered last (`Connection: close`, an error): linger.
+    /// We answered last (`Connection: close`, an error): close, lingering if the client may
+    /// still be sending.
     Done,
     /// A send or receive failed.
     Failed,
+}
+
+impl Conn {
+    fn touch(&self) {
+        self.last_active.store(self.server.now_ms(), Relaxed);
+    }
 }
 
 impl Server {
@@ -455,7 +540,7 @@ impl Server {
 
     /// Creates, registers and opens the listener of `cpu`: `SO_REUSEPORT` and
     /// `SO_INCOMING_CPU` are set before it joins the port's reuseport group, its events before
-    /// it listens.
+    /// it listens; `TCP_NODELAY` and keep-alive, which its connections inherit.
     fn add_listener(self: &Arc<Self>, cpu: CpuId) -> Result {
         let step = |what: &str, e: Error| {
             pr_err!(
@@ -467,8 +552,11 @@ impl Server {
             );
             e
         };
-        let sock = Socket::new_tcp(&self.addr).map_err(|e| step("socket", e))?;
+        let sock = Socket::new_tcp_in(&self.net, &self.addr).map_err(|e| step("socket", e))?;
         sock.set_reuseport();
+        sock.set_nodelay();
+        sock.set_keepalive(&KEEPALIVE)
+            .map_err(|e| step("SO_KEEPALIVE", e))?;
         sock.set_incoming_cpu(cpu.as_u32())
             .map_err(|e| step("SO_INCOMING_CPU", e))?;
         let listener = Arc::pin_init(
@@ -538,17 +626,21 @@ impl Server {
         }
     }
 
-    /// Accepts what waits on listener `l`, registers each connection and queues its first run.
+    /// Accepts what waits on listener `l` and registers each connection. The last one is served
+    /// here at once (its request is often there already: a work item less per connection);
+    /// each one before it goes to a work item of its own, so a burst is served by the CPU's
+    /// workers side by side.
     fn accept_all(&self, l: &Arc<Listener>) {
         let Some(stats) = self.stats_of(l.cpu) else {
             return;
         };
+        let mut last: Option<Arc<Conn>> = None;
         loop {
             let sock = match l.sock.accept(Blocking::No) {
                 Ok(c) => c,
                 // Nothing left, or the listener was shut down.
-                Err(e) if e == EAGAIN || e == EINVAL => return,
-                Err(_) if self.stopping.load(Relaxed) => return,
+                Err(e) if e == EAGAIN || e == EINVAL => break,
+                Err(_) if self.stopping.load(Relaxed) => break,
                 Err(_) => {
                     // ECONNABORTED and the like: the next connection may do better.
                     stats.errors.fetch_add(1, Relaxed);
@@ -559,17 +651,35 @@ impl Server {
             if CpuId::current() != l.cpu {
                 stats.other_cpu.fetch_add(1, Relaxed);
             }
-            if self.add_conn(l, sock).is_err() {
-                stats.errors.fetch_add(1, Relaxed);
+            match self.add_conn(l, sock) {
+                Ok(conn) => {
+                    if let Some(before) = last.replace(conn) {
+                        self.hand_over(l, before);
+                    }
+                }
+                Err(_) => {
+                    stats.errors.fetch_add(1, Relaxed);
+                }
             }
+        }
+        if let Some(conn) = last {
+            self.serve(&conn);
         }
     }
 
-    fn add_conn(&self, l: &Arc<Listener>, sock: Socket) -> Result {
-        let timeout = Some(self.params.timeout_ms);
-        // Bounds a send to a client that does not read.
-        sock.set_timeouts(timeout, timeout);
-        sock.set_nodelay();
+    /// Queues the first run of a registered connection on its listener's CPU. Under the server
+    /// lock, so a `stop` (which takes it) comes after and its flush includes this; once
+    /// stopping, the connection was shut down already and goes with its last reference.
+    fn hand_over(&self, l: &Listener, conn: Arc<Conn>) {
+        let shared = self.shared.lock();
+        if !shared.stopping {
+            let _ = self.queue.enqueue_on(l.cpu, conn);
+        }
+    }
+
+    /// Registers a connection and sets its events (under the server lock, so a `stop` comes
+    /// after and ends it); the caller serves it or queues its first run.
+    fn add_conn(&self, l: &Arc<Listener>, sock: Socket) -> Result<Arc<Conn>> {
         let phase = if self.active.fetch_add(1, Relaxed) >= self.params.max_connections {
             self.active.fetch_sub(1, Relaxed);
             Phase::Refusing
@@ -584,8 +694,9 @@ impl Server {
                 server: l.server.clone(),
                 io <- new_mutex!(ConnIo {
                     phase,
-                    buf: KVec::from_elem(0u8, RECV_BUF, GFP_KERNEL)?,
+                    buf: KVec::from_elem(0u8, RECV_START, GFP_KERNEL)?,
                     len: 0,
+                    pending: None,
                     lingered: 0,
                     first: true,
                     counted: phase == Phase::Serving,
@@ -619,15 +730,15 @@ impl Server {
                 shared.conns.pop();
             })
         });
+        drop(shared);
         if let Err(e) = added {
-            drop(shared);
+            if phase == Phase::Serving {
+                self.active.fetch_sub(1, Relaxed);
+            }
             self.finish(&conn);
             return Err(e);
         }
-        // Under the lock, so `stop` (which takes it) follows: what it flushes includes this.
-        // Queued even without data yet: what arrived before the events were set is read now.
-        let _ = self.queue.enqueue_on(l.cpu, conn.clone());
-        Ok(())
+        Ok(conn)
     }
 
     /// Ends a connection: unregisters it and lets go of its events; the socket closes with
@@ -642,23 +753,26 @@ impl Server {
         conn.sock.clear_events();
     }
 
-    /// A connection's work: serves what arrived and returns.
+    /// A connection's work: serves what arrived, sends what the socket takes, and returns.
     fn serve(&self, conn: &Arc<Conn>) {
         let mut io = conn.io.lock();
         if io.phase == Phase::Done {
             return;
         }
-        let stats = self.stats_of(conn.cpu);
         let outcome = if self.stopping.load(Relaxed) || conn.expired.load(Relaxed) {
             Outcome::Closed
         } else {
             match io.phase {
                 Phase::Refusing => {
-                    if let Some(s) = stats {
+                    if let Some(s) = self.stats_of(conn.cpu) {
                         s.refused.fetch_add(1, Relaxed);
                     }
-                    match self.send_error(conn, Status::ServiceUnavailable, false) {
-                        Ok(()) => Outcome::Done,
+                    io.phase = Phase::Serving;
+                    match error_response(Status::ServiceUnavailable) {
+                        Ok(p) => {
+                            io.pending = Some(p);
+                            self.serve_requests(conn, &mut io)
+                        }
                         Err(_) => Outcome::Failed,
                     }
                 }
@@ -669,10 +783,14 @@ impl Server {
         let outcome = match outcome {
             Outcome::Done => {
                 if io.phase != Phase::Lingering {
+                    if io.len == 0 && nothing_unread(conn, &mut io) {
+                        // The client sent nothing more: close at once. The socket sends the
+                        // rest of the response, then its FIN.
+                        return self.close(conn, &mut io, Outcome::Closed);
+                    }
                     io.phase = Phase::Lingering;
-                    io.lingered = 0;
                     conn.lingering.store(true, Relaxed);
-                    conn.last_active.store(self.now_ms(), Relaxed);
+                    conn.touch();
                     if conn.sock.shutdown(Shutdown::Write).is_err() {
                         return self.close(conn, &mut io, Outcome::Closed);
                     }
@@ -694,29 +812,36 @@ impl Server {
             }
         }
         io.phase = Phase::Done;
+        io.pending = None;
         if core::mem::take(&mut io.counted) {
             self.active.fetch_sub(1, Relaxed);
         }
         self.finish(conn);
     }
 
-    /// Serves the requests received so far on a connection.
+    /// Sends what is pending and serves the requests received so far on a connection.
     fn serve_requests(&self, conn: &Conn, io: &mut ConnIo) -> Outcome {
         loop {
-            let head = match http::parse_request(&io.buf[..io.len]) {
-                Ok(Parsed::Complete(req)) => {
-                    let keep = match self.respond(conn, &req) {
-                        Ok(keep) => keep,
-                        Err(_) => return Outcome::Failed,
-                    };
-                    conn.last_active.store(self.now_ms(), Relaxed);
-                    if !keep {
-                        return Outcome::Done;
+            if let Some(p) = io.pending.as_mut() {
+                match self.flush(conn, p) {
+                    Ok(Progress::Blocked) => return Outcome::Wait,
+                    Ok(Progress::Sent) => {
+                        let keep_alive = p.keep_alive;
+                        io.pending = None;
+                        if let Some(s) = self.stats_of(conn.cpu) {
+                            s.served.fetch_add(1, Relaxed);
+                        }
+                        if !keep_alive {
+                            return Outcome::Done;
+                        }
                     }
-                    req.head_len
+                    Err(_) => return Outcome::Failed,
                 }
-                Ok(Parsed::Incomplete) if io.len < RECV_BUF => {
-                    let len = io.len;
+            }
+            let len = io.len;
+            let answer = match http::parse_request(&io.buf[..len]) {
+                Ok(Parsed::Complete(req)) => self.respond(&req).map(|p| (p, req.head_len)),
+                Ok(Parsed::Incomplete) if len < io.buf.len() => {
                     match conn.sock.recv(&mut io.buf[len..], Blocking::No) {
                         Ok(0) => return Outcome::Closed,
                         Err(e) if e == EAGAIN => return Outcome::Wait,
@@ -731,35 +856,37 @@ impl Server {
                                     }
                                 }
                             }
-                            conn.last_active.store(self.now_ms(), Relaxed);
+                            conn.touch();
                             io.len += n;
                         }
                     }
                     continue;
                 }
+                // A long request head: room for one at the parser's limits.
+                Ok(Parsed::Incomplete) if io.buf.len() < RECV_BUF => {
+                    if io.buf.resize(RECV_BUF, 0, GFP_KERNEL).is_err() {
+                        return Outcome::Failed;
+                    }
+                    continue;
+                }
                 // Cannot happen with RECV_BUF above the parser's limits; answer as they would.
                 Ok(Parsed::Incomplete) => {
-                    return match self.send_error(conn, Status::HeaderFieldsTooLarge, false) {
-                        Ok(()) => Outcome::Done,
-                        Err(_) => Outcome::Failed,
-                    };
+                    error_response(Status::HeaderFieldsTooLarge).map(|p| (p, len))
                 }
-                Err(status) => {
-                    return match self.send_error(conn, status, false) {
-                        Ok(()) => Outcome::Done,
-                        Err(_) => Outcome::Failed,
-                    };
-                }
+                Err(status) => error_response(status).map(|p| (p, len)),
             };
-            // A pipelined request may follow the one just served.
-            let len = io.len;
-            io.buf.copy_within(head..len, 0);
-            io.len -= head;
+            let Ok((pending, used)) = answer else {
+                return Outcome::Failed;
+            };
+            // A pipelined request may follow the one answered.
+            io.buf.copy_within(used..len, 0);
+            io.len -= used;
+            io.pending = Some(pending);
         }
     }
 
-    /// Answers one request; `Ok(keep_alive)`.
-    fn respond(&self, conn: &Conn, req: &http::Request<'_>) -> Result<bool> {
+    /// The response to one request.
+    fn respond(&self, req: &http::Request<'_>) -> Result<Pending> {
         let keep = req.keep_alive;
         let mut pbuf = [0u8; 256];
         let mut long: KVec<u8>;
@@ -773,81 +900,82 @@ impl Server {
         let max = pbuf.len() - 1;
         let plen = match http::normalize_path(req.target, &mut pbuf[..max]) {
             Ok(n) => n,
-            Err(status) => {
-                self.send_error(conn, status, keep)?;
-                return Ok(keep);
-            }
+            Err(status) => return head_only(status, keep),
         };
         pbuf[plen] = 0;
         let file = match CStr::from_bytes_with_nul(&pbuf[..=plen]) {
             Ok(p) => self.root.open_file(p),
             Err(_) => Err(EINVAL),
         };
-        let file = match file {
-            Ok(f) => f,
-            Err(e) => {
-                self.send_error(conn, status_of_open_error(e), keep)?;
-                return Ok(keep);
-            }
-        };
-        self.send_file(conn, req, &file)?;
-        Ok(keep)
+        match file {
+            Ok(f) => file_response(req, f),
+            Err(e) => head_only(status_of_open_error(e), keep),
+        }
     }
 
-    fn send_file(&self, conn: &Conn, req: &http::Request<'_>, file: &RegularFile) -> Result {
-        let st = file.stat()?;
-        let mtime = u64::try_from(st.mtime).unwrap_or(0);
-        let (status, range) = http::decide(req, st.size, mtime);
-        let head = ResponseHead {
-            status,
-            range,
-            size: st.size,
-            mtime: Some(mtime),
-            keep_alive: req.keep_alive,
+    /// Sends what the socket takes of a response, without waiting.
+    fn flush(&self, conn: &Conn, p: &mut Pending) -> Result<Progress> {
+        let stats = self.stats_of(conn.cpu);
+        let blocked = || {
+            if let Some(s) = stats {
+                s.waits.fetch_add(1, Relaxed);
+            }
+            Ok(Progress::Blocked)
         };
-        let mut hbuf = [0u8; HEAD_BUF];
-        let hlen = http::write_response_head(&head, &mut hbuf).ok_or(EINVAL)?;
-        let body = matches!(status, Status::Ok | Status::PartialContent)
-            && req.method == http::Method::Get
-            && range.len > 0;
-        send_all(&conn.sock, &hbuf[..hlen], body)?;
-        let mut sent = hlen as u64;
-        let mut spliced = 0;
-        if body {
-            match send_pages(&conn.sock, file, range) {
-                Err(e) if e == EOPNOTSUPP => sent += copy_range(&conn.sock, file, range)?,
-                Err(e) => return Err(e),
+        while p.head_sent < p.head_len {
+            let rest = p.head.get(p.head_sent..p.head_len).ok_or(EINVAL)?;
+            let sent = if p.body.is_some() {
+                conn.sock.send_more(rest, Blocking::No)
+            } else {
+                conn.sock.send(rest, Blocking::No)
+            };
+            match sent {
+                Ok(0) => return Err(EPIPE),
                 Ok(n) => {
-                    sent += n;
-                    spliced = n;
+                    p.head_sent += n;
+                    conn.touch();
+                    if let Some(s) = stats {
+                        s.bytes.fetch_add(n as u64, Relaxed);
+                    }
                 }
+                Err(e) if e == EAGAIN => return blocked(),
+                Err(e) => return Err(e),
             }
         }
-        if let Some(s) = self.stats_of(conn.cpu) {
-            s.served.fetch_add(1, Relaxed);
-            s.bytes.fetch_add(sent, Relaxed);
-            s.spliced.fetch_add(spliced, Relaxed);
-        }
-        Ok(())
-    }
-
-    /// Sends an error response (no body).
-    fn send_error(&self, conn: &Conn, status: Status, keep: bool) -> Result {
-        let head = ResponseHead {
-            status,
-            range: ByteRange { start: 0, len: 0 },
-            size: 0,
-            mtime: None,
-            keep_alive: keep,
+        let Some(body) = p.body.as_mut() else {
+            return Ok(Progress::Sent);
         };
-        let mut hbuf = [0u8; HEAD_BUF];
-        let hlen = http::write_response_head(&head, &mut hbuf).ok_or(EINVAL)?;
-        send_all(&conn.sock, &hbuf[..hlen], false)?;
-        if let Some(s) = self.stats_of(conn.cpu) {
-            s.served.fetch_add(1, Relaxed);
-            s.bytes.fetch_add(hlen as u64, Relaxed);
+        while body.pos < body.end {
+            let sent = if body.copy {
+                send_copied(&conn.sock, body)
+            } else {
+                match send_pages(&conn.sock, body) {
+                    // No page cache: nothing was sent, copy from here on.
+                    Err(e) if e == EOPNOTSUPP => {
+                        body.copy = true;
+                        continue;
+                    }
+                    r => r.inspect(|n| {
+                        if let Some(s) = stats {
+                            s.spliced.fetch_add(*n as u64, Relaxed);
+                        }
+                    }),
+                }
+            };
+            match sent {
+                Ok(0) => return Err(EPIPE),
+                Ok(n) => {
+                    body.pos += n as u64;
+                    conn.touch();
+                    if let Some(s) = stats {
+                        s.bytes.fetch_add(n as u64, Relaxed);
+                    }
+                }
+                Err(e) if e == EAGAIN => return blocked(),
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
+        Ok(Progress::Sent)
     }
 
     /// Ends connections silent for longer than the timeout (lingering ones: `LINGER_MS`);
@@ -889,7 +1017,7 @@ impl Server {
             cpus.push(l.cpu, GFP_KERNEL)?;
         }
         cpus.sort_unstable_by_key(|c| c.as_u32());
-        let mut total = [0u64; 7];
+        let mut total = [0u64; 8];
         for (i, s) in self.stats.iter().enumerate() {
             let v = [
                 s.accepted.load(Relaxed),
@@ -899,6 +1027,7 @@ impl Server {
                 s.other_cpu.load(Relaxed),
                 s.refused.load(Relaxed),
                 s.spliced.load(Relaxed),
+                s.waits.load(Relaxed),
             ];
             for (t, x) in total.iter_mut().zip(v) {
                 *t += x;
@@ -941,15 +1070,15 @@ fn linger(conn: &Conn, io: &mut ConnIo) -> Outcome {
     Outcome::Closed
 }
 
-fn write_counters(w: &mut Formatter<'_>, cpu: Option<u32>, v: &[u64; 7]) -> Result {
+fn write_counters(w: &mut Formatter<'_>, cpu: Option<u32>, v: &[u64; 8]) -> Result {
     match cpu {
         Some(c) => write!(w, "cpu{c}")?,
         None => write!(w, "total")?,
     }
     writeln!(
         w,
-        " accepted {} served {} bytes {} errors {} other_cpu {} refused {} spliced {}",
-        v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+        " accepted {} served {} bytes {} errors {} other_cpu {} refused {} spliced {} waits {}",
+        v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
     )?;
     Ok(())
 }
@@ -966,73 +1095,114 @@ fn status_of_open_error(e: Error) -> Status {
     }
 }
 
-/// Sends all of `buf` (the send timeout bounds a client that does not read); with `more`, a
-/// body follows.
-fn send_all(sock: &Socket, mut buf: &[u8], more: bool) -> Result {
-    while !buf.is_empty() {
-        let n = if more {
-            sock.send_more(buf, Blocking::Yes)?
-        } else {
-            sock.send(buf, Blocking::Yes)?
-        };
-        if n == 0 {
-            return Err(EPIPE);
+/// Whether the client sent nothing beyond the requests answered. What it did send is read
+/// (and dropped: the connection lingers).
+fn nothing_unread(conn: &Conn, io: &mut ConnIo) -> bool {
+    match conn.sock.recv(&mut io.buf[..], Blocking::No) {
+        Ok(n) if n > 0 => {
+            io.lingered = n;
+            false
         }
-        buf = buf.get(n..).ok_or(EINVAL)?;
+        // Nothing waiting (EAGAIN), the client closed (0), or nothing left to read (an error).
+        _ => true,
     }
-    Ok(())
 }
 
-/// Sends `range` of `file` as page-cache pages (`MSG_SPLICE_PAGES`), `MAX_PAGE_PARTS` pages a
-/// call. `EOPNOTSUPP` before anything is sent when the file has no page cache.
-fn send_pages(sock: &Socket, file: &RegularFile, range: ByteRange) -> Result<u64> {
-    let end = range.start + range.len;
-    let mut pos = range.start;
+/// A response of a head only: an error, or an answer without a body.
+fn head_only(status: Status, keep_alive: bool) -> Result<Pending> {
+    pending_head(&ResponseHead {
+        status,
+        range: ByteRange { start: 0, len: 0 },
+        size: 0,
+        mtime: None,
+        keep_alive,
+    })
+}
+
+/// An error response, after which the connection closes.
+fn error_response(status: Status) -> Result<Pending> {
+    head_only(status, false)
+}
+
+fn pending_head(head: &ResponseHead) -> Result<Pending> {
+    let mut p = Pending {
+        head: [0u8; HEAD_BUF],
+        head_len: 0,
+        head_sent: 0,
+        body: None,
+        keep_alive: head.keep_alive,
+    };
+    p.head_len = http::write_response_head(head, &mut p.head).ok_or(EINVAL)?;
+    Ok(p)
+}
+
+/// The response to a request for `file`: its head and the part of the file to send.
+fn file_response(req: &http::Request<'_>, file: RegularFile) -> Result<Pending> {
+    let st = file.stat()?;
+    let mtime = u64::try_from(st.mtime).unwrap_or(0);
+    let (status, range) = http::decide(req, st.size, mtime);
+    let mut p = pending_head(&ResponseHead {
+        status,
+        range,
+        size: st.size,
+        mtime: Some(mtime),
+        keep_alive: req.keep_alive,
+    })?;
+    if matches!(status, Status::Ok | Status::PartialContent)
+        && req.method == http::Method::Get
+        && range.len > 0
+    {
+        p.body = Some(Body {
+            file,
+            pos: range.start,
+            end: range.start + range.len,
+            copy: false,
+        });
+    }
+    Ok(p)
+}
+
+/// Sends what the socket takes of the next `MAX_PAGE_PARTS` pages of `body` as page-cache
+/// pages (`MSG_SPLICE_PAGES`), without waiting. `EOPNOTSUPP` before anything is sent when the
+/// file has no page cache.
+fn send_pages(sock: &Socket, body: &Body) -> Result<usize> {
     let page_size = PAGE_SIZE as u64;
-    while pos < end {
-        let mut pages: [Option<CachedPage>; MAX_PAGE_PARTS] = Default::default();
-        let mut n = 0;
-        let mut at = pos;
-        while n < MAX_PAGE_PARTS && at < end {
-            pages[n] = Some(file.cached_page(at / page_size)?);
-            at = (at / page_size + 1) * page_size;
-            n += 1;
-        }
-        let mut parts: KVec<PagePart<'_>> = KVec::with_capacity(n, GFP_KERNEL)?;
-        let mut at = pos;
-        for page in pages.iter().take(n).flatten() {
-            let offset = (at % page_size) as usize;
-            let len = (end - at).min(page_size - offset as u64) as usize;
-            parts.push(PagePart::new(page, offset, len)?, GFP_KERNEL)?;
-            at += len as u64;
-        }
-        let sent = sock.send_pages(&parts, Blocking::Yes, at < end)?;
-        if sent == 0 {
-            return Err(EPIPE);
-        }
-        pos += sent as u64;
+    let mut pages: [Option<CachedPage>; MAX_PAGE_PARTS] = Default::default();
+    let mut n = 0;
+    let mut at = body.pos;
+    while n < MAX_PAGE_PARTS && at < body.end {
+        pages[n] = Some(body.file.cached_page(at / page_size)?);
+        at = (at / page_size + 1) * page_size;
+        n += 1;
     }
-    Ok(range.len)
+    let mut parts: KVec<PagePart<'_>> = KVec::with_capacity(n, GFP_KERNEL)?;
+    let mut at = body.pos;
+    for page in pages.iter().take(n).flatten() {
+        let offset = (at % page_size) as usize;
+        let len = (body.end - at).min(page_size - offset as u64) as usize;
+        parts.push(PagePart::new(page, offset, len)?, GFP_KERNEL)?;
+        at += len as u64;
+    }
+    sock.send_pages(&parts, Blocking::No, at < body.end)
 }
 
-/// Sends `range` of `file` read through a buffer. A file that shrank fails (`EIO`): the head
-/// already promised the length, so the connection must end.
-fn copy_range(sock: &Socket, file: &RegularFile, range: ByteRange) -> Result<u64> {
-    let mut buf = KVec::from_elem(0u8, COPY_BUF, GFP_KERNEL)?;
-    let mut pos = range.start;
-    let end = range.start + range.len;
-    while pos < end {
-        let want = usize::try_from(end - pos)
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        let n = file.read_at(&mut buf[..want], pos)?;
-        if n == 0 {
-            return Err(EIO);
-        }
-        send_all(sock, &buf[..n], pos + (n as u64) < end)?;
-        pos += n as u64;
+/// Sends what the socket takes of the next `COPY_BUF` bytes of `body`, read through a buffer,
+/// without waiting. A file that shrank fails (`EIO`): the head already promised the length,
+/// so the connection must end.
+fn send_copied(sock: &Socket, body: &Body) -> Result<usize> {
+    let want = usize::try_from(body.end - body.pos)
+        .unwrap_or(usize::MAX)
+        .min(COPY_BUF);
+    let mut buf = KVec::from_elem(0u8, want, GFP_KERNEL)?;
+    let n = body.file.read_at(&mut buf, body.pos)?;
+    let chunk = buf.get(..n).ok_or(EINVAL)?;
+    if n == 0 {
+        Err(EIO)
+    } else if body.pos + (n as u64) < body.end {
+        sock.send_more(chunk, Blocking::No)
+    } else {
+        sock.send(chunk, Blocking::No)
     }
-    Ok(range.len)
 }
 
 #[kunit_tests(rust44_tcp_listener)]

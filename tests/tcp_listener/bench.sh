@@ -69,12 +69,23 @@ CONF
 
 accepted() { awk '$1 == "total" { print $3 }' $CFS/bench/stats; }
 
+# The guest's TCP counters that tell where connections wait: accept queues that overflowed
+# (the SYN or the handshake's last ACK dropped), SYNs and other segments sent again after a
+# timeout (1 s for a SYN).
+TCP_COUNTERS="ListenOverflows ListenDrops TCPSynRetrans TCPTimeouts"
+tcp_counters() {
+	awk -v want="$TCP_COUNTERS" '/^TcpExt:/ { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i; n = 1 }
+		else for (i = 2; i <= NF; i++) v[k[i]] = $i }
+		END { c = split(want, w, " "); for (i = 1; i <= c; i++) printf "%d ", v[w[i]] }' /proc/net/netstat
+}
+
 # wrk_run SERVER JOB: one wrk run; appends "server job rate p99_ms [connections] [wrk errors]"
 # to $OUT (connections: those tcp_listener accepted during the run).
 wrk_run() {
 	port=$PORT_RUST
 	[ "$1" = nginx ] && port=$PORT_NGINX
 	before=$(accepted)
+	counters=$(tcp_counters)
 	url="http://127.0.0.1:$port$(job "$2" 2)"
 	# wrk takes a header only as 'Name: value', with the space.
 	if [ "$(job "$2" 3)" = close ]; then
@@ -88,7 +99,9 @@ wrk_run() {
 	errs=$(echo "$res" | awk '/Socket errors|Non-2xx/ { print }' | tr '\n' ' ')
 	conns=""
 	[ "$1" = tcp_listener ] && conns="$(($(accepted) - before)) connections"
-	echo "$1 $2 ${rate:-0} ${p99:-0} $conns $errs" >>$OUT
+	tcp=$(echo "$TCP_COUNTERS $counters $(tcp_counters)" |
+		awk '{ c = NF / 3; for (i = 1; i <= c; i++) if ($(2 * c + i) - $(c + i)) printf "%s %d ", $i, $(2 * c + i) - $(c + i) }')
+	echo "$1 $2 ${rate:-0} ${p99:-0} $conns $tcp$errs" >>$OUT
 }
 
 if ! setup; then
@@ -114,7 +127,7 @@ for j in $(seq "$NJOBS"); do
 	echo "| $(job "$j" 1) | $r | $n | $(ratio "$r" "$n") | $rp | $np |"
 done
 echo
-echo "Runs (server, row, req/s, p99 ms, connections tcp_listener accepted, wrk errors):"
+echo "Runs (server, row, req/s, p99 ms, connections tcp_listener accepted, TCP counters that moved, wrk errors):"
 echo
 sed 's/^/    /' $OUT
 cat $CFS/bench/stats | sed 's/^/    /'

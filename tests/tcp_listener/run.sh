@@ -2,10 +2,11 @@
 # First the tree's own SO_INCOMING_CPU and SO_REUSEPORT selftests (the kernel behaviour the server
 # relies on, in this boot). A small raw client (httpc.c) fetches files, heads, ranges, conditional
 # GETs and errors; then traversal and malformed requests, limits, keep-alive, bodies sent from the
-# page cache, IPv6, clients pinned to each CPU (accepted on that CPU: 0 mismatches), CPU hotplug
-# (a listener goes and comes with its CPU), a SYN flood (synflood.c) with syncookies, many
-# clients at once, the connection limit, the timeout, and stops with connections open and under
-# load.
+# page cache, TCP keep-alive, slow readers (sends wait for sk_write_space, not in a worker), an
+# instance in another network namespace, IPv6, clients pinned to each CPU (accepted on that CPU:
+# 0 mismatches), CPU hotplug (a listener goes and comes with its CPU), a SYN flood (synflood.c)
+# with syncookies, many clients at once, the connection limit, the timeout, and stops with
+# connections open and under load.
 . /rust44/ktap.sh
 cd /rust44/tests/tcp_listener || exit 1
 
@@ -94,7 +95,10 @@ configfs_errors() {
 
 # The valid configuration is set here, so a failure above leaves nothing half-configured.
 enable() {
-	echo $PORT >$A/port && echo 127.0.0.1 >$A/address && echo $DOC >$A/root && echo 2 >$A/workers || return 1
+	# A 30 s timeout: a client that reads slowly counts as silent between two times its socket
+	# asks for more (sk_write_space, half a send buffer), which takes long on a loaded debug guest.
+	echo $PORT >$A/port && echo 127.0.0.1 >$A/address && echo $DOC >$A/root && echo 2 >$A/workers &&
+		echo 30000 >$A/timeout_ms || return 1
 	expect_file_eq $A/address 127.0.0.1 || return 1
 	expect_file_eq $A/root $DOC || return 1
 	expect_file_eq $A/stats disabled || return 1
@@ -294,17 +298,21 @@ stop_with_connections() {
 }
 
 # The tree's selftests, unmodified (built by build.sh): what SO_INCOMING_CPU and SO_REUSEPORT
-# promise in this kernel, before the server is held to it.
+# promise in this kernel, before the server is held to it. Each runs in a network namespace of
+# its own, as written (reuseport_addr_any through unshare, as the tree's in_netns.sh does), so
+# the sysctls they set stay there.
 upstream_baseline() {
 	ip link set lo up || return 1
 	range=$(cat /proc/sys/net/ipv4/ip_local_port_range)
-	tw=$(cat /proc/sys/net/ipv4/tcp_tw_reuse)
-	for t in so_incoming_cpu reuseport_bpf_cpu reuseport_dualstack; do
-		out=$(./$t 2>&1) || { echo "$out" | tail -n 20; echo "$t failed"; return 1; }
+	for t in so_incoming_cpu reuseport_bpf_cpu reuseport_dualstack reuseport_bpf reuseport_addr_any; do
+		if [ $t = reuseport_addr_any ]; then
+			out=$(unshare -n sh -c "ip link set lo up && ./$t" 2>&1)
+		else
+			out=$(./$t 2>&1)
+		fi || { echo "$out" | tail -n 20; echo "$t failed"; return 1; }
 		echo "$t: $(echo "$out" | grep -E '^# (PASSED|Totals)|SUCCESS' | tr '\n' ' ')"
 	done
-	echo "$range" >/proc/sys/net/ipv4/ip_local_port_range
-	echo "$tw" >/proc/sys/net/ipv4/tcp_tw_reuse
+	expect_eq "ip_local_port_range here" "$(cat /proc/sys/net/ipv4/ip_local_port_range)" "$range"
 }
 
 # Bodies go out as page-cache pages (MSG_SPLICE_PAGES): every body byte counts as spliced, and
@@ -395,7 +403,7 @@ hotplug_steps() {
 # all along. The SYN-ACKs to 10.99/16 go out through lo to be dropped (a route makes the
 # listener queue the requests; with none it drops the SYNs at once).
 syn_flood() {
-	[ -e /proc/sys/net/ipv4/tcp_syncookies ] || { echo "no syncookies in this kernel (CONFIG_SYN_COOKIES)"; return 4; }
+	[ -e /proc/sys/net/ipv4/tcp_syncookies ] || { echo "no syncookies in this kernel (CONFIG_SYN_COOKIES)"; return 1; }
 	echo 1 >/proc/sys/net/ipv4/tcp_syncookies || return 1
 	ip route add 10.99.0.0/16 dev lo 2>/dev/null
 	ip route show | grep -q '^10.99.0.0/16' || { echo "no route for the flood's sources"; return 1; }
@@ -453,6 +461,81 @@ stop_under_load() {
 	expect_status "after the stop under load" 200 get /sub/hello.txt
 }
 
+# A connection of the server probes a silent client (TCP keep-alive, inherited from its
+# listener): its /proc/net/tcp line shows the keep-alive timer (02), due in at most 60 s.
+keepalive() {
+	taskset -c 2 $HTTPC -s 1500 127.0.0.1 $PORT </dev/null >/dev/null &
+	client=$!
+	sleep 0.5
+	# The server's side: local 127.0.0.1:8080 (0100007F:1F90), established (01).
+	line=$(awk '$2 == "0100007F:1F90" && $4 == "01" { print $6 }' /proc/net/tcp | head -n1)
+	wait $client
+	[ -n "$line" ] || { echo "no established connection of the server"; cat /proc/net/tcp; return 1; }
+	expect_eq "timer of the idle connection" "${line%%:*}" 02 || return 1
+	# Clock ticks (USER_HZ, 100 a second) until the first probe.
+	when=$(printf '%d' "0x${line#*:}")
+	[ "$when" -gt 5000 ] && [ "$when" -le 6000 ] || { echo "keep-alive due in $when ticks, want 50-60 s"; return 1; }
+}
+
+# Sends do not wait: a client that does not read its 512 KiB (in segments of 1400 bytes, so the
+# server's send buffer holds less) leaves the rest queued in the server, which goes on with it
+# when the socket has room again (sk_write_space). Three such clients on one CPU, more than its
+# workers (2), do not hold back a fourth.
+slow_readers() {
+	head -c 524288 /dev/urandom >$DOC/slow
+	waits=$(stat_field total waits)
+	pids=""
+	for i in 1 2 3; do
+		printf 'GET /slow HTTP/1.0\r\n\r\n' | taskset -c 1 $HTTPC -b -m 1400 -r 3000 127.0.0.1 $PORT >/tmp/slow.$i &
+		pids="$pids $!"
+	done
+	sleep 0.5
+	start=$(ktap_uptime_ms)
+	body=$(printf 'GET /sub/hello.txt HTTP/1.0\r\n\r\n' | taskset -c 1 $HTTPC -b 127.0.0.1 $PORT)
+	took=$(($(ktap_uptime_ms) - start))
+	expect_eq "body beside the slow readers" "$body" hello || return 1
+	[ $took -lt 2000 ] || { echo "served after $took ms: the slow readers held the workers"; return 1; }
+	for p in $pids; do wait "$p" || { echo "slow reader $p failed"; return 1; }; done
+	for i in 1 2 3; do cmp -s /tmp/slow.$i $DOC/slow || { echo "slow reader $i got a wrong body"; return 1; }; done
+	rm -f /tmp/slow.* $DOC/slow
+	[ "$(stat_field total waits)" -gt "$waits" ] || { echo "no send waited for room"; return 1; }
+}
+
+# An instance made inside another network namespace listens there only, whichever namespace
+# enables it later; one on the same port in the initial namespace starts beside it.
+netns() {
+	unshare -n sh -c 'ip link set lo up && exec sleep 60' &
+	holder=$!
+	sleep 0.3
+	netns_steps
+	rc=$?
+	kill $holder
+	[ ! -d $CFS/ns ] || { echo 0 >$CFS/ns/enable; rmdir $CFS/ns; }
+	[ ! -d $CFS/here ] || { echo 0 >$CFS/here/enable; rmdir $CFS/here; }
+	return $rc
+}
+
+netns_steps() {
+	inns() { nsenter -t $holder -n "$@"; }
+	req='GET /sub/hello.txt HTTP/1.0\r\n\r\n'
+	inns sh -c "mkdir $CFS/ns && echo 8090 >$CFS/ns/port && echo 127.0.0.1 >$CFS/ns/address &&
+		echo $DOC >$CFS/ns/root && echo 1 >$CFS/ns/enable" || return 1
+	expect_eq "body in the namespace" "$(printf "$req" | inns $HTTPC -b 127.0.0.1 8090)" hello || return 1
+	if printf "$req" | $HTTPC 127.0.0.1 8090 >/dev/null 2>&1; then
+		echo "the instance of another namespace answered in this one"
+		return 1
+	fi
+	# Enabled again from here, it is still the creator's namespace it listens in.
+	echo 0 >$CFS/ns/enable && echo 1 >$CFS/ns/enable || return 1
+	expect_eq "body in the namespace after enable" "$(printf "$req" | inns $HTTPC -b 127.0.0.1 8090)" hello || return 1
+	# Ports are claimed per namespace.
+	mkdir $CFS/here && echo 8090 >$CFS/here/port && echo 127.0.0.1 >$CFS/here/address &&
+		echo $DOC >$CFS/here/root && echo 1 >$CFS/here/enable || { echo "port 8090 refused here"; return 1; }
+	expect_eq "body here" "$(printf "$req" | $HTTPC -b 127.0.0.1 8090)" hello || return 1
+	expect_eq "accepted there since enabled" "$(awk '$1 == "total" { print $3 }' $CFS/ns/stats)" 1 || return 1
+	expect_eq "accepted here" "$(awk '$1 == "total" { print $3 }' $CFS/here/stats)" 1
+}
+
 ktap_begin
 ktap_test upstream_baseline upstream_baseline
 ktap_test setup setup
@@ -467,6 +550,9 @@ ktap_test traversal traversal
 ktap_test limits limits
 ktap_test keep_alive keep_alive
 ktap_test spliced_bodies spliced_bodies
+ktap_test keepalive keepalive
+ktap_test slow_readers slow_readers
+ktap_test netns netns
 ktap_test ipv6 ipv6
 ktap_test per_cpu per_cpu
 ktap_test hotplug hotplug
