@@ -5,11 +5,13 @@
 use kernel::{
     device::DeviceContext,
     dma_fence::Fence,
+    dma_resv::Usage,
     drm::{self, gem::BaseObject, ioctl, Registered},
     fs::file::{flags, FileDescriptorReservation},
     new_mutex, pci,
     prelude::*,
     sync::{aref::ARef, atomic::Relaxed, Mutex},
+    time::Delta,
     uaccess::{UserPtr, UserSlice},
     uapi,
 };
@@ -19,6 +21,9 @@ use crate::{
     protocol::{self, cmd, Command, ResourceParams, Transfer},
     to_error, Gpu,
 };
+
+/// How long a blocking WAIT waits before it answers `EBUSY` (as the C driver).
+const WAIT_TIMEOUT_S: i64 = 15;
 
 /// The DRM driver.
 pub(crate) struct GpuDrm;
@@ -249,9 +254,6 @@ impl FileCtx {
         args: &mut uapi::drm_virtgpu_resource_create,
         file: &DrmFile,
     ) -> Result<u32> {
-        if !dev.caps.virgl {
-            return Err(ENOSYS);
-        }
         let params = ResourceParams {
             target: args.target,
             format: args.format,
@@ -264,15 +266,19 @@ impl FileCtx {
             nr_samples: args.nr_samples,
             flags: args.flags,
         };
+        // Without 3D the device makes 2D resources only (as the C driver, which refuses 3D
+        // parameters then).
         let size = protocol::resource_backing_size(
             &params,
             args.size,
-            true,
+            dev.caps.virgl,
             kernel::page::PAGE_SIZE as u64,
         )
         .map_err(to_error)?;
         let size = usize::try_from(size).map_err(|_| E2BIG)?;
-        file.inner().ensure_created()?;
+        if dev.caps.virgl {
+            file.inner().ensure_created()?;
+        }
 
         let resource_id = dev.next_resource_id.fetch_add(1, Relaxed);
         if resource_id == 0 {
@@ -282,10 +288,12 @@ impl FileCtx {
         // From here the object releases the resource when it goes, even when the wait for the
         // answer is interrupted (the unref of a resource the host refused only gets an error).
         bo.on_host.store(true, Relaxed);
-        dev.call_nodata(
-            Command::resource_create_3d(resource_id, &params),
-            KVec::new(),
-        )?;
+        let create = if dev.caps.virgl {
+            Command::resource_create_3d(resource_id, &params)
+        } else {
+            Command::resource_create_2d(resource_id, args.format, args.width, args.height)
+        };
+        dev.call_nodata(create, KVec::new())?;
         let (entries, n) = gem::backing_entries(&bo, dma_dev(dev))?;
         dev.call_nodata(Command::attach_backing(resource_id, n), entries)?;
         let handle = bo.create_handle(file)?;
@@ -325,14 +333,21 @@ impl FileCtx {
         handle: u32,
         t: Transfer,
     ) -> Result<u32> {
-        if !dev.caps.virgl {
+        if !dev.caps.virgl && !to_host {
+            // A 2D resource lives in the guest: nothing to read back (as the C driver).
             return Err(ENOSYS);
         }
         let bo = gem::lookup(file, handle)?;
-        protocol::check_transfer(&t, bo.size() as u64).map_err(to_error)?;
-        let ctx = file.inner();
-        ctx.ensure_created()?;
-        let cmd = Command::transfer_3d(to_host, bo.resource_id, &t).with_ctx(ctx.ctx_id);
+        let cmd = if dev.caps.virgl {
+            protocol::check_transfer(&t, bo.size() as u64).map_err(to_error)?;
+            let ctx = file.inner();
+            ctx.ensure_created()?;
+            Command::transfer_3d(to_host, bo.resource_id, &t).with_ctx(ctx.ctx_id)
+        } else {
+            protocol::check_transfer_2d(&t, bo.size() as u64).map_err(to_error)?;
+            Command::transfer_to_host_2d(bo.resource_id, &t)
+        };
+        // Fenced in 2D too (the C driver is not), so WAIT covers the transfer.
         dev.submit_fenced(cmd, KVec::new(), &[bo])?;
         Ok(0)
     }
@@ -436,13 +451,23 @@ impl FileCtx {
             return Err(EINVAL);
         }
         let bo = gem::lookup(file, args.handle)?;
+        // As the C driver: the object is idle when every fence in its reservation object has
+        // signalled (this driver's commands, and those of other drivers sharing it); a blocking
+        // wait gives up after 15 s with EBUSY. This driver's own commands are waited for first,
+        // on its events: that wait ends with ENODEV when the device goes away, whose commands
+        // are only cancelled after the unplug (which waits for this ioctl).
+        let resv = bo.resv();
         let fence = bo.last_fence.load(Relaxed);
         if args.flags & protocol::WAIT_NOWAIT != 0 {
-            if !dev.events.fence_done(fence) {
+            if !dev.events.fence_done(fence) || !resv.test_signaled(Usage::Read) {
                 return Err(EBUSY);
             }
         } else {
             dev.events.wait_fence(fence, true)?;
+            match resv.wait_timeout(Usage::Read, true, Delta::from_secs(WAIT_TIMEOUT_S)) {
+                Err(e) if e == ETIMEDOUT => return Err(EBUSY),
+                r => r?,
+            }
         }
         dev.reap();
         Ok(0)

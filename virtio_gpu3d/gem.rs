@@ -28,7 +28,7 @@ pub(crate) struct BoData {
     gpu: ARef<GpuDevice>,
     /// Set once the host resource exists (so it is released with the object).
     pub(crate) on_host: Atomic<bool>,
-    /// The last fence of a command that uses the object (0: none).
+    /// The latest fence id of a command that uses the object (0: none).
     pub(crate) last_fence: Atomic<u64>,
 }
 
@@ -55,7 +55,8 @@ impl gem::DriverObject for BoData {
 
     fn open(obj: &Bo, file: &DrmFile) -> Result {
         // One host context per file: the context sees the resources the file has handles of.
-        if !obj.on_host.load(Relaxed) {
+        // Without 3D there are no contexts.
+        if !obj.on_host.load(Relaxed) || !obj.gpu.caps.virgl {
             return Ok(());
         }
         let ctx = file.inner();
@@ -87,6 +88,20 @@ impl PinnedDrop for BoData {
         let _ = self
             .gpu
             .send(Command::resource_unref(self.resource_id), KVec::new());
+    }
+}
+
+impl BoData {
+    /// Records that command `fence` uses the object; the latest fence stays (submissions from
+    /// several threads may get here out of order).
+    pub(crate) fn used_by(&self, fence: u64) {
+        let mut cur = self.last_fence.load(Relaxed);
+        while cur < fence {
+            match self.last_fence.cmpxchg(cur, fence, Relaxed) {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
     }
 }
 

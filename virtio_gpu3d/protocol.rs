@@ -34,8 +34,12 @@ pub mod config {
 
 /// Command and response types (`enum virtio_gpu_ctrl_type`).
 pub mod cmd {
+    /// `VIRTIO_GPU_CMD_RESOURCE_CREATE_2D`.
+    pub const RESOURCE_CREATE_2D: u32 = 0x0101;
     /// `VIRTIO_GPU_CMD_RESOURCE_UNREF`.
     pub const RESOURCE_UNREF: u32 = 0x0102;
+    /// `VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D`.
+    pub const TRANSFER_TO_HOST_2D: u32 = 0x0105;
     /// `VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING`.
     pub const RESOURCE_ATTACH_BACKING: u32 = 0x0106;
     /// `VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING`.
@@ -126,6 +130,10 @@ pub const RESP_CAPSET_INFO_SIZE: usize = 40;
 pub const CTX_CREATE_SIZE: usize = 96;
 /// Length of `virtio_gpu_ctx_create.debug_name`.
 pub const CTX_DEBUG_NAME_LEN: usize = 64;
+/// `sizeof(struct virtio_gpu_resource_create_2d)`.
+pub const RESOURCE_CREATE_2D_SIZE: usize = 40;
+/// `sizeof(struct virtio_gpu_transfer_to_host_2d)`.
+pub const TRANSFER_TO_HOST_2D_SIZE: usize = 56;
 /// `sizeof(struct virtio_gpu_resource_create_3d)`.
 pub const RESOURCE_CREATE_3D_SIZE: usize = 72;
 /// `sizeof(struct virtio_gpu_transfer_host_3d)`.
@@ -234,6 +242,29 @@ impl Command {
         };
         let mut c = Self::new(ty, HDR_PLUS_8).with_ctx(ctx_id);
         c.put32(24, resource_id);
+        c
+    }
+
+    /// `RESOURCE_CREATE_2D`: a 2D resource (a device without 3D), `format` one of
+    /// `enum virtio_gpu_formats`.
+    pub fn resource_create_2d(resource_id: u32, format: u32, width: u32, height: u32) -> Self {
+        let mut c = Self::new(cmd::RESOURCE_CREATE_2D, RESOURCE_CREATE_2D_SIZE);
+        for (i, v) in [resource_id, format, width, height].into_iter().enumerate() {
+            c.put32(24 + 4 * i, v);
+        }
+        c
+    }
+
+    /// `TRANSFER_TO_HOST_2D` of the rectangle at `x`, `y` of `width` x `height` pixels, read
+    /// from the backing from byte `offset` on.
+    pub fn transfer_to_host_2d(resource_id: u32, t: &Transfer) -> Self {
+        let mut c = Self::new(cmd::TRANSFER_TO_HOST_2D, TRANSFER_TO_HOST_2D_SIZE);
+        // The box's x, y, w, h (z and d have no meaning in 2D).
+        for (i, v) in [t.bx[0], t.bx[1], t.bx[3], t.bx[4]].into_iter().enumerate() {
+            c.put32(24 + 4 * i, v);
+        }
+        c.put64(40, u64::from(t.offset));
+        c.put32(48, resource_id);
         c
     }
 
@@ -537,6 +568,19 @@ pub fn check_transfer(t: &Transfer, object_size: u64) -> Result<(), i32> {
         return Err(errno::EINVAL);
     }
     Ok(())
+}
+
+/// Checks a 2D transfer (a device without 3D): the command has no strides, which are ignored
+/// (as the C driver does); the offset must lie inside the object.
+pub fn check_transfer_2d(t: &Transfer, object_size: u64) -> Result<(), i32> {
+    check_transfer(
+        &Transfer {
+            stride: 0,
+            layer_stride: 0,
+            ..*t
+        },
+        object_size,
+    )
 }
 
 /// `VIRTGPU_EXECBUF_*` flags.

@@ -12,9 +12,11 @@ use kernel::{
     device::Core,
     devres::Devres,
     dma_fence::{DriverFence, Fence, Timeline},
-    drm, new_condvar, new_mutex, new_spinlock_irq, pci,
+    dma_resv::Usage,
+    drm::{self, gem::BaseObject},
+    new_condvar, new_mutex, new_spinlock_irq, pci,
     prelude::*,
-    sync::{aref::ARef, atomic::Relaxed, Arc, CondVar, Mutex, SpinLockIrq},
+    sync::{aref::ARef, Arc, CondVar, Mutex, SpinLockIrq},
     time::msecs_to_jiffies,
     virtio::{
         self,
@@ -50,6 +52,10 @@ const _: () = {
     assert!(size_of::<uapi::virtio_gpu_resource_detach_backing>() == protocol::HDR_PLUS_8);
     assert!(size_of::<uapi::virtio_gpu_resp_capset_info>() == protocol::RESP_CAPSET_INFO_SIZE);
     assert!(size_of::<uapi::virtio_gpu_ctx_create>() == protocol::CTX_CREATE_SIZE);
+    assert!(size_of::<uapi::virtio_gpu_resource_create_2d>() == protocol::RESOURCE_CREATE_2D_SIZE);
+    assert!(
+        size_of::<uapi::virtio_gpu_transfer_to_host_2d>() == protocol::TRANSFER_TO_HOST_2D_SIZE
+    );
     assert!(size_of::<uapi::virtio_gpu_resource_create_3d>() == protocol::RESOURCE_CREATE_3D_SIZE);
     assert!(size_of::<uapi::virtio_gpu_transfer_host_3d>() == protocol::TRANSFER_HOST_3D_SIZE);
     assert!(size_of::<uapi::virtio_gpu_mem_entry>() == protocol::MEM_ENTRY_SIZE);
@@ -59,6 +65,12 @@ const _: () = {
     assert!(uapi::VIRTIO_GPU_F_RESOURCE_BLOB == protocol::feature::RESOURCE_BLOB);
     assert!(uapi::VIRTIO_GPU_F_CONTEXT_INIT == protocol::feature::CONTEXT_INIT);
     assert!(uapi::virtio_gpu_ctrl_type_VIRTIO_GPU_CMD_SUBMIT_3D == cmd::SUBMIT_3D);
+    assert!(
+        uapi::virtio_gpu_ctrl_type_VIRTIO_GPU_CMD_RESOURCE_CREATE_2D == cmd::RESOURCE_CREATE_2D
+    );
+    assert!(
+        uapi::virtio_gpu_ctrl_type_VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D == cmd::TRANSFER_TO_HOST_2D
+    );
     assert!(uapi::virtio_gpu_ctrl_type_VIRTIO_GPU_CMD_GET_CAPSET == cmd::GET_CAPSET);
     assert!(uapi::virtio_gpu_ctrl_type_VIRTIO_GPU_CMD_MOVE_CURSOR == cmd::MOVE_CURSOR);
     assert!(
@@ -289,7 +301,7 @@ pub(crate) fn submit(
 ) -> Result<(u64, Option<ARef<Fence>>)> {
     let mut req = req;
     loop {
-        match try_submit(queues, events, index, req, timeline)? {
+        match try_submit(queues, events, index, req, timeline, true)? {
             Placed::Done(id, fence) => return Ok((id, fence)),
             Placed::Full(back) => {
                 req = back;
@@ -307,13 +319,15 @@ pub(crate) enum Placed {
     Full(KBox<Request>),
 }
 
-/// One attempt of [`submit`]: never sleeps.
+/// One attempt of [`submit`]: never sleeps. Without `kick` the device is not notified: the
+/// caller kicks once it has recorded the command (see [`Gpu::submit_fenced`]).
 pub(crate) fn try_submit(
     queues: &Queues,
     events: &Events,
     index: usize,
     mut req: KBox<Request>,
     timeline: Option<&Timeline>,
+    kick: bool,
 ) -> Result<Placed> {
     let queue = queues.queue(index).ok_or(EINVAL)?;
     if events.state.lock().dead {
@@ -335,7 +349,9 @@ pub(crate) fn try_submit(
     };
     match q.add(req, GFP_ATOMIC) {
         Ok(()) => {
-            q.kick();
+            if kick {
+                q.kick();
+            }
             Ok(Placed::Done(id, fence))
         }
         Err((e, mut back)) if e == ENOSPC => {
@@ -395,19 +411,32 @@ impl Gpu {
         &self,
         req: KBox<Request>,
         timeline: Option<&Timeline>,
+        kick: bool,
     ) -> Result<(u64, Option<ARef<Fence>>)> {
         let mut req = req;
         loop {
             let placed = {
                 let queues = self.queues.try_access().ok_or(ENODEV)?;
-                try_submit(&queues, &self.events, CONTROL_QUEUE, req, timeline)?
+                try_submit(&queues, &self.events, CONTROL_QUEUE, req, timeline, kick)?
             };
             match placed {
                 Placed::Done(id, fence) => return Ok((id, fence)),
                 Placed::Full(back) => {
                     req = back;
+                    // Commands placed but not yet kicked (another submitter is recording them)
+                    // must reach the device for room to come.
+                    self.kick();
                     self.events.wait_room()?;
                 }
+            }
+        }
+    }
+
+    /// Notifies the device of the commands on the control queue (none once it is unbound).
+    fn kick(&self) {
+        if let Some(queues) = self.queues.try_access() {
+            if let Some(queue) = queues.queue(CONTROL_QUEUE) {
+                queue.lock().kick();
             }
         }
     }
@@ -416,10 +445,15 @@ impl Gpu {
     /// freed then). Fails with `ENODEV` once the device is unbound.
     pub(crate) fn send(&self, cmd: Command, data: KVec<u8>) -> Result {
         let req = Request::new(cmd, data, protocol::HDR_SIZE)?;
-        self.submit(req, None).map(|_| ())
+        self.submit(req, None, true).map(|_| ())
     }
 
     /// Sends a fenced `cmd` that uses `bos`, without waiting; returns its DMA fence.
+    ///
+    /// The fence goes into every object's reservation object (as a write, like the C driver), so
+    /// implicit synchronisation sees the command: WAIT, `poll()` on the object's dma-buf, other
+    /// drivers importing it. Each object is held until the fence is done, so its backing outlives
+    /// the host's use of it.
     pub(crate) fn submit_fenced(
         &self,
         cmd: Command,
@@ -428,23 +462,43 @@ impl Gpu {
     ) -> Result<ARef<Fence>> {
         self.reap();
         let mut held = KVec::with_capacity(bos.len(), GFP_KERNEL)?;
-        let req = Request::new(cmd, data, protocol::HDR_SIZE)?;
-        let (fence, dma_fence) = self.submit(req, Some(&self.timeline))?;
-        let dma_fence = dma_fence.ok_or(EINVAL)?;
         for bo in bos {
-            bo.last_fence.store(fence, Relaxed);
-            held.push((fence, bo.clone()), GFP_KERNEL)?;
+            held.push((0, bo.clone()), GFP_KERNEL)?;
+        }
+        let req = Request::new(cmd, data, protocol::HDR_SIZE)?;
+        // As the C driver, the device is notified once the command is recorded: its fence in
+        // the objects' reservation objects and the objects held.
+        let (fence, dma_fence) = self.submit(req, Some(&self.timeline), false)?;
+        let recorded = self.record(fence, &dma_fence, bos, held);
+        self.kick();
+        if recorded.is_err() {
+            // The command is on its way and cannot be taken back: a failure to record it (no
+            // memory) is made up for by waiting until the host is done with it.
+            let _ = self.events.wait_fence(fence, false);
+        }
+        dma_fence.ok_or(EINVAL)
+    }
+
+    /// Records fenced command `fence` (DMA fence `dma_fence`) that uses `bos`: the fence goes in
+    /// their reservation objects, and `held` (references to them) in the in-flight list.
+    fn record(
+        &self,
+        fence: u64,
+        dma_fence: &Option<ARef<Fence>>,
+        bos: &[ARef<gem::Bo>],
+        mut held: KVec<(u64, ARef<gem::Bo>)>,
+    ) -> Result {
+        let dma_fence = dma_fence.as_ref().ok_or(EINVAL)?;
+        for bo in bos {
+            bo.used_by(fence);
+            bo.resv().add_fence(dma_fence, Usage::Write)?;
         }
         let mut inflight = self.inflight.lock();
-        for entry in held.drain_all() {
-            // On allocation failure the object is waited for here rather than leaked early.
-            if let Err(e) = inflight.push(entry, GFP_KERNEL) {
-                drop(inflight);
-                let _ = self.events.wait_fence(fence, false);
-                return Err(e.into());
-            }
+        for mut entry in held.drain_all() {
+            entry.0 = fence;
+            inflight.push(entry, GFP_KERNEL)?;
         }
-        Ok(dma_fence)
+        Ok(())
     }
 
     /// Drops the references of objects whose fences are done (outside the lock: the last
@@ -488,7 +542,7 @@ impl Gpu {
         let mut req = Request::new(cmd, data, resp_len)?;
         let slot = Arc::pin_init(new_spinlock_irq!(None, "virtio_gpu3d_reply"), GFP_KERNEL)?;
         req.reply = Some(slot.clone());
-        self.submit(req, None)?;
+        self.submit(req, None, true)?;
         self.events.wait_reply(&slot, 0)
     }
 

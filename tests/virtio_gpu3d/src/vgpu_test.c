@@ -519,6 +519,66 @@ TEST_F(gpu, files_and_prime)
 	close(other);
 }
 
+/*
+ * Implicit synchronisation: the driver puts a command's fence in its buffers' reservation
+ * objects, so the buffer's dma-buf polls busy until the host is done (what any dma-buf consumer
+ * sees), and WAIT on the handle another file imported waits for it too.
+ */
+TEST_F(gpu, implicit_sync_dmabuf)
+{
+	const uint32_t big = 1024;
+	struct virgl_cs cs = { 0 };
+	uint32_t bo = 0, res = 0;
+	int other, busy = 0, tries;
+
+	other = open(node(), O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, other);
+	ASSERT_EQ(0, vgpu_create_tex(self->fd, big, big, &bo, &res));
+	struct drm_prime_handle exp = { .handle = bo, .flags = DRM_CLOEXEC | DRM_RDWR };
+
+	ASSERT_EQ(0, ioctl(self->fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &exp));
+	struct drm_prime_handle imp = { .fd = exp.fd };
+
+	ASSERT_EQ(0, ioctl(other, DRM_IOCTL_PRIME_FD_TO_HANDLE, &imp));
+	struct pollfd pd = { .fd = exp.fd, .events = POLLIN | POLLOUT };
+
+	/* Idle once WAIT says so (C fences the creation too). */
+	ASSERT_EQ(0, vgpu_wait(self->fd, bo, 0));
+	ASSERT_EQ(1, poll(&pd, 1, 0));
+	cs_sub_ctx(&cs, 1);
+	cs_surface_fb(&cs, 1, res, VIRGL_FORMAT_B8G8R8A8_UNORM);
+	for (int i = 0; i < 200; i++)
+		cs_clear(&cs, i & 1, 0, 0, 1);
+	/* The host may finish before the first look: a few tries. */
+	for (tries = 0; tries < 5 && !busy; tries++) {
+		int fence = -1, ready, nowait;
+
+		ASSERT_EQ(0, vgpu_exec(self->fd, &cs, &bo, 1, VIRTGPU_EXECBUF_FENCE_FD_OUT, &fence));
+		pd.revents = 0;
+		ready = poll(&pd, 1, 0);
+		nowait = vgpu_wait(other, imp.handle, VIRTGPU_WAIT_NOWAIT);
+		ASSERT_TRUE(nowait == 0 || nowait == -EBUSY) TH_LOG("NOWAIT: %d", nowait);
+		/* Pending after both looks: both must have seen the buffer busy. */
+		if (fence_status(fence) == 0) {
+			ASSERT_EQ(0, ready) TH_LOG("the dma-buf polled idle with its command's fence pending");
+			ASSERT_EQ(-EBUSY, nowait);
+			busy = 1;
+		}
+		/* It turns idle when the fence signals. */
+		pd.revents = 0;
+		ASSERT_EQ(1, poll(&pd, 1, 10000));
+		ASSERT_EQ(1, fence_status(fence));
+		ASSERT_EQ(0, vgpu_wait(other, imp.handle, VIRTGPU_WAIT_NOWAIT));
+		close(fence);
+	}
+	TH_LOG("busy on try %d", tries);
+	ASSERT_TRUE(busy);
+	close(exp.fd);
+	ASSERT_EQ(0, vgpu_close(other, imp.handle));
+	ASSERT_EQ(0, vgpu_close(self->fd, bo));
+	close(other);
+}
+
 /* Closing a file with objects mapped and work in flight leaves the mappings usable. */
 TEST_F(gpu, close_with_work_in_flight)
 {

@@ -51,6 +51,16 @@ fn commands_have_the_uapi_sizes_and_types() {
             72,
         ),
         (Command::submit_3d(64), cmd::SUBMIT_3D, 32),
+        (
+            Command::resource_create_2d(5, 1, 64, 64),
+            cmd::RESOURCE_CREATE_2D,
+            40,
+        ),
+        (
+            Command::transfer_to_host_2d(5, &t),
+            cmd::TRANSFER_TO_HOST_2D,
+            56,
+        ),
     ] {
         assert_eq!(c.as_bytes().len(), size, "type {ty:#x}");
         assert_eq!(le32(c.as_bytes(), 0), ty);
@@ -129,6 +139,32 @@ fn resource_create_3d_and_transfer_fields() {
         [le32(b, 56), le32(b, 60), le32(b, 64), le32(b, 68)],
         [11, 1, 256, 8192]
     );
+}
+
+#[test]
+fn resource_create_2d_and_transfer_2d_fields() {
+    let c = Command::resource_create_2d(12, 1, 64, 32);
+    let b = c.as_bytes();
+    assert_eq!(
+        [le32(b, 24), le32(b, 28), le32(b, 32), le32(b, 36)],
+        [12, 1, 64, 32]
+    );
+    let t = Transfer {
+        bx: [1, 2, 3, 4, 5, 6],
+        level: 0,
+        offset: 8192,
+        stride: 0,
+        layer_stride: 0,
+    };
+    let c = Command::transfer_to_host_2d(12, &t);
+    let b = c.as_bytes();
+    // struct virtio_gpu_rect: x, y, width, height.
+    assert_eq!(
+        [le32(b, 24), le32(b, 28), le32(b, 32), le32(b, 36)],
+        [1, 2, 4, 5]
+    );
+    assert_eq!(le64(b, 40), 8192);
+    assert_eq!([le32(b, 48), le32(b, 52)], [12, 0], "resource id, padding");
 }
 
 #[test]
@@ -324,6 +360,20 @@ fn transfers_take_no_strides_and_stay_inside() {
         check_transfer(&Transfer { offset: 16380, ..t }, 16384),
         Ok(())
     );
+}
+
+#[test]
+fn transfers_2d_ignore_strides_and_stay_inside() {
+    let t = Transfer {
+        bx: [0, 0, 0, 16, 16, 1],
+        stride: 64,
+        layer_stride: 4096,
+        ..Transfer::default()
+    };
+    assert_eq!(check_transfer_2d(&t, 4096), Ok(()));
+    assert_eq!(check_transfer(&t, 4096), Err(errno::EINVAL));
+    let t = Transfer { offset: 4096, ..t };
+    assert_eq!(check_transfer_2d(&t, 4096), Err(errno::EINVAL));
 }
 
 #[test]
