@@ -396,15 +396,20 @@ impl FileCtx {
             return Err(ENOSYS);
         }
         protocol::check_execbuffer(args.flags, args.size, args.num_bo_handles).map_err(to_error)?;
-        let mut handles = KVec::new();
-        if args.num_bo_handles != 0 {
-            let n = args.num_bo_handles as usize;
-            let mut raw = KVec::new();
+        let n = args.num_bo_handles as usize;
+        let mut handles = KVec::with_capacity(n, GFP_KERNEL)?;
+        if n != 0 {
             let addr = usize::try_from(args.bo_handles).map_err(|_| EFAULT)?;
-            UserSlice::new(UserPtr::from_addr(addr), n * 4).read_all(&mut raw, GFP_KERNEL)?;
-            for chunk in raw.chunks_exact(4) {
-                let h = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-                handles.push(gem::lookup(file, h)?, GFP_KERNEL)?;
+            let mut reader = UserSlice::new(UserPtr::from_addr(addr), n * 4).reader();
+            // The handles come in chunks through a buffer on the stack.
+            let mut raw = [0u8; 256];
+            while !reader.is_empty() {
+                let chunk = &mut raw[..reader.len().min(256)];
+                reader.read_slice(chunk)?;
+                for h in chunk.chunks_exact(4) {
+                    let h = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]);
+                    handles.push(gem::lookup(file, h)?, GFP_KERNEL)?;
+                }
             }
         }
         let mut stream = KVec::new();

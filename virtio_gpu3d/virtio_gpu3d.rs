@@ -114,8 +114,11 @@ pub(crate) struct Request {
     cmd: Command,
     /// A second device-readable segment: memory entries or a command stream.
     data: KVec<u8>,
-    /// Where the device writes its response (at least a header).
-    resp: KVec<u8>,
+    /// Where the device writes a header-only response (most commands): in the request, no
+    /// allocation of its own.
+    resp_hdr: [u8; protocol::HDR_SIZE],
+    /// Where the device writes a longer response (capsets), when one is expected.
+    resp_long: KVec<u8>,
     /// Bytes the device wrote to `resp`.
     written: u32,
     /// Where the completed request goes for a caller waiting on it.
@@ -129,13 +132,16 @@ pub(crate) type ReplySlot = SpinLockIrq<Option<KBox<Request>>>;
 
 impl Request {
     pub(crate) fn new(cmd: Command, data: KVec<u8>, resp_len: usize) -> Result<KBox<Self>> {
-        let mut resp = KVec::new();
-        resp.extend_with(resp_len.max(protocol::HDR_SIZE), 0, GFP_KERNEL)?;
+        let mut resp_long = KVec::new();
+        if resp_len > protocol::HDR_SIZE {
+            resp_long.extend_with(resp_len, 0, GFP_KERNEL)?;
+        }
         Ok(KBox::new(
             Self {
                 cmd,
                 data,
-                resp,
+                resp_hdr: [0; protocol::HDR_SIZE],
+                resp_long,
                 written: 0,
                 reply: None,
                 fence: None,
@@ -146,7 +152,11 @@ impl Request {
 
     /// The device's response and the bytes it wrote.
     pub(crate) fn response(&self) -> (&[u8], u32) {
-        (&self.resp, self.written)
+        if self.resp_long.is_empty() {
+            (&self.resp_hdr, self.written)
+        } else {
+            (&self.resp_long, self.written)
+        }
     }
 }
 
@@ -156,7 +166,11 @@ impl Buffer for Request {
         if !self.data.is_empty() {
             sg.readable(&self.data)?;
         }
-        sg.writable(&mut self.resp)
+        if self.resp_long.is_empty() {
+            sg.writable(&mut self.resp_hdr)
+        } else {
+            sg.writable(&mut self.resp_long)
+        }
     }
 }
 
@@ -187,6 +201,11 @@ impl Events {
     /// Hands out the next fence id.
     pub(crate) fn issue_fence(&self) -> u64 {
         self.state.lock().fences.issue()
+    }
+
+    /// The highest fence id done: every fence up to it is done.
+    pub(crate) fn completed(&self) -> u64 {
+        self.state.lock().fences.completed
     }
 
     /// Whether fence `id` is done.
@@ -504,25 +523,29 @@ impl Gpu {
     /// Drops the references of objects whose fences are done (outside the lock: the last
     /// reference releases the host resource).
     pub(crate) fn reap(&self) {
+        let completed = self.events.completed();
+        let mut inflight = self.inflight.lock();
+        let n = inflight.iter().filter(|e| e.0 <= completed).count();
+        if n == 0 {
+            return;
+        }
         let mut done = KVec::new();
-        {
-            let mut inflight = self.inflight.lock();
-            // Without memory for the list, the next reap does it.
-            if done.reserve(inflight.len(), GFP_KERNEL).is_err() {
-                return;
-            }
-            let mut i = 0;
-            while i < inflight.len() {
-                if self.events.fence_done(inflight[i].0) {
-                    if let Ok(entry) = inflight.remove(i) {
-                        // Within the capacity reserved above.
-                        let _ = done.push_within_capacity(entry);
-                    }
-                } else {
-                    i += 1;
+        // Without memory for the list, the next reap does it.
+        if done.reserve(n, GFP_KERNEL).is_err() {
+            return;
+        }
+        let mut i = 0;
+        while i < inflight.len() {
+            if inflight[i].0 <= completed {
+                if let Ok(entry) = inflight.remove(i) {
+                    // Within the capacity reserved above.
+                    let _ = done.push_within_capacity(entry);
                 }
+            } else {
+                i += 1;
             }
         }
+        drop(inflight);
         drop(done);
     }
 
