@@ -368,8 +368,12 @@ pub(crate) fn try_submit(
     };
     match q.add(req, GFP_ATOMIC) {
         Ok(()) => {
-            if kick {
-                q.kick();
+            // The notification goes out once the lock is dropped (it exits to the hypervisor,
+            // and the queue's interrupt on another CPU takes the lock).
+            let notify = kick && q.kick_prepare();
+            drop(q);
+            if notify {
+                queues.notify(index);
             }
             Ok(Placed::Done(id, fence))
         }
@@ -451,11 +455,15 @@ impl Gpu {
         }
     }
 
-    /// Notifies the device of the commands on the control queue (none once it is unbound).
+    /// Notifies the device of the commands on the control queue (none once it is unbound),
+    /// without the queue's lock held.
     fn kick(&self) {
         if let Some(queues) = self.queues.try_access() {
             if let Some(queue) = queues.queue(CONTROL_QUEUE) {
-                queue.lock().kick();
+                let notify = queue.lock().kick_prepare();
+                if notify {
+                    queues.notify(CONTROL_QUEUE);
+                }
             }
         }
     }
