@@ -477,6 +477,8 @@ struct Conn {
     expired: Atomic<bool>,
     /// Whether the connection lingers, for the reaper (which does not take `io`).
     lingering: Atomic<bool>,
+    /// Whether a response waits for room in the socket, for the reaper, which retries it.
+    blocked: Atomic<bool>,
 }
 
 impl_has_work! {
@@ -704,6 +706,7 @@ impl Server {
                 last_active: Atomic::new(self.now_ms()),
                 expired: Atomic::new(false),
                 lingering: Atomic::new(false),
+                blocked: Atomic::new(false),
             }),
             GFP_KERNEL,
         );
@@ -823,7 +826,10 @@ impl Server {
     fn serve_requests(&self, conn: &Conn, io: &mut ConnIo) -> Outcome {
         loop {
             if let Some(p) = io.pending.as_mut() {
-                match self.flush(conn, p) {
+                let progress = self.flush(conn, p);
+                conn.blocked
+                    .store(matches!(progress, Ok(Progress::Blocked)), Relaxed);
+                match progress {
                     Ok(Progress::Blocked) => return Outcome::Wait,
                     Ok(Progress::Sent) => {
                         let keep_alive = p.keep_alive;
@@ -978,8 +984,13 @@ impl Server {
         Ok(Progress::Sent)
     }
 
-    /// Ends connections silent for longer than the timeout (lingering ones: `LINGER_MS`);
-    /// runs on the queue until `stop`.
+    /// Ends connections silent for longer than the timeout (lingering ones: `LINGER_MS`), and
+    /// retries the sends that found no room; runs on the queue until `stop`.
+    ///
+    /// The socket tells of room again (`sk_write_space`) as acknowledgements free its buffer; a
+    /// send refused for want of memory with nothing unacknowledged gets no such call (the
+    /// kernel's blocking send retries after a short sleep then), so the reaper's period is the
+    /// retry of last resort.
     fn reap(&self) {
         let timeout = i64::from(self.params.timeout_ms);
         let linger = timeout.min(i64::from(LINGER_MS));
@@ -995,6 +1006,9 @@ impl Server {
             }
             let now = self.now_ms();
             for c in shared.conns.iter() {
+                if c.blocked.load(Relaxed) {
+                    let _ = self.queue.enqueue(c.clone());
+                }
                 let idle = now - c.last_active.load(Relaxed);
                 let limit = if c.lingering.load(Relaxed) {
                     linger
