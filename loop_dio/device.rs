@@ -112,13 +112,6 @@ pub(crate) struct Loop {
     /// Inline attempts the backing file refused at once (`EAGAIN` and the like), handed to the
     /// worker from `queue_rq`.
     pub(crate) refused: Atomic<u64>,
-    /// A write was refused inline and the worker has not carried out a write since: writes go
-    /// straight to the worker. The common refusal (ext4's `kiocb_modified()`: the file's times
-    /// are a clock tick old, and updating them takes a journal handle) holds for every write
-    /// until one updates the times, so at queue depth 32 each write arriving before the worker
-    /// had done so made an attempt only to be refused: a third of all writes (fio 4k randwrite
-    /// QD32 on ext4 on NVMe: 15970 of 52185); with this, 3-4% of them.
-    pub(crate) writes_to_worker: Atomic<bool>,
     /// Requests submitted inline, and requests handed to the worker.
     pub(crate) inline_ios: Atomic<u64>,
     pub(crate) worker_ios: Atomic<u64>,
@@ -162,7 +155,6 @@ impl Loop {
                 inline_dio: params.inline_dio(),
                 retries: Arc::new(Retries::new(), GFP_KERNEL)?,
                 refused: Atomic::new(0),
-                writes_to_worker: Atomic::new(false),
                 inline_ios: Atomic::new(0),
                 worker_ios: Atomic::new(0),
                 serving: Atomic::new(false),

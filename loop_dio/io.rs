@@ -148,16 +148,13 @@ impl Loop {
                 } else {
                     IoMode::Buffered
                 };
-                let result = file.submit(rq, pos, mode);
-                // The write went through the file's checks (and updated its times) the way an
-                // inline one could not: inline writes may try again.
-                if op == ReqOp::Write && self.writes_to_worker.load(Relaxed) {
-                    self.writes_to_worker.store(false, Relaxed);
+                match file.submit(rq, pos, mode) {
+                    Ok(()) => return,
+                    Err((rq, e)) => {
+                        end_request(rq, Err(e));
+                        return;
+                    }
                 }
-                if let Err((rq, e)) = result {
-                    end_request(rq, Err(e));
-                }
-                return;
             }
             ReqOp::Discard => self.fallocate(file, FallocMode::PunchHole, pos, &rq),
             ReqOp::WriteZeroes => {
@@ -234,9 +231,8 @@ impl Loop {
 impl Loop {
     /// Tries a direct read or write inline, without waiting for I/O (`IOCB_NOWAIT`); gives the
     /// request back for the worker when it is not one ([`rules::path`]), when an earlier inline
-    /// attempt is owed to the worker, when it is a write while an earlier refused one waits for
-    /// the worker ([`Loop::writes_to_worker`]), or when the backing file refuses it at once
-    /// (`EAGAIN`: blocks to allocate, a contended lock, times to update). An attempt that fails after the
+    /// attempt is owed to the worker, or when the backing file refuses it at once (`EAGAIN`:
+    /// blocks to allocate, a contended lock, times to update). An attempt that fails after the
     /// file queued it (no tag free on the backing device) comes back through the block layer,
     /// and is owed to the worker then.
     fn try_inline(&self, rq: ARef<Request<LoopOps>>) -> Result<(), ARef<Request<LoopOps>>> {
@@ -249,10 +245,7 @@ impl Loop {
         };
         let read_write = matches!(op, ReqOp::Read | ReqOp::Write);
         let path = rules::path(true, read_write, op.is_write(), io.direct, io.read_only);
-        if path == rules::Path::Worker
-            || self.retries.take()
-            || (op.is_write() && self.writes_to_worker.load(Relaxed))
-        {
+        if path == rules::Path::Worker || self.retries.take() {
             return Err(rq);
         }
         let sectors = u64::from(rq.bytes() >> 9);
@@ -276,9 +269,6 @@ impl Loop {
             // Nothing of it counts: the worker does it all, waiting where it must.
             Err(rq) => {
                 self.refused.add(1, Relaxed);
-                if op.is_write() {
-                    self.writes_to_worker.store(true, Relaxed);
-                }
                 Err(rq)
             }
         }
