@@ -44,14 +44,12 @@ if [ "${KERNEL_FLAVOUR:-default}" = debug ]; then
 	FIO_SIZE=${FIO_SIZE:-1M}
 	FOOTPRINT_MB=8
 	FS_FIO_SIZE=4M
-	SPLIT_MB=2
 	WORKER_ROUNDS=5
 	RACE_SECONDS=5
 else
 	FIO_SIZE=${FIO_SIZE:-16M}
 	FOOTPRINT_MB=16
 	FS_FIO_SIZE=8M
-	SPLIT_MB=8
 	WORKER_ROUNDS=20
 	RACE_SECONDS=3
 fi
@@ -695,38 +693,6 @@ t_fio_verify_direct_vdb() { fio_verify "$VDB" 1 io_uring; }
 t_fio_verify_buffered_nvme() { fio_verify "$NVME" 0 libaio; }
 t_fio_verify_direct_nvme() { fio_verify "$NVME" 1 libaio; }
 
-# Requests that start inside a bio_vec: ext4's large folios written back and read ahead through
-# a device whose requests are at most 4 KiB (max_sectors_kb 4), so a folio's one bio_vec is split
-# across requests and each request's only bio starts inside it (bi_offset). A driver that hands
-# the file that bio's own bio_vec table (C's lo_rw_aio(), rust44's RequestSegments for one bio)
-# must pass the offset on; the file's data must read back as written, after a remount.
-t_split_inside_a_segment() {
-	f=$(new_file "$NVME" split.img 64M fill) || return 1
-	dev=$($LOSETUP -f --show --direct-io=on "$f") || return 1
-	echo 4 >"/sys/block/${dev#/dev/}/queue/max_sectors_kb" ||
-		{ echo "cannot set max_sectors_kb to 4"; $LOSETUP -d "$dev"; return 1; }
-	$MKFS -q -E nodiscard "$dev" || { $LOSETUP -d "$dev"; return 1; }
-	mkdir -p /mnt/lo
-	mount -t ext4 "$dev" /mnt/lo || { $LOSETUP -d "$dev"; return 1; }
-	dd if=/dev/urandom of=/tmp/loop-t/split.data bs=1M count="$SPLIT_MB" 2>/dev/null || return 1
-	before=$(awk '{ print $1 + $5 }' "/sys/block/${dev#/dev/}/stat")
-	cp /tmp/loop-t/split.data /mnt/lo/data && sync
-	umount /mnt/lo || return 1
-	mount -t ext4 -o ro "$dev" /mnt/lo || return 1
-	cmp /tmp/loop-t/split.data /mnt/lo/data
-	same=$?
-	umount /mnt/lo
-	requests=$(($(awk '{ print $1 + $5 }' "/sys/block/${dev#/dev/}/stat") - before))
-	sectors=$(awk '{ print $3 + $7 }' "/sys/block/${dev#/dev/}/stat")
-	echo "$SPLIT_MB MiB written and read back in $requests requests ($sectors sectors in all on $dev)"
-	$LOSETUP -d "$dev" || return 1
-	rm -f /tmp/loop-t/split.data
-	expect_eq "the file read back through $dev is the one written (cmp)" "$same" 0 || return 1
-	# Requests of more than 4 KiB would mean no split: the test would prove nothing.
-	[ "$requests" -ge $((SPLIT_MB * 256 * 2)) ] ||
-		{ echo "fewer requests ($requests) than 4 KiB pieces written and read: max_sectors_kb had no effect"; return 1; }
-}
-
 # With direct I/O the backing file stays out of the page cache; without, it fills it.
 t_dio_page_cache_footprint() {
 	f=$(new_file "$VDB" footprint.img ${FOOTPRINT_MB}M fill) || return 1
@@ -1251,7 +1217,6 @@ for DRV in $DRIVERS; do
 		ktap_skip "${DRV}_fio_verify_buffered_nvme" "debug kernel: buffered I/O is verified on vdb"
 	fi
 	lt "${DRV}_fio_verify_direct_nvme" t t_fio_verify_direct_nvme
-	lt "${DRV}_split_inside_a_segment" t t_split_inside_a_segment
 	lt_full "a footprint, not a memory-safety path" "${DRV}_dio_page_cache_footprint" t t_dio_page_cache_footprint
 	lt "${DRV}_iopoll_nvme" t t_iopoll_nvme
 	lt "${DRV}_iopoll_follows_dio_and_backing" t t_iopoll_follows_dio_and_backing

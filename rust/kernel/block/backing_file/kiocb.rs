@@ -147,8 +147,6 @@ impl BackingFile {
                 seg.len() as ffi::c_ulong,
                 seg.bytes(),
             );
-            // A bio's own table may start inside its first entry (after a split).
-            (*io).iter.iov_offset = seg.skip();
             let fop = (*(*io).file.as_ptr()).f_op;
             if write {
                 bindings::kiocb_start_write(iocb);

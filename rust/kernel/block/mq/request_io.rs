@@ -144,51 +144,28 @@ impl<T: Operations> Request<T> {
         self.has_flag(bindings::req_flag_bits___REQ_POLLED)
     }
 
-    /// The request's data segments, in order, as a table of `bio_vec`s.
+    /// Copies the request's data segments, in order, into a table of `bio_vec`s.
     ///
-    /// A request of one bio (the common case) uses that bio's own table and allocates nothing;
-    /// one of several bios gets a copy. Bios may start in the middle of a `bio_vec` (after
-    /// splitting), so a copy is built from each bio's iterator rather than from `bi_io_vec`, and
-    /// a bio's own table comes with the offset into its first entry. The table and its pages
-    /// stay owned by the request: they must not be used after the request ends.
+    /// Bios may start in the middle of a `bio_vec` (after splitting), so the table is built from
+    /// each bio's iterator rather than copied from `bi_io_vec`. The pages stay owned by the
+    /// request: the table must not be used after the request ends.
     pub fn segments(&self, flags: Flags) -> Result<RequestSegments> {
         let mut count = 0usize;
         self.for_each_segment(|_| count += 1);
-        let bytes = self.bytes() as usize;
-        // SAFETY: The driver owns the request, so its bio chain is stable.
-        let (bio, single) = unsafe {
-            let rq = self.raw();
-            ((*rq).bio, (*rq).bio == (*rq).biotail)
-        };
-        if single && !bio.is_null() {
-            // SAFETY: `bio` is the request's only bio and stays valid while the request is owned;
-            // its iterator's `bi_idx` indexes its `bio_vec` table (as `__bvec_iter_bvec()`).
-            let (first, skip) = unsafe {
-                let iter = (*bio).bi_iter;
-                ((*bio).bi_io_vec.add(iter.bi_idx as usize), iter.bi_offset)
-            };
-            // INVARIANT: `count` entries from `bi_idx` hold the bio's `bi_size` (the request's
-            // bytes) from `skip` bytes into the first, as `for_each_segment` walks them.
-            return Ok(RequestSegments {
-                table: SegmentTable::Bio { first, count, skip },
-                bytes,
-            });
-        }
         let mut table = KVec::with_capacity(count, flags)?;
         self.for_each_segment(|bvec| {
             // Cannot fail: the capacity was reserved for exactly `count` entries.
             let _ = table.push_within_capacity(bvec);
         });
-        // INVARIANT: The copy holds every bio's data in order, from the start of its first entry.
         Ok(RequestSegments {
-            table: SegmentTable::Copied(table),
-            bytes,
+            table,
+            bytes: self.bytes() as usize,
         })
     }
 
     fn for_each_segment(&self, mut f: impl FnMut(bindings::bio_vec)) {
         // SAFETY: The driver owns the request, so its bio chain is stable. Each bio's `bi_iter`
-        // describes `bi_size` bytes starting `bi_offset` bytes into `bi_io_vec[bi_idx]`; the
+        // describes `bi_size` bytes starting `bi_bvec_done` bytes into `bi_io_vec[bi_idx]`; the
         // loop stays inside the `bio_vec`s that `bi_size` covers.
         unsafe {
             let mut bio = (*self.raw()).bio;
@@ -391,41 +368,20 @@ impl DataSegment<'_> {
 }
 
 /// The data segments of a request as a `bio_vec` table (see [`Request::segments`]).
-///
-/// # Invariants
-///
-/// The table holds the request's data, `bytes` bytes starting `skip()` bytes into its first
-/// entry; a `SegmentTable::Bio` table is the request's only bio's, valid while the request is
-/// owned by the driver.
 pub struct RequestSegments {
-    table: SegmentTable,
+    table: KVec<bindings::bio_vec>,
     bytes: usize,
-}
-
-enum SegmentTable {
-    /// The request's only bio's own entries, from its iterator's: `count` of them, the data
-    /// starting `skip` bytes into the first.
-    Bio {
-        first: *const bindings::bio_vec,
-        count: usize,
-        skip: u32,
-    },
-    /// A copy, for a request of several bios.
-    Copied(KVec<bindings::bio_vec>),
 }
 
 impl RequestSegments {
     /// The number of segments.
     pub fn len(&self) -> usize {
-        match &self.table {
-            SegmentTable::Bio { count, .. } => *count,
-            SegmentTable::Copied(table) => table.len(),
-        }
+        self.table.len()
     }
 
     /// Whether the request carries no data.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.table.is_empty()
     }
 
     /// The number of data bytes the segments hold.
@@ -434,18 +390,7 @@ impl RequestSegments {
     }
 
     pub(crate) fn as_ptr(&self) -> *const bindings::bio_vec {
-        match &self.table {
-            SegmentTable::Bio { first, .. } => *first,
-            SegmentTable::Copied(table) => table.as_ptr(),
-        }
-    }
-
-    /// How many bytes into the first entry the data starts (an `iov_iter`'s `iov_offset`).
-    pub(crate) fn skip(&self) -> usize {
-        match &self.table {
-            SegmentTable::Bio { skip, .. } => *skip as usize,
-            SegmentTable::Copied(_) => 0,
-        }
+        self.table.as_ptr()
     }
 }
 
